@@ -1,0 +1,50 @@
+"""``python -m engine``: tools for operators and flow authors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+
+from engine.config import Settings
+from engine.store import open_store
+from engine.web.auth import rotate_api_token
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _api_token(args: argparse.Namespace) -> int:
+    if not args.rotate:
+        print("The API token is shown once, when it is made; use --rotate to make a new one.")
+        return 1
+    settings = Settings()
+    if settings.api_token:
+        print("API_TOKEN is set in the environment; change it there.", file=sys.stderr)
+        return 1
+
+    async def rotate() -> str:
+        store = await open_store(settings.database_url)
+        try:
+            return (await rotate_api_token(store))[1]
+        finally:
+            await store.close()
+
+    print(asyncio.run(rotate()))
+    print("Restart the server for the new token to take effect.", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("api-token", help="make a new REST API token")
+    token.add_argument("--rotate", action="store_true", help="replace the stored token")
+    token.set_defaults(run=_api_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    sys.exit(run(args))

@@ -1,0 +1,81 @@
+"""Settings: one typed model read from the environment (and an optional ``.env`` file).
+
+The names are the external contract of API.md §1; everything else has a default that
+serves the embedded setup (SQLite file, built-in Cloud API simulator, no credentials).
+
+>>> Settings(DATABASE_URL="sqlite:///tmp.db").sqlite_path
+'tmp.db'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import phonenumbers
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+META_GRAPH_BASE = "https://graph.facebook.com"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # WhatsApp Cloud API (API.md §1).
+    wa_verify_token: str | None = Field(default=None, alias="WA_VERIFY_TOKEN")
+    wa_app_secret: str | None = Field(default=None, alias="WA_APP_SECRET")
+    wa_access_token: str | None = Field(default=None, alias="WA_ACCESS_TOKEN")
+    wa_phone_number_id: str = Field(default="100000000000001", alias="WA_PHONE_NUMBER_ID")
+    wa_graph_base: str | None = Field(
+        default=None,
+        alias="WA_GRAPH_BASE",
+        description="Graph API host; unset means Meta's when WA_ACCESS_TOKEN is set, "
+        "else the built-in simulator.",
+    )
+    wa_api_version: str = Field(default="v21.0", alias="WA_API_VERSION")
+
+    # Storage and the REST API.
+    database_url: str = Field(default="sqlite:///optinflow.db", alias="DATABASE_URL")
+    api_token: str | None = Field(default=None, alias="API_TOKEN")
+    flows_dir: Path = Field(default=Path("flows"), alias="FLOWS_DIR")
+    templates_file: Path | None = Field(
+        default=Path("fixtures/templates.yaml"), alias="TEMPLATES_FILE"
+    )
+
+    # Contacts and consent.
+    default_marketing_opt_in: bool = Field(default=True, alias="DEFAULT_MARKETING_OPT_IN")
+    default_region: str = Field(default="US", alias="DEFAULT_REGION")
+
+    # Server.
+    host: str = Field(default="127.0.0.1", alias="HOST")
+    port: int = Field(default=8080, alias="PORT")
+    public_url: str | None = Field(
+        default=None,
+        alias="PUBLIC_URL",
+        description="Base URL where this server is reachable; defaults to http://HOST:PORT.",
+    )
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region code {value!r} (use ISO 3166 alpha-2, e.g. US)")
+        return region
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError("DATABASE_URL must be sqlite:///PATH (PostgreSQL is not built yet)")
+        return value
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.database_url.removeprefix("sqlite:///")
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,1 @@
+"""Contact-level rules that are not storage: CSV import parsing."""

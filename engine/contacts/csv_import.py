@@ -1,0 +1,138 @@
+"""Parse a contacts CSV into valid rows and per-line errors.
+
+Columns (header row, any order, case-insensitive): ``wa_id`` or ``phone`` (required),
+``name``, ``marketing_opt_in`` (yes/no/true/false/1/0; blank keeps the current value,
+or the default for a new contact), ``tags`` (separated by ``;``, ``|`` or ``,``).
+
+>>> data = b"phone,name,marketing_opt_in\\n+16505551234,Ann,no\\nx,Bob,\\n"
+>>> parsed = parse_contacts_csv(data, "US")
+>>> [(row.wa_id, row.marketing_opt_in) for row in parsed.rows]
+[('16505551234', False)]
+>>> [(error.line, error.message) for error in parsed.errors]
+[(3, "phone: 'x' is not a valid phone number")]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from engine.phone import InvalidPhoneNumber, to_wa_id
+from engine.store.contacts import ImportedContact
+
+_TRUE = {"yes", "true", "1", "y"}
+_FALSE = {"no", "false", "0", "n"}
+_TAG_SEPARATOR = re.compile(r"[;|,]")
+_KNOWN = {"wa_id", "phone", "name", "marketing_opt_in", "tags"}
+MAX_TAG_LENGTH = 64
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read (no header, no number column, bad encoding)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    message: str
+
+
+@dataclass(slots=True)
+class ParsedImport:
+    rows: list[ImportedContact] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def parse_opt_in(text: str) -> bool | None:
+    value = text.strip().lower()
+    if not value:
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"marketing_opt_in: {text!r} is not one of yes/no/true/false/1/0")
+
+
+def parse_contacts_csv(data: bytes, default_region: str) -> ParsedImport:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise CsvFormatError(1, f"the file is not UTF-8 text: {error}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [column.strip().lower() for column in next(reader)]
+    except StopIteration:
+        raise CsvFormatError(1, "the file is empty; expected a header row") from None
+    except csv.Error as error:
+        raise CsvFormatError(1, f"the header row is not valid CSV: {error}") from None
+    unknown = [column for column in header if column and column not in _KNOWN]
+    if unknown:
+        raise CsvFormatError(
+            1, f"unknown column(s) {', '.join(unknown)}; expected {', '.join(sorted(_KNOWN))}"
+        )
+    number_column = "wa_id" if "wa_id" in header else "phone" if "phone" in header else None
+    if number_column is None:
+        raise CsvFormatError(1, "the header needs a wa_id or phone column")
+    position = {column: index for index, column in enumerate(header)}
+
+    parsed = ParsedImport()
+    first_line_of: dict[str, int] = {}
+    line = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            parsed.errors.append(RowError(reader.line_num, f"not valid CSV: {error}"))
+            break
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            parsed.errors.append(
+                RowError(line, f"{len(cells)} cells, but the header has {len(header)} columns")
+            )
+            continue
+
+        def cell(column: str, cells: list[str] = cells) -> str:
+            index = position.get(column)
+            return cells[index].strip() if index is not None and index < len(cells) else ""
+
+        try:
+            wa_id = to_wa_id(cell(number_column), default_region)
+        except InvalidPhoneNumber as error:
+            parsed.errors.append(RowError(line, f"{number_column}: {error}"))
+            continue
+        try:
+            opt_in = parse_opt_in(cell("marketing_opt_in"))
+        except ValueError as error:
+            parsed.errors.append(RowError(line, str(error)))
+            continue
+        tags = sorted({tag.strip() for tag in _TAG_SEPARATOR.split(cell("tags")) if tag.strip()})
+        long_tags = [tag for tag in tags if len(tag) > MAX_TAG_LENGTH]
+        if long_tags:
+            parsed.errors.append(
+                RowError(line, f"tags: {long_tags[0]!r} is longer than {MAX_TAG_LENGTH}")
+            )
+            continue
+        if wa_id in first_line_of:
+            parsed.errors.append(
+                RowError(line, f"{number_column}: the same number as line {first_line_of[wa_id]}")
+            )
+            continue
+        first_line_of[wa_id] = line
+        parsed.rows.append(
+            ImportedContact(
+                wa_id=wa_id, name=cell("name") or None, marketing_opt_in=opt_in, tags=tags
+            )
+        )
+    return parsed

@@ -1,0 +1,55 @@
+"""Phone numbers in, WhatsApp ids (E.164 digits without ``+``) out."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+
+class InvalidPhoneNumber(ValueError):
+    pass
+
+
+def to_wa_id(raw: str, default_region: str) -> str:
+    """Normalise a phone number written in any common form to Meta's ``wa_id``.
+
+    Digits alone are first read as an international number (the form Meta uses),
+    then as a national number of ``default_region``.
+
+    >>> to_wa_id("+1 (650) 555-1234", "GB")
+    '16505551234'
+    >>> to_wa_id("16505551234", "GB")
+    '16505551234'
+    >>> to_wa_id("07911 123456", "GB")
+    '447911123456'
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidPhoneNumber("the phone number is empty")
+    candidates: list[tuple[str, str | None]] = []
+    digits = text.lstrip("+")
+    if digits.isdigit():
+        candidates.append(("+" + digits, None))
+    if not text.startswith("+"):
+        candidates.append((text, default_region))
+    else:
+        candidates.append((text, None))
+    for number, region in candidates:
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(
+                parsed, phonenumbers.PhoneNumberFormat.E164
+            ).removeprefix("+")
+    raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number")
+
+
+def region_of(wa_id: str) -> str | None:
+    """The ISO region of a ``wa_id``, or None when it has none (e.g. +800 numbers)."""
+    try:
+        parsed = phonenumbers.parse("+" + wa_id, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region: str | None = phonenumbers.region_code_for_number(parsed)
+    return region if region and region != "ZZ" else None

@@ -1,0 +1,59 @@
+"""The store's contract: one writer that batches transactions, readers that run beside it.
+
+Callers never see SQL. They hand the store a *job*, an async function of a
+:class:`Tx`, and get its result once the job's changes are committed::
+
+    contact = await store.write(lambda tx: tx.contacts.get("16505551234"))
+
+The SQLite store runs jobs one after another on a single connection and commits
+several of them together (group commit), each inside its own savepoint, so a job
+that raises leaves no trace and the others still commit. A job must do no I/O
+other than through ``tx`` and must not wait on anything outside the store: the
+writer waits for it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+from engine.store.contacts import ContactRepo
+from engine.store.conversations import ConversationRepo
+from engine.store.messages import MessageRepo
+from engine.store.settings import SettingRepo
+from engine.store.templates import TemplateRepo
+
+T = TypeVar("T")
+
+
+class Tx(ABC):
+    """The repositories, bound to one transaction."""
+
+    contacts: ContactRepo
+    conversations: ConversationRepo
+    messages: MessageRepo
+    settings: SettingRepo
+    templates: TemplateRepo
+
+
+Job = Callable[[Tx], Awaitable[T]]
+
+
+class Store(ABC):
+    @abstractmethod
+    async def write(self, job: Job[T]) -> T:
+        """Run ``job`` in a write transaction; return its result after the commit."""
+
+    @abstractmethod
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only view of the committed state: ``async with store.read() as tx``."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish the queued writes, then close every connection."""

@@ -1,0 +1,109 @@
+"""Contacts and their consent ledger.
+
+The ledger is append-only, and :meth:`ContactRepo.set_opt_in` is the only way to
+change a contact's ``marketing_opt_in``: it writes the new value and its ledger
+entry together.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.models.contact import ConsentEvent, ConsentSource, Contact
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """Why an opt-in value was set: recorded with it in the ledger."""
+
+    source: ConsentSource
+    actor: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    marketing_opt_in: bool
+    wa_id: str | None = None
+    user_id: str | None = None
+    name: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    tags: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if self.wa_id is None and self.user_id is None:
+            raise ValueError("a contact needs a wa_id or a user_id")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedContact:
+    """One valid row of a contacts import. ``None`` leaves a field as it is."""
+
+    wa_id: str
+    name: str | None
+    marketing_opt_in: bool | None
+    tags: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ContactRepo(ABC):
+    @abstractmethod
+    async def get(self, address: str) -> Contact | None:
+        """The contact whose ``wa_id`` or ``user_id`` is ``address``."""
+
+    @abstractmethod
+    async def get_by_id(self, contact_id: int) -> Contact | None: ...
+
+    @abstractmethod
+    async def create(self, new: NewContact, consent: Consent) -> Contact:
+        """Create a contact and record its initial opt-in; AlreadyExists if it does."""
+
+    @abstractmethod
+    async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
+        """The contact with ``new``'s wa_id or user_id (filling in whichever it lacks),
+        creating it when there is none; and whether this call created it."""
+
+    @abstractmethod
+    async def update(
+        self,
+        contact_id: int,
+        *,
+        name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Contact:
+        """Change the given fields: ``attributes`` merge (a ``None`` value removes the
+        key), ``tags`` replace. NotFound if there is no such contact."""
+
+    @abstractmethod
+    async def add_tags(self, contact_id: int, tags: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    async def set_opt_in(self, contact_id: int, value: bool, consent: Consent) -> bool:
+        """Set marketing opt-in; append to the ledger and return True when it changed."""
+
+    @abstractmethod
+    async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
+        """The ledger of one contact, oldest first."""
+
+    @abstractmethod
+    async def list(
+        self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
+    ) -> list[Contact]:
+        """Contacts in creation order, starting after the ``after_id`` cursor."""
+
+    @abstractmethod
+    async def import_batch(
+        self, rows: Sequence[ImportedContact], *, default_opt_in: bool, consent: Consent
+    ) -> ImportCounts:
+        """Create or update many contacts at once; rows must have distinct wa_ids.
+        Tags are added to the ones a contact has."""

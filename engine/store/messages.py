@@ -1,0 +1,51 @@
+"""Messages in both directions and their status history."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.models.message import Channel, Failure, Message, MessageStatus
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    channel: Channel | None = None
+    status: MessageStatus | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    contact_id: int | None = None
+    limit: int = 1000
+    after_id: str | None = None
+
+
+class MessageRepo(ABC):
+    @abstractmethod
+    async def insert(self, message: Message) -> bool:
+        """Store a new message; False (and no change) when its wamid is already stored."""
+
+    @abstractmethod
+    async def get(self, message_id: str) -> Message | None: ...
+
+    @abstractmethod
+    async def get_by_wamid(self, wamid: str) -> Message | None: ...
+
+    @abstractmethod
+    async def change_status(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        at: datetime,
+        failure: Failure | None = None,
+        details: dict[str, Any] | None = None,
+        wamid: str | None = None,
+    ) -> bool:
+        """Record a status in the history; move the message to it unless that would go
+        backwards (see :meth:`MessageStatus.may_follow`). True when the status moved."""
+
+    @abstractmethod
+    async def find(self, where: MessageFilter) -> list[Message]:
+        """Messages matching ``where``, oldest first."""

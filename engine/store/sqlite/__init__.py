@@ -1,0 +1,3 @@
+from engine.store.sqlite.store import SqliteStore
+
+__all__ = ["SqliteStore"]

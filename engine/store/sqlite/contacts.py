@@ -1,0 +1,294 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from engine.clock import Clock
+from engine.models.contact import ConsentEvent, ConsentSource, Contact
+from engine.store.contacts import (
+    Consent,
+    ContactRepo,
+    ImportCounts,
+    ImportedContact,
+    NewContact,
+)
+from engine.store.errors import AlreadyExists, NotFound
+from engine.store.sqlite.db import Db, from_db, to_db
+
+_COLUMNS = """
+    c.id, c.wa_id, c.user_id, c.name, c.marketing_opt_in, c.attributes, c.created_at,
+    c.updated_at,
+    (SELECT json_group_array(tag) FROM
+        (SELECT tag FROM contact_tags t WHERE t.contact_id = c.id ORDER BY tag)) AS tags
+"""
+_CHUNK = 500
+
+
+def _contact(row: sqlite3.Row) -> Contact:
+    return Contact(
+        id=row["id"],
+        wa_id=row["wa_id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        marketing_opt_in=bool(row["marketing_opt_in"]),
+        attributes=json.loads(row["attributes"]),
+        tags=tuple(json.loads(row["tags"])),
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+    )
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqliteContactRepo(ContactRepo):
+    def __init__(self, db: Db, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, address: str) -> Contact | None:
+        row = await self._db.one(
+            f"SELECT {_COLUMNS} FROM contacts c WHERE c.wa_id = ? OR c.user_id = ?",
+            (address, address),
+        )
+        return None if row is None else _contact(row)
+
+    async def get_by_id(self, contact_id: int) -> Contact | None:
+        row = await self._db.one(f"SELECT {_COLUMNS} FROM contacts c WHERE c.id = ?", (contact_id,))
+        return None if row is None else _contact(row)
+
+    async def _require(self, contact_id: int) -> Contact:
+        contact = await self.get_by_id(contact_id)
+        if contact is None:
+            raise NotFound(f"no contact with id {contact_id}")
+        return contact
+
+    async def create(self, new: NewContact, consent: Consent) -> Contact:
+        now = to_db(self._clock.now())
+        row = await self._db.one(
+            "INSERT INTO contacts (wa_id, user_id, name, marketing_opt_in, attributes,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            (
+                new.wa_id,
+                new.user_id,
+                new.name,
+                int(new.marketing_opt_in),
+                json.dumps(dict(new.attributes)),
+                now,
+                now,
+            ),
+        )
+        if row is None:
+            raise AlreadyExists(f"a contact with {new.wa_id or new.user_id} exists")
+        contact_id: int = row["id"]
+        await self._append_consent(contact_id, new.marketing_opt_in, consent, now)
+        if new.tags:
+            await self.add_tags(contact_id, new.tags)
+        return await self._require(contact_id)
+
+    async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
+        found = [c for c in [await self._find(new.wa_id), await self._find(new.user_id)] if c]
+        if not found:
+            return await self.create(new, consent), True
+        contact = found[0]
+        # Meta may tell us the other identifier later; remember it, unless it already
+        # belongs to a different contact (then the two stay apart).
+        missing: dict[str, str] = {}
+        if new.wa_id and contact.wa_id is None and await self._find(new.wa_id) is None:
+            missing["wa_id"] = new.wa_id
+        if new.user_id and contact.user_id is None and await self._find(new.user_id) is None:
+            missing["user_id"] = new.user_id
+        if missing:
+            assignments = ", ".join(f"{column} = ?" for column in missing)
+            await self._db.run(
+                f"UPDATE contacts SET {assignments}, updated_at = ? WHERE id = ?",
+                (*missing.values(), to_db(self._clock.now()), contact.id),
+            )
+            contact = await self._require(contact.id)
+        return contact, False
+
+    async def _find(self, address: str | None) -> Contact | None:
+        return None if address is None else await self.get(address)
+
+    async def update(
+        self,
+        contact_id: int,
+        *,
+        name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Contact:
+        contact = await self._require(contact_id)
+        merged = dict(contact.attributes)
+        for key, value in (attributes or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        await self._db.run(
+            "UPDATE contacts SET name = ?, attributes = ?, updated_at = ? WHERE id = ?",
+            (
+                contact.name if name is None else name,
+                json.dumps(merged),
+                to_db(self._clock.now()),
+                contact_id,
+            ),
+        )
+        if tags is not None:
+            await self._db.run("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,))
+            await self.add_tags(contact_id, tags)
+        return await self._require(contact_id)
+
+    async def add_tags(self, contact_id: int, tags: Sequence[str]) -> None:
+        await self._db.many(
+            "INSERT OR IGNORE INTO contact_tags (contact_id, tag) VALUES (?, ?)",
+            [(contact_id, tag) for tag in tags],
+        )
+
+    async def set_opt_in(self, contact_id: int, value: bool, consent: Consent) -> bool:
+        now = to_db(self._clock.now())
+        changed = await self._db.run(
+            "UPDATE contacts SET marketing_opt_in = ?, updated_at = ?"
+            " WHERE id = ? AND marketing_opt_in != ?",
+            (int(value), now, contact_id, int(value)),
+        )
+        if not changed:
+            await self._require(contact_id)
+            return False
+        await self._append_consent(contact_id, value, consent, now)
+        return True
+
+    async def _append_consent(
+        self, contact_id: int, value: bool, consent: Consent, at: str
+    ) -> None:
+        await self._db.run(
+            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (contact_id, int(value), consent.source.value, consent.actor, consent.note, at),
+        )
+
+    async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
+        rows = await self._db.all(
+            "SELECT marketing_opt_in, source, actor, note, at FROM consent_events"
+            " WHERE contact_id = ? ORDER BY id",
+            (contact_id,),
+        )
+        return [
+            ConsentEvent(
+                marketing_opt_in=bool(row["marketing_opt_in"]),
+                source=ConsentSource(row["source"]),
+                actor=row["actor"],
+                note=row["note"],
+                at=from_db(row["at"]),
+            )
+            for row in rows
+        ]
+
+    async def list(
+        self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
+    ) -> list[Contact]:
+        where: list[str] = ["c.id > ?"]
+        params: list[object] = [after_id or 0]
+        if tag is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = ?)"
+            )
+            params.append(tag)
+        rows = await self._db.all(
+            f"SELECT {_COLUMNS} FROM contacts c WHERE {' AND '.join(where)} ORDER BY c.id LIMIT ?",
+            (*params, limit),
+        )
+        return [_contact(row) for row in rows]
+
+    async def import_batch(
+        self, rows: Sequence[ImportedContact], *, default_opt_in: bool, consent: Consent
+    ) -> ImportCounts:
+        now = to_db(self._clock.now())
+        existing: dict[str, sqlite3.Row] = {}
+        for chunk in _chunks([row.wa_id for row in rows]):
+            marks = ",".join("?" * len(chunk))
+            for found in await self._db.all(
+                f"SELECT id, wa_id, name, marketing_opt_in FROM contacts WHERE wa_id IN ({marks})",
+                chunk,
+            ):
+                existing[found["wa_id"]] = found
+        current_tags: dict[int, set[str]] = {}
+        ids = [found["id"] for found in existing.values()]
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for found in await self._db.all(
+                f"SELECT contact_id, tag FROM contact_tags WHERE contact_id IN ({marks})", chunk
+            ):
+                current_tags.setdefault(found["contact_id"], set()).add(found["tag"])
+
+        new_rows = [row for row in rows if row.wa_id not in existing]
+        await self._db.many(
+            "INSERT INTO contacts (wa_id, name, marketing_opt_in, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    row.wa_id,
+                    row.name,
+                    int(default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in),
+                    now,
+                    now,
+                )
+                for row in new_rows
+            ],
+        )
+        consent_rows: list[tuple[Any, ...]] = [
+            (
+                int(default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in),
+                consent.source.value,
+                consent.actor,
+                consent.note,
+                now,
+                row.wa_id,
+            )
+            for row in new_rows
+        ]
+        updates: list[tuple[Any, ...]] = []
+        unchanged = 0
+        for row in rows:
+            if row.wa_id not in existing:
+                continue
+            found = existing[row.wa_id]
+            new_name = row.name if row.name is not None else found["name"]
+            old_opt_in = bool(found["marketing_opt_in"])
+            new_opt_in = old_opt_in if row.marketing_opt_in is None else row.marketing_opt_in
+            new_tags = set(row.tags) - current_tags.get(found["id"], set())
+            if new_name == found["name"] and new_opt_in == old_opt_in and not new_tags:
+                unchanged += 1
+                continue
+            updates.append((new_name, int(new_opt_in), now, found["id"]))
+            if new_opt_in != old_opt_in:
+                consent_rows.append(
+                    (
+                        int(new_opt_in),
+                        consent.source.value,
+                        consent.actor,
+                        consent.note,
+                        now,
+                        row.wa_id,
+                    )
+                )
+        await self._db.many(
+            "UPDATE contacts SET name = ?, marketing_opt_in = ?, updated_at = ? WHERE id = ?",
+            updates,
+        )
+        await self._db.many(
+            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
+            " SELECT id, ?, ?, ?, ?, ? FROM contacts WHERE wa_id = ?",
+            consent_rows,
+        )
+        await self._db.many(
+            "INSERT OR IGNORE INTO contact_tags (contact_id, tag)"
+            " SELECT id, ? FROM contacts WHERE wa_id = ?",
+            [(tag, row.wa_id) for row in rows for tag in row.tags],
+        )
+        return ImportCounts(created=len(new_rows), updated=len(updates), unchanged=unchanged)

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from engine.models.message import (
+    Channel,
+    Direction,
+    Failure,
+    Message,
+    MessageStatus,
+    StatusChange,
+    TemplateRef,
+)
+from engine.store.messages import MessageFilter, MessageRepo
+from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
+
+_COLUMNS = """
+    m.id, m.direction, m.channel, m.contact_id, coalesce(c.wa_id, c.user_id) AS contact,
+    m.kind, m.text, m.template, m.payload, m.status, m.failure_code, m.failure_reason,
+    m.wamid, m.created_at, m.updated_at
+"""
+_FROM = "FROM messages m JOIN contacts c ON c.id = m.contact_id"
+
+
+def _failure(code: str | None, reason: str | None) -> Failure | None:
+    return None if code is None else Failure(code=code, reason=reason or "")
+
+
+class SqliteMessageRepo(MessageRepo):
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def insert(self, message: Message) -> bool:
+        failure = message.failure
+        inserted = await self._db.run(
+            "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
+            " payload, status, failure_code, failure_reason, wamid, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wamid) DO NOTHING",
+            (
+                message.id,
+                message.direction.value,
+                message.channel.value if message.channel else None,
+                message.contact_id,
+                message.kind,
+                message.text,
+                message.template.model_dump_json() if message.template else None,
+                json_or_none(message.payload),
+                message.status.value,
+                failure.code if failure else None,
+                failure.reason if failure else None,
+                message.wamid,
+                to_db(message.created_at),
+                to_db(message.updated_at),
+            ),
+        )
+        if not inserted:
+            return False
+        await self._db.many(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+            " failure_reason, details) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    message.id,
+                    change.status.value,
+                    to_db(change.at),
+                    change.failure.code if change.failure else None,
+                    change.failure.reason if change.failure else None,
+                    json_or_none(change.details),
+                )
+                for change in message.history
+                or (StatusChange(status=message.status, at=message.created_at, failure=failure),)
+            ],
+        )
+        return True
+
+    async def get(self, message_id: str) -> Message | None:
+        return await self._one(f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?", (message_id,))
+
+    async def get_by_wamid(self, wamid: str) -> Message | None:
+        return await self._one(f"SELECT {_COLUMNS} {_FROM} WHERE m.wamid = ?", (wamid,))
+
+    async def _one(self, sql: str, params: tuple[Any, ...]) -> Message | None:
+        row = await self._db.one(sql, params)
+        if row is None:
+            return None
+        return (await self._with_history([row]))[0]
+
+    async def change_status(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        at: datetime,
+        failure: Failure | None = None,
+        details: dict[str, Any] | None = None,
+        wamid: str | None = None,
+    ) -> bool:
+        row = await self._db.one("SELECT status FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            return False
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+            " failure_reason, details) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                status.value,
+                to_db(at),
+                failure.code if failure else None,
+                failure.reason if failure else None,
+                json_or_none(details),
+            ),
+        )
+        moves = status.may_follow(MessageStatus(row["status"]))
+        if moves:
+            await self._db.run(
+                "UPDATE messages SET status = ?, failure_code = ?, failure_reason = ?,"
+                " wamid = coalesce(?, wamid), updated_at = ? WHERE id = ?",
+                (
+                    status.value,
+                    failure.code if failure else None,
+                    failure.reason if failure else None,
+                    wamid,
+                    to_db(at),
+                    message_id,
+                ),
+            )
+        elif wamid is not None:
+            await self._db.run(
+                "UPDATE messages SET wamid = coalesce(wamid, ?) WHERE id = ?", (wamid, message_id)
+            )
+        return moves
+
+    async def find(self, where: MessageFilter) -> list[Message]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if where.channel is not None:
+            clauses.append("m.channel = ?")
+            params.append(where.channel.value)
+        if where.status is not None:
+            clauses.append("m.status = ?")
+            params.append(where.status.value)
+        if where.since is not None:
+            clauses.append("m.created_at >= ?")
+            params.append(to_db(where.since))
+        if where.until is not None:
+            clauses.append("m.created_at < ?")
+            params.append(to_db(where.until))
+        if where.contact_id is not None:
+            clauses.append("m.contact_id = ?")
+            params.append(where.contact_id)
+        if where.after_id is not None:
+            clauses.append("m.id > ?")
+            params.append(where.after_id)
+        condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._db.all(
+            f"SELECT {_COLUMNS} {_FROM} {condition} ORDER BY m.id LIMIT ?",
+            (*params, where.limit),
+        )
+        return await self._with_history(rows)
+
+    async def _with_history(self, rows: list[sqlite3.Row]) -> list[Message]:
+        history: dict[str, list[StatusChange]] = {row["id"]: [] for row in rows}
+        ids = list(history)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for change in await self._db.all(
+                "SELECT message_id, status, at, failure_code, failure_reason, details"
+                f" FROM message_statuses WHERE message_id IN ({','.join('?' * len(chunk))})"
+                " ORDER BY id",
+                chunk,
+            ):
+                history[change["message_id"]].append(
+                    StatusChange(
+                        status=MessageStatus(change["status"]),
+                        at=from_db(change["at"]),
+                        failure=_failure(change["failure_code"], change["failure_reason"]),
+                        details=json.loads(change["details"]) if change["details"] else None,
+                    )
+                )
+        return [
+            Message(
+                id=row["id"],
+                direction=Direction(row["direction"]),
+                channel=Channel(row["channel"]) if row["channel"] else None,
+                contact_id=row["contact_id"],
+                contact=row["contact"],
+                kind=row["kind"],
+                text=row["text"],
+                template=TemplateRef.model_validate_json(row["template"])
+                if row["template"]
+                else None,
+                payload=json.loads(row["payload"]) if row["payload"] else None,
+                status=MessageStatus(row["status"]),
+                failure=_failure(row["failure_code"], row["failure_reason"]),
+                history=tuple(history[row["id"]]),
+                wamid=row["wamid"],
+                created_at=from_db(row["created_at"]),
+                updated_at=from_db(row["updated_at"]),
+            )
+            for row in rows
+        ]

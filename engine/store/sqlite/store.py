@@ -1,0 +1,194 @@
+"""The SQLite store: one writer connection with group commit, a small pool of readers.
+
+SQLite allows one writer at a time. Rather than let every request fight for the
+write lock, all writes go through a single task that takes the jobs waiting in its
+queue, runs each inside a savepoint of one transaction, and commits them together.
+Under load, one commit (one fsync) covers many webhooks; with no load a job is
+committed on its own at once. Readers use separate connections and, thanks to WAL,
+never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from engine.clock import Clock, SystemClock
+from engine.store.base import Job, Store, T, Tx
+from engine.store.sqlite.contacts import SqliteContactRepo
+from engine.store.sqlite.conversations import SqliteConversationRepo
+from engine.store.sqlite.db import Db
+from engine.store.sqlite.messages import SqliteMessageRepo
+from engine.store.sqlite.migrate import migrate
+from engine.store.sqlite.settings import SqliteSettingRepo
+from engine.store.sqlite.templates import SqliteTemplateRepo
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH = 256
+
+
+class SqliteTx(Tx):
+    def __init__(self, db: Db, clock: Clock) -> None:
+        self.db = db
+        self.contacts = SqliteContactRepo(db, clock)
+        self.conversations = SqliteConversationRepo(db, clock)
+        self.messages = SqliteMessageRepo(db)
+        self.settings = SqliteSettingRepo(db)
+        self.templates = SqliteTemplateRepo(db, clock)
+
+
+_Pending = tuple[Job[Any], "asyncio.Future[Any]"]
+
+
+class SqliteStore(Store):
+    """Open with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(
+        self,
+        path: str,
+        writer: aiosqlite.Connection,
+        readers: list[aiosqlite.Connection],
+        clock: Clock,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self._writer = writer
+        self._write_tx = SqliteTx(Db(writer), clock)
+        self._readers: asyncio.Queue[SqliteTx] = asyncio.Queue()
+        self._reader_connections = readers
+        for conn in readers:
+            self._readers.put_nowait(SqliteTx(Db(conn), clock))
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        path: str,
+        *,
+        clock: Clock | None = None,
+        readers: int = 3,
+        synchronous: str = "FULL",
+    ) -> SqliteStore:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, synchronous)
+        await writer.execute("PRAGMA journal_mode = WAL")
+        await migrate(writer)
+        reader_connections = [await _connect(path, synchronous) for _ in range(readers)]
+        for conn in reader_connections:
+            await conn.execute("PRAGMA query_only = ON")
+        return cls(path, writer, reader_connections, clock or SystemClock())
+
+    async def write(self, job: Job[T]) -> T:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((job, future))
+        return await future
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[Tx]:
+        tx = await self._readers.get()
+        try:
+            await tx.db.conn.execute("BEGIN")  # one snapshot for the whole read
+            try:
+                yield tx
+            finally:
+                await tx.db.conn.execute("COMMIT")
+        finally:
+            self._readers.put_nowait(tx)
+
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        return self._read()
+
+    async def ping(self) -> None:
+        async with self.read() as tx:
+            await tx.settings.get("ping")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put_nowait(None)
+        await self._task
+        for conn in [self._writer, *self._reader_connections]:
+            await conn.close()
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < _MAX_BATCH and not self._queue.empty():
+                pending = self._queue.get_nowait()
+                if pending is None:
+                    stop = True
+                    break
+                batch.append(pending)
+            try:
+                await self._run_batch(batch)
+            except Exception:  # pragma: no cover - the loop must survive anything
+                log.exception("the SQLite writer failed a batch")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(RuntimeError("the store could not write"))
+            if stop:
+                return
+
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        conn = self._writer
+        live = [(job, future) for job, future in batch if not future.cancelled()]
+        if not live:
+            return
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job, future in live:
+                await conn.execute("SAVEPOINT job")
+                try:
+                    result = await job(self._write_tx)
+                except Exception as error:
+                    await conn.execute("ROLLBACK TO job")
+                    await conn.execute("RELEASE job")
+                    outcomes.append((future, None, error))
+                else:
+                    await conn.execute("RELEASE job")
+                    outcomes.append((future, result, None))
+            await conn.execute("COMMIT")
+        except BaseException as error:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            failure = error if isinstance(error, Exception) else RuntimeError("write cancelled")
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(failure)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for future, result, job_error in outcomes:
+            if future.done():
+                continue
+            if job_error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(job_error)
+
+
+async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from engine.clock import Clock
+from engine.models.template import Template, TemplateCategory
+from engine.store.errors import AlreadyExists
+from engine.store.sqlite.db import Db, to_db
+from engine.store.templates import TemplateRepo
+
+
+class SqliteTemplateRepo(TemplateRepo):
+    def __init__(self, db: Db, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, name: str, language: str) -> Template | None:
+        row = await self._db.one(
+            "SELECT definition FROM templates WHERE name = ? AND language = ?", (name, language)
+        )
+        return None if row is None else Template.model_validate_json(row["definition"])
+
+    async def create(self, template: Template) -> Template:
+        now = to_db(self._clock.now())
+        inserted = await self._db.run(
+            "INSERT INTO templates (name, language, category, definition, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                template.name,
+                template.language,
+                template.category.value,
+                template.model_dump_json(),
+                now,
+                now,
+            ),
+        )
+        if not inserted:
+            raise AlreadyExists(f"template {template.name} ({template.language}) exists")
+        return template
+
+    async def put(self, template: Template) -> bool:
+        existed = await self._db.one(
+            "SELECT 1 FROM templates WHERE name = ? AND language = ?",
+            (template.name, template.language),
+        )
+        now = to_db(self._clock.now())
+        await self._db.run(
+            "INSERT INTO templates (name, language, category, definition, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name, language) DO UPDATE SET category = excluded.category,"
+            " definition = excluded.definition, updated_at = excluded.updated_at",
+            (
+                template.name,
+                template.language,
+                template.category.value,
+                template.model_dump_json(),
+                now,
+                now,
+            ),
+        )
+        return existed is None
+
+    async def delete(self, name: str, language: str) -> bool:
+        deleted = await self._db.run(
+            "DELETE FROM templates WHERE name = ? AND language = ?", (name, language)
+        )
+        return deleted > 0
+
+    async def list(self, *, category: TemplateCategory | None = None) -> list[Template]:
+        if category is None:
+            rows = await self._db.all("SELECT definition FROM templates ORDER BY name, language")
+        else:
+            rows = await self._db.all(
+                "SELECT definition FROM templates WHERE category = ? ORDER BY name, language",
+                (category.value,),
+            )
+        return [Template.model_validate_json(row["definition"]) for row in rows]

@@ -1,0 +1,1 @@
+"""The aiohttp application: webhook, REST API, console."""

@@ -1,0 +1,59 @@
+"""The application factory: state, lifetimes and routes, wired in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from engine.catalogue import load_templates
+from engine.clock import Clock, SystemClock
+from engine.config import Settings
+from engine.metrics import Metrics
+from engine.store import Tx, open_store
+from engine.web import contacts, health, templates
+from engine.web.auth import api_auth_middleware, ensure_api_token
+from engine.web.errors import error_middleware
+from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
+
+log = logging.getLogger(__name__)
+
+GENERATED_API_TOKEN = web.AppKey("generated_api_token", str)
+"""Set when this start made the API token, so the launcher can show it once."""
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[health.metrics_middleware, error_middleware, api_auth_middleware]
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(_store)
+    for module in (health, contacts, templates):
+        app.add_routes(module.routes)
+    return app
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = await open_store(settings.database_url, clock=app[CLOCK])
+    app[STORE] = store
+    try:
+        digest, generated = await ensure_api_token(store, settings.api_token)
+        app[API_TOKEN_HASH] = digest
+        if generated is not None:
+            app[GENERATED_API_TOKEN] = generated
+        if settings.templates_file is not None and settings.templates_file.exists():
+            catalogue = load_templates(settings.templates_file)
+
+            async def put_all(tx: Tx) -> None:
+                for template in catalogue:
+                    await tx.templates.put(template)
+
+            await store.write(put_all)
+            log.info("loaded %d templates from %s", len(catalogue), settings.templates_file)
+        yield
+    finally:
+        await store.close()

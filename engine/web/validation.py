@@ -1,0 +1,59 @@
+"""Reading request bodies and parameters into pydantic models, with errors that name fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, TypeVar
+
+from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+
+from engine.phone import InvalidPhoneNumber, to_wa_id
+from engine.web.errors import ApiError, field_errors
+from engine.web.keys import SETTINGS
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _normalise_phone(value: str, info: ValidationInfo) -> str:
+    region = (info.context or {}).get("default_region", "US")
+    try:
+        return to_wa_id(value, region)
+    except InvalidPhoneNumber as error:
+        raise ValueError(str(error)) from None
+
+
+PhoneNumber = Annotated[str, AfterValidator(_normalise_phone)]
+"""A phone number in any common form, validated and stored as Meta's ``wa_id``."""
+
+
+def validation_context(request: web.Request) -> dict[str, Any]:
+    return {"default_region": request.app[SETTINGS].default_region}
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", "the body must be a JSON object")
+    return model.model_validate(data, context=validation_context(request))
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query), context=validation_context(request))
+    except ValidationError as error:
+        raise field_errors(error) from None

@@ -1,0 +1,124 @@
+"""The launcher as a user runs it: a real process, its first-start token, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(
+    url: str, token: str | None = None, body: dict[str, object] | None = None
+) -> tuple[int, object]:
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}"} if token else {},
+        method="GET" if body is None else "POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+class Server:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("WA_", "API_", "DATABASE_"))
+        }
+        env["TEMPLATES_FILE"] = str(FIXTURES / "templates.yaml")
+        env["FLOWS_DIR"] = str(ROOT / "flows")
+        env["PYTHONPATH"] = str(ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "webhook_server.py"), "--port", str(self.port)],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output: list[str] = []
+        reader = threading.Thread(target=self._collect, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.poll() is None:
+            # The banner is printed in one write once the server listens.
+            if any(line.startswith("optinflow is serving") for line in self.output):
+                return
+            time.sleep(0.05)
+        self.process.kill()
+        raise AssertionError(f"the server did not start: {self.output}")
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line.rstrip("\n"))
+
+    @property
+    def banner(self) -> list[str]:
+        return [line for line in self.output if " INFO " not in line]
+
+    def token(self) -> str | None:
+        for line in self.banner:
+            if line.startswith("API token (shown once"):
+                return line.rsplit(" ", 1)[1]
+        return None
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_first_start_makes_a_token_shows_it_once_and_keeps_it(workdir: Path) -> None:
+    server = Server(workdir)
+    try:
+        token = server.token()
+        assert token, server.banner
+        assert call(f"{server.url}/healthz") == (200, {"status": "ok"})
+        status, _ = call(f"{server.url}/api/v1/contacts")
+        assert status == 401
+        status, contact = call(f"{server.url}/api/v1/contacts", token, {"wa_id": "+16505551234"})
+        assert status == 201
+        assert contact["wa_id"] == "16505551234"
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    assert (workdir / "optinflow.db").exists(), (
+        "the default store is a SQLite file in the working folder"
+    )
+
+    again = Server(workdir)
+    try:
+        assert again.token() is None, "the token is shown only when it is made"
+        assert any("api-token --rotate" in line for line in again.banner)
+        status, contact = call(f"{again.url}/api/v1/contacts/16505551234", token)
+        assert status == 200
+        assert contact["wa_id"] == "16505551234"
+    finally:
+        assert again.stop(signal.SIGINT) == 0

@@ -1,0 +1,52 @@
+"""Run optinflow: ``python webhook_server.py [--host H] [--port P]``.
+
+Configuration comes from the environment (see README); with none, the server runs on
+a SQLite file in the working folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from aiohttp import web
+
+from engine.config import Settings
+from engine.web.app import GENERATED_API_TOKEN, create_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the optinflow server.")
+    parser.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: PORT or 8080)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings().model_copy(update=overrides)
+    app = create_app(settings)
+
+    async def announce(app: web.Application) -> None:
+        lines = [f"optinflow is serving on {settings.base_url}"]
+        token = app.get(GENERATED_API_TOKEN)
+        if token is not None:
+            lines += [
+                f"API token (shown once, keep it): {token}",
+                f"  try: curl -H 'Authorization: Bearer {token}' "
+                f"{settings.base_url}/api/v1/contacts",
+            ]
+        elif settings.api_token is None:
+            lines.append(
+                "API token: the one shown at first start "
+                "(make a new one with: python -m engine api-token --rotate)"
+            )
+        print("\n".join(lines), flush=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
