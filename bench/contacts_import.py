@@ -29,7 +29,8 @@ def make_csv(rows: int) -> bytes:
     out.write("phone,name,marketing_opt_in,tags\n")
     for n in range(rows):
         opt_in = "no" if n % 100 == 0 else "yes"
-        out.write(f"+1 650 {200 + n // 10000:03d} {n % 10000:04d},Contact {n},{opt_in},bench;wave1\n")
+        number = f"+1 650 {200 + n // 10000:03d} {n % 10000:04d}"
+        out.write(f"{number},Contact {n},{opt_in},bench;wave1\n")
     return out.getvalue().encode()
 
 
