@@ -1,0 +1,1 @@
+"""Outbound messages: one pipeline for every channel (policy → outbox row → sender)."""

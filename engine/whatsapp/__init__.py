@@ -1,0 +1,1 @@
+"""The WhatsApp Cloud API wire format: webhooks in, send bodies out, and a simulator."""
