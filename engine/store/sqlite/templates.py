@@ -6,6 +6,16 @@ from engine.store.errors import AlreadyExists
 from engine.store.sqlite.db import Db, to_db
 from engine.store.templates import TemplateRepo
 
+_INSERT = (
+    "INSERT INTO templates (name, language, category, definition, created_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row(template: Template, now: str) -> tuple[str, ...]:
+    definition = template.model_dump_json()
+    return (template.name, template.language, template.category.value, definition, now, now)
+
 
 class SqliteTemplateRepo(TemplateRepo):
     def __init__(self, db: Db, clock: Clock) -> None:
@@ -21,16 +31,8 @@ class SqliteTemplateRepo(TemplateRepo):
     async def create(self, template: Template) -> Template:
         now = to_db(self._clock.now())
         inserted = await self._db.run(
-            "INSERT INTO templates (name, language, category, definition, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (
-                template.name,
-                template.language,
-                template.category.value,
-                template.model_dump_json(),
-                now,
-                now,
-            ),
+            _INSERT + " ON CONFLICT DO NOTHING",
+            _row(template, now),
         )
         if not inserted:
             raise AlreadyExists(f"template {template.name} ({template.language}) exists")
@@ -43,18 +45,9 @@ class SqliteTemplateRepo(TemplateRepo):
         )
         now = to_db(self._clock.now())
         await self._db.run(
-            "INSERT INTO templates (name, language, category, definition, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (name, language) DO UPDATE SET category = excluded.category,"
+            _INSERT + " ON CONFLICT (name, language) DO UPDATE SET category = excluded.category,"
             " definition = excluded.definition, updated_at = excluded.updated_at",
-            (
-                template.name,
-                template.language,
-                template.category.value,
-                template.model_dump_json(),
-                now,
-                now,
-            ),
+            _row(template, now),
         )
         return existed is None
 
