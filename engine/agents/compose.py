@@ -43,12 +43,15 @@ def notices_for(contact: Contact) -> tuple[Notice, ...]:
     return () if decision.notice is None else (decision.notice,)
 
 
-def needs_confirmation(contact: Contact, category: TemplateCategory) -> bool:
-    """Whether the policy will ask the agent to confirm a template of ``category``."""
+def confirmation_reason(contact: Contact, category: TemplateCategory) -> str | None:
+    """Why the policy will ask the agent to confirm a template of ``category`` before
+    it goes to ``contact``; None when it will not ask (the console warns up front)."""
     decision = decide(
         Channel.COMPOSE, ContentKind.of_template(category), opted_in=contact.marketing_opt_in
     )
-    return decision.verdict is Verdict.NEEDS_CONFIRMATION
+    if decision.verdict is not Verdict.NEEDS_CONFIRMATION:
+        return None
+    return decision.reason or decision.code
 
 
 @dataclass(frozen=True, slots=True)
