@@ -42,7 +42,7 @@ from engine.web.console.auth import (
     sign_in,
     start_session,
 )
-from engine.web.console.render import SECURITY_HEADERS, fill, page, render
+from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.contacts import contact_address, require_contact
 from engine.web.conversations import (
     ComposeBody,
@@ -310,7 +310,12 @@ def _address(request: web.Request) -> str:
 async def poll_lists(request: web.Request) -> web.Response:
     async with request.app[STORE].read() as tx:
         lists = await lists_for(tx, me(request))
-    return json_answer({name: [summary_json(s) for s in rows] for name, rows in lists.items()})
+    return json_answer(
+        {
+            name: [{**summary_json(s), "phone": format_phone(s.address)} for s in rows]
+            for name, rows in lists.items()
+        }
+    )
 
 
 @routes.get("/console/api/conversations/{contact}")

@@ -45,6 +45,15 @@ def initial(name: str | None) -> str:
     return (name or "?").strip()[:1].upper() or "?"
 
 
+def tone(key: str | None) -> str:
+    """A stable colour class for an avatar (the script computes the same).
+
+    >>> tone("16505551234")
+    'tone-1'
+    """
+    return f"tone-{sum(ord(c) for c in key or '') % 6}"
+
+
 def clock_time(moment: datetime | None) -> str:
     """A fallback shown before the script puts times in the reader's own zone."""
     return "" if moment is None else moment.strftime("%d %b %H:%M")
@@ -60,6 +69,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["phone"] = format_phone
     env.filters["initial"] = initial
+    env.filters["tone"] = tone
     env.filters["iso"] = json_time
     env.filters["clock"] = clock_time
     return env

@@ -48,8 +48,11 @@
     });
   }
 
-  function phone(address) {
-    return /^\d+$/.test(address) ? "+" + address : address;
+  // The same colour class as the server's "tone" filter.
+  function tone(key) {
+    let sum = 0;
+    for (const ch of key || "") sum += ch.codePointAt(0);
+    return "tone-" + (sum % 6);
   }
 
   async function call(method, url, payload) {
@@ -92,8 +95,8 @@
     link.dataset.waId = summary.wa_id;
     if (summary.unread) link.classList.add("has-unread");
     if (summary.wa_id === waId) link.classList.add("active");
-    const label = summary.name || phone(summary.wa_id);
-    link.append(el("span", "avatar", label.trim().charAt(0).toUpperCase() || "?"));
+    const label = summary.name || summary.phone || summary.wa_id;
+    link.append(el("span", "avatar " + tone(summary.wa_id), label.trim().charAt(0).toUpperCase() || "?"));
     const main = el("span", "conv-main");
     const top = el("span", "conv-top");
     top.append(el("span", "conv-name", label), timeEl(summary.last_message_at, "short", "conv-time"));
