@@ -9,7 +9,7 @@ from typing import Any
 from markupsafe import escape
 
 from engine.clock import FrozenClock
-from engine.models import Owner
+from engine.models import Failure, MessageStatus, Owner
 from engine.store import Tx
 from engine.web.console.auth import SESSION_COOKIE
 from tests.desk import PASSWORD, Client, add_agent, add_contact, messages_of, receive, store_of
@@ -264,7 +264,9 @@ async def test_customer_and_agent_text_is_escaped(client: Client, clock: FrozenC
     assert "<" not in names[1], "JSON in the page cannot close its script element"
 
 
-async def test_compose_from_the_console_is_the_signed_in_agent(client: Client) -> None:
+async def test_compose_from_the_console_is_the_signed_in_agent(
+    client: Client, clock: FrozenClock
+) -> None:
     token = await signed_in(client)
     await add_agent(client, BOB, name="Bob")
     await add_contact(client, WA, opted_in=False)
@@ -293,6 +295,19 @@ async def test_compose_from_the_console_is_the_signed_in_agent(client: Client) -
         url, json={"template": {**sale, "params": ["Chris"]}}, headers=headers
     )
     assert (await missing.json())["error"]["fields"][0]["field"] == "template.params"
+
+    reason = "Message failed to send because more than 24 hours have passed."
+
+    async def meta_says_window_closed(tx: Tx) -> None:
+        failure = Failure(code="131047", reason=reason)
+        await tx.messages.change_status(
+            body["id"], MessageStatus.FAILED, at=clock.now(), failure=failure
+        )
+
+    await store_of(client).write(meta_says_window_closed)
+    page = await (await client.get(f"/console/conversations/{WA}")).text()
+    assert f"Not delivered: {reason} (131047)" in page
+    assert "Sent to a contact who opted out · confirmed by Ann" in page
 
 
 async def test_the_opt_in_toggle_writes_the_ledger_as_the_agent(client: Client) -> None:

@@ -54,7 +54,8 @@ class DeskRepo(ABC):
 
     @abstractmethod
     async def summaries(self, where: SummaryFilter) -> list[ConversationSummary]:
-        """Conversations with their unread counts, most recently active first."""
+        """Conversations with their unread counts, most recently active first (a
+        customer's message or a change of hands)."""
 
     @abstractmethod
     async def recent_cursor(self, contact_id: int, *, keep: int) -> str | None:

@@ -18,20 +18,23 @@ from engine.store.sqlite.db import Db, from_db, from_db_opt, to_db
 
 _CONVERSATION = "contact_id, owner, agent, last_inbound_at"
 
-# Correlated subqueries ride the (contact_id, created_at) index of messages.
+# The page of conversations is chosen first (conversations_by_activity), so the
+# correlated subqueries, which ride messages (contact_id, created_at), run only for it.
 _SUMMARY = """
-SELECT cv.contact_id, cv.owner, cv.agent, cv.last_inbound_at,
+SELECT cv.contact_id, cv.owner, cv.agent, cv.last_inbound_at, cv.updated_at,
        c.wa_id, coalesce(c.wa_id, c.user_id) AS address, c.name, c.marketing_opt_in,
        (SELECT count(*) FROM messages m
          WHERE m.contact_id = cv.contact_id AND m.direction = 'inbound'
            AND m.created_at > coalesce(r.read_at, '')) AS unread,
        lm.created_at AS last_message_at, lm.text AS preview
-  FROM conversations cv
+  FROM (SELECT * FROM conversations{where}
+         ORDER BY updated_at DESC, contact_id DESC LIMIT ?) cv
   JOIN contacts c ON c.id = cv.contact_id
   LEFT JOIN conversation_reads r ON r.contact_id = cv.contact_id
   LEFT JOIN messages lm ON lm.id = (
        SELECT m.id FROM messages m WHERE m.contact_id = cv.contact_id
         ORDER BY m.created_at DESC, m.id DESC LIMIT 1)
+ ORDER BY cv.updated_at DESC, cv.contact_id DESC
 """
 
 
@@ -136,19 +139,15 @@ class SqliteDeskRepo(DeskRepo):
         clauses: list[str] = []
         params: list[object] = []
         if where.owner is not None:
-            clauses.append("cv.owner = ?")
+            clauses.append("owner = ?")
             params.append(where.owner.value)
         if where.agent is not None:
-            clauses.append("cv.owner = 'agent' AND cv.agent = ?")
+            clauses.append("owner = 'agent' AND agent = ?")
             params.append(where.agent)
         if where.waiting:
-            clauses.append("cv.owner = 'agent' AND cv.agent IS NULL")
+            clauses.append("owner = 'agent' AND agent IS NULL")
         condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._db.all(
-            f"{_SUMMARY}{condition}"
-            " ORDER BY coalesce(lm.created_at, cv.updated_at) DESC, cv.contact_id DESC LIMIT ?",
-            (*params, where.limit),
-        )
+        rows = await self._db.all(_SUMMARY.format(where=condition), (*params, where.limit))
         return [
             ConversationSummary(
                 contact_id=row["contact_id"],
