@@ -57,6 +57,15 @@ class Settings(BaseSettings):
         description="Base URL where this server is reachable; defaults to http://HOST:PORT.",
     )
 
+    # Agents' console (issue 7).
+    console_session_hours: float = Field(
+        default=12, gt=0, alias="CONSOLE_SESSION_HOURS", description="idle time before sign-out"
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, alias="LOGIN_MAX_FAILURES", description="failed sign-ins before a pause"
+    )
+    login_lockout_minutes: float = Field(default=15, gt=0, alias="LOGIN_LOCKOUT_MINUTES")
+
     @field_validator("default_region")
     @classmethod
     def _known_region(cls, value: str) -> str:

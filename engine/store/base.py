@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+from engine.store.agents import AgentRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
+from engine.store.desk import DeskRepo
 from engine.store.messages import MessageRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
@@ -36,6 +38,9 @@ class Tx(ABC):
     messages: MessageRepo
     settings: SettingRepo
     templates: TemplateRepo
+    # Agents (issue 7): accounts and sessions; the agents' desk.
+    agents: AgentRepo
+    desk: DeskRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

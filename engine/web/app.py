@@ -12,8 +12,9 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import contacts, health, templates
+from engine.web import agents, contacts, conversations, health, templates
 from engine.web.auth import api_auth_middleware, ensure_api_token
+from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
 from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
 
@@ -25,7 +26,12 @@ GENERATED_API_TOKEN = web.AppKey("generated_api_token", str)
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[health.metrics_middleware, error_middleware, api_auth_middleware]
+        middlewares=[
+            health.metrics_middleware,
+            error_middleware,
+            api_auth_middleware,
+            console_middleware,  # agents' console sessions and CSRF (issue 7)
+        ]
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
@@ -33,6 +39,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_store)
     for module in (health, contacts, templates):
         app.add_routes(module.routes)
+    # Agents (issue 7): accounts, conversations and the compose path.
+    for module in (agents, conversations):
+        app.add_routes(module.routes)
+    setup_console(app)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from engine.agents.ownership import FlowRestarter
 from engine.clock import Clock
 from engine.config import Settings
 from engine.metrics import Metrics
@@ -14,3 +15,7 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
+
+# Agents (issue 7): the flows runtime's hook for "release and restart a flow"; unset,
+# a release still records the request (conversation events) but starts nothing.
+FLOW_RESTARTER = web.AppKey[FlowRestarter]("flow_restarter")

@@ -21,9 +21,11 @@ import aiosqlite
 
 from engine.clock import Clock, SystemClock
 from engine.store.base import Job, Store, T, Tx
+from engine.store.sqlite.agents import SqliteAgentRepo
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db
+from engine.store.sqlite.desk import SqliteDeskRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -42,6 +44,9 @@ class SqliteTx(Tx):
         self.messages = SqliteMessageRepo(db)
         self.settings = SqliteSettingRepo(db)
         self.templates = SqliteTemplateRepo(db, clock)
+        # Agents (issue 7).
+        self.agents = SqliteAgentRepo(db, clock)
+        self.desk = SqliteDeskRepo(db, clock)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]

@@ -1,0 +1,1 @@
+"""Agents: accounts, taking conversations over from the bot, and the compose path."""

@@ -1,0 +1,104 @@
+"""The compose path: what an agent writes goes through the policy and the outbox.
+
+The rules (API.md §2, Conversations; §3, the ``compose`` channel) come from
+:mod:`engine.policy`, asked through :func:`engine.outbound.enqueue.enqueue`:
+
+- every answer about a contact who opted out of marketing carries the
+  ``marketing_opt_out`` notice;
+- a MARKETING template to such a contact needs the agent's confirmation: without it
+  :class:`ConfirmationRequired` and nothing is recorded; with it the message is
+  queued and the confirmation (who, when) is kept with it;
+- free text needs the 24-hour customer-service window open (Meta's rule), else
+  :class:`WindowClosed`, pointing to templates.
+
+Writing into a conversation the bot owns, or one waiting in the queue, takes it over
+(so the bot falls silent); one another agent owns is :class:`ConversationOwned`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.agents.errors import ConfirmationRequired, InvalidTemplate, WindowClosed
+from engine.agents.ownership import take_over
+from engine.models.agent import Agent, ComposeRecord, Confirmation
+from engine.models.contact import Contact
+from engine.models.content import TemplateContent, TextContent
+from engine.models.message import Channel, Message
+from engine.models.template import TemplateCategory
+from engine.outbound.enqueue import OutboundRequest, TemplateProblem, enqueue
+from engine.policy import ContentKind, Notice, Options, Verdict, decide
+from engine.store import Tx
+
+
+def notices_for(contact: Contact) -> tuple[Notice, ...]:
+    """What the compose box shows about ``contact`` whatever is written: the notice the
+    policy gives any compose message to them (``marketing_opt_out`` when they opted out).
+
+    Asking the policy rather than reading ``marketing_opt_in`` here keeps the rule in
+    one place.
+    """
+    decision = decide(Channel.COMPOSE, ContentKind.FREE_FORM, opted_in=contact.marketing_opt_in)
+    return () if decision.notice is None else (decision.notice,)
+
+
+def confirmation_reason(contact: Contact, category: TemplateCategory) -> str | None:
+    """Why the policy will ask the agent to confirm a template of ``category`` before
+    it goes to ``contact``; None when it will not ask (the console warns up front)."""
+    decision = decide(
+        Channel.COMPOSE, ContentKind.of_template(category), opted_in=contact.marketing_opt_in
+    )
+    if decision.verdict is not Verdict.NEEDS_CONFIRMATION:
+        return None
+    return decision.reason or decision.code
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeRequest:
+    agent: Agent
+    content: TextContent | TemplateContent
+    confirm_opted_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    message: Message
+    record: ComposeRecord
+    notices: tuple[Notice, ...]
+    took_over: bool
+
+
+async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: datetime) -> Composed:
+    """Record the agent's message as ``queued`` (the sender picks it up), or raise a
+    :class:`~engine.agents.errors.DeskError`. Run it as one store job: a refusal
+    rolls back the takeover too."""
+    notices = notices_for(contact)
+    conversation, took_over = await take_over(tx, contact, request.agent, now=now)
+    if isinstance(request.content, TextContent) and not conversation.window_open(now):
+        raise WindowClosed(contact.address, conversation.window_open_until, notices=notices)
+    outbound = OutboundRequest(contact, Channel.COMPOSE, request.content)
+    confirmation: Confirmation | None = None
+    try:
+        outcome = await enqueue(tx, outbound, now=now)
+        if outcome.decision.verdict is Verdict.NEEDS_CONFIRMATION:
+            if not request.confirm_opted_out:
+                raise ConfirmationRequired(outcome.decision, notices=notices)
+            confirmed = OutboundRequest(
+                contact, Channel.COMPOSE, request.content, Options(confirmed_opted_out=True)
+            )
+            outcome = await enqueue(tx, confirmed, now=now)
+            confirmation = Confirmation(by=request.agent.email, at=now)
+    except TemplateProblem as problem:
+        raise InvalidTemplate(problem.field, problem.message, notices=notices) from None
+    assert outcome.message is not None, "a confirmed compose message is recorded"
+    record = ComposeRecord(
+        message_id=outcome.message.id,
+        agent=request.agent.email,
+        confirmed_opted_out=confirmation,
+    )
+    await tx.desk.record_compose(record)
+    answered = outcome.decision.notice
+    if answered is not None and answered not in notices:
+        notices = (*notices, answered)
+    return Composed(outcome.message, record, notices, took_over)

@@ -1,0 +1,161 @@
+"""A conversation as agents see it: contact, owner, window, notices, messages, events.
+
+The REST API (``GET /api/v1/conversations/{wa_id}``) and the console render the
+same :class:`ConversationView`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.agents.compose import notices_for
+from engine.agents.wire import json_time
+from engine.models.agent import Agent, ComposeRecord, ConversationEvent, ConversationSummary
+from engine.models.contact import Contact
+from engine.models.conversation import Conversation, Owner
+from engine.models.message import Message
+from engine.policy import Notice
+from engine.store import Tx
+from engine.store.messages import MessageFilter
+
+RECENT_MESSAGES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    message: Message
+    record: ComposeRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The 24-hour customer-service window, as a banner says it."""
+
+    open: bool
+    until: datetime | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    contact: Contact
+    conversation: Conversation
+    owner_agent: Agent | None
+    notices: tuple[Notice, ...]
+    window: Window
+    messages: list[MessageView]
+    events: list[ConversationEvent]
+
+
+def describe_span(span: timedelta) -> str:
+    """A duration the way people say it.
+
+    >>> describe_span(timedelta(hours=3, minutes=12, seconds=40))
+    '3 h 12 min'
+    >>> describe_span(timedelta(days=2, hours=5))
+    '2 days'
+    >>> describe_span(timedelta(seconds=20))
+    'less than a minute'
+    """
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"
+
+
+def window_of(conversation: Conversation, now: datetime) -> Window:
+    until = conversation.window_open_until
+    if until is None:
+        return Window(False, None, "The customer has not written yet: only templates can be sent.")
+    if conversation.window_open(now):
+        return Window(
+            True,
+            until,
+            f"The 24-hour window closes in {describe_span(until - now)}: "
+            "free text can be sent until then.",
+        )
+    return Window(
+        False,
+        until,
+        f"The 24-hour window closed {describe_span(now - until)} ago: "
+        "only templates can be sent until the customer writes again.",
+    )
+
+
+async def load_view(
+    tx: Tx, contact: Contact, *, now: datetime, limit: int = RECENT_MESSAGES
+) -> ConversationView:
+    conversation = await tx.conversations.get(contact.id)
+    cursor = await tx.desk.recent_cursor(contact.id, keep=limit)
+    messages = await tx.messages.find(
+        MessageFilter(contact_id=contact.id, after_id=cursor, limit=limit)
+    )
+    records = await tx.desk.compose_records([m.id for m in messages])
+    owner_agent = None
+    if conversation.owner is Owner.AGENT and conversation.agent is not None:
+        owner_agent = await tx.agents.get(conversation.agent)
+    return ConversationView(
+        contact=contact,
+        conversation=conversation,
+        owner_agent=owner_agent,
+        notices=notices_for(contact),
+        window=window_of(conversation, now),
+        messages=[MessageView(m, records.get(m.id)) for m in messages],
+        events=await tx.desk.events(contact.id),
+    )
+
+
+def notice_json(notice: Notice) -> dict[str, str]:
+    return {"code": notice.code, "message": notice.message}
+
+
+def message_json(view: MessageView) -> dict[str, Any]:
+    data = view.message.model_dump(mode="json", exclude={"payload", "history"})
+    data["statuses"] = [change.model_dump(mode="json") for change in view.message.history]
+    record = view.record
+    data["agent"] = None if record is None else record.agent
+    data["confirmed_opted_out"] = (
+        None
+        if record is None or record.confirmed_opted_out is None
+        else record.confirmed_opted_out.model_dump(mode="json")
+    )
+    return data
+
+
+def view_json(view: ConversationView) -> dict[str, Any]:
+    conversation = view.conversation
+    return {
+        "contact": view.contact.model_dump(mode="json"),
+        "owner": conversation.owner.value,
+        "agent": conversation.agent,
+        "agent_name": None if view.owner_agent is None else view.owner_agent.name,
+        "waiting": conversation.owner is Owner.AGENT and conversation.agent is None,
+        "window_open_until": json_time(view.window.until),
+        "window_open": view.window.open,
+        "notices": [notice_json(n) for n in view.notices],
+        "messages": [message_json(m) for m in view.messages],
+        "events": [event.model_dump(mode="json") for event in view.events],
+    }
+
+
+def conversation_json(contact: Contact, conversation: Conversation) -> dict[str, Any]:
+    return {
+        "wa_id": contact.address,
+        "owner": conversation.owner.value,
+        "agent": conversation.agent,
+        "window_open_until": json_time(conversation.window_open_until),
+    }
+
+
+def summary_json(summary: ConversationSummary) -> dict[str, Any]:
+    data = summary.model_dump(mode="json", exclude={"contact_id", "address"})
+    data["wa_id"] = summary.address
+    data["waiting"] = summary.owner is Owner.AGENT and summary.agent is None
+    return data

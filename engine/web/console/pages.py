@@ -1,0 +1,367 @@
+"""Console routes: sign-in, the conversation pages, and the JSON its script polls.
+
+Pages are rendered on the server; the script (``static/console.js``) keeps the lists'
+unread counts and the open conversation fresh, and drives the compose box. What an
+agent does goes through the same functions as the REST API
+(:mod:`engine.web.conversations`), named as the signed-in agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from engine.agents.compose import confirmation_reason
+from engine.agents.view import (
+    ConversationView,
+    MessageView,
+    load_view,
+    summary_json,
+    view_json,
+)
+from engine.models.agent import Agent, ConversationEvent, ConversationSummary
+from engine.models.contact import ConsentEvent, ConsentSource, Contact
+from engine.models.conversation import Owner
+from engine.models.template import Template, TemplateCategory
+from engine.store import Tx
+from engine.store.contacts import Consent
+from engine.store.desk import SummaryFilter
+from engine.web.console.auth import (
+    LOGIN_COOKIE,
+    PREFIX,
+    SESSION,
+    ConsoleRefusal,
+    current_session,
+    end_session,
+    login_form_token,
+    same_token,
+    sign_in,
+    start_session,
+)
+from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
+from engine.web.contacts import contact_address, require_contact
+from engine.web.conversations import (
+    ComposeBody,
+    compose_as,
+    composed_json,
+    release_as,
+    take_over_as,
+)
+from engine.web.errors import ApiError
+from engine.web.keys import CLOCK, SETTINGS, STORE
+from engine.web.validation import Body, parse_body, read_json, validation_context
+
+routes = web.RouteTableDef()
+
+CATEGORY_ORDER = (
+    TemplateCategory.MARKETING,
+    TemplateCategory.UTILITY,
+    TemplateCategory.AUTHENTICATION,
+)
+
+
+class OptInBody(Body):
+    marketing_opt_in: bool
+    note: Annotated[str, StringConstraints(max_length=1000)] | None = Field(default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateChoice:
+    template: Template
+    confirm: str | None
+    """The policy's reason to ask for confirmation, when it will ask."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    view: ConversationView
+    consent: list[ConsentEvent]
+    templates: list[tuple[TemplateCategory, list[TemplateChoice]]]
+
+    @property
+    def timeline(self) -> list[tuple[str, MessageView | ConversationEvent]]:
+        """Messages and changes of hands, in the order they happened."""
+        items: list[tuple[datetime, int, str, MessageView | ConversationEvent]] = [
+            (m.message.created_at, 1, "message", m) for m in self.view.messages
+        ]
+        items += [(e.at, 0, "event", e) for e in self.view.events]
+        items.sort(key=lambda item: (item[0], item[1]))
+        return [(kind, item) for _, _, kind, item in items]
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: only somewhere inside the console."""
+    if target and (target == PREFIX or target.startswith(PREFIX + "/")):
+        return target
+    return PREFIX
+
+
+def me(request: web.Request) -> Agent:
+    return request[SESSION].agent
+
+
+def json_answer(data: Any, *, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, headers=SECURITY_HEADERS)
+
+
+# --- sign-in and sign-out ------------------------------------------------------------------
+
+
+def login_page(
+    request: web.Request, *, status: int = 200, error: str | None = None, email: str = ""
+) -> web.Response:
+    response = page(request, status=status)
+    token = login_form_token(request, response)
+    return fill(
+        request,
+        response,
+        "login.html",
+        error=error,
+        email=email,
+        token=token,
+        next=safe_next(request.query.get("next")),
+    )
+
+
+@routes.get("/console/login")
+async def show_login(request: web.Request) -> web.StreamResponse:
+    if await current_session(request) is not None:
+        raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+    return login_page(request)
+
+
+@routes.post("/console/login")
+async def submit_login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    expected = request.cookies.get(LOGIN_COOKIE)
+    if expected is None or not same_token(str(form.get("csrf_token", "")) or None, expected):
+        raise ConsoleRefusal(
+            403,
+            "csrf_failed",
+            "The sign-in form expired or came from elsewhere. Reload the page and sign in again.",
+        )
+    if not email or not password:
+        return login_page(request, status=422, error="Enter your email and password.", email=email)
+    outcome = await sign_in(
+        request.app[STORE],
+        request.app[SETTINGS],
+        email,
+        password,
+        address=request.remote,
+        now=request.app[CLOCK].now(),
+    )
+    if outcome.paused_for is not None:
+        minutes = max(1, round(outcome.paused_for.total_seconds() / 60))
+        return login_page(
+            request,
+            status=429,
+            email=email,
+            error=f"Too many failed sign-ins. Try again in {minutes} minute"
+            f"{'s' if minutes != 1 else ''}.",
+        )
+    if outcome.agent is None:
+        return login_page(request, status=401, error="Wrong email or password.", email=email)
+    target = safe_next(str(form.get("next", "")) or None)
+    response = web.Response(status=303, headers={"Location": target, **SECURITY_HEADERS})
+    await start_session(request, response, outcome.agent)
+    return response
+
+
+@routes.post("/console/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    response = web.Response(status=303, headers={"Location": "/console/login"})
+    await end_session(request, response)
+    return response
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+async def lists_for(tx: Tx, agent: Agent) -> dict[str, list[ConversationSummary]]:
+    return {
+        "queue": await tx.desk.summaries(SummaryFilter(waiting=True)),
+        "mine": await tx.desk.summaries(SummaryFilter(agent=agent.email)),
+        "bot": await tx.desk.summaries(SummaryFilter(owner=Owner.BOT)),
+    }
+
+
+def template_groups(
+    contact: Contact, templates: list[Template]
+) -> list[tuple[TemplateCategory, list[TemplateChoice]]]:
+    groups = []
+    for category in CATEGORY_ORDER:
+        members = [
+            TemplateChoice(t, confirmation_reason(contact, t.category))
+            for t in templates
+            if t.category is category
+        ]
+        if members:
+            groups.append((category, members))
+    return groups
+
+
+async def mark_read(request: web.Request, address: str) -> None:
+    agent, now = me(request), request.app[CLOCK].now()
+
+    async def job(tx: Tx) -> None:
+        contact = await tx.contacts.get(address)
+        if contact is not None:
+            await tx.desk.mark_read(contact.id, agent=agent.email, at=now)
+
+    await request.app[STORE].write(job)
+
+
+def active_list(agent: Agent, view: ConversationView | None, lists: dict[str, Any]) -> str:
+    if view is not None:
+        conversation = view.conversation
+        if conversation.owner is Owner.BOT:
+            return "bot"
+        if conversation.agent is None:
+            return "queue"
+        return "mine"
+    return "queue" if lists["queue"] or not lists["mine"] else "mine"
+
+
+async def console_page(
+    request: web.Request, address: str | None, *, flash: str | None = None, status: int = 200
+) -> web.Response:
+    agent, now = me(request), request.app[CLOCK].now()
+    if address is not None:
+        await mark_read(request, address)
+    selected: Selected | None = None
+    async with request.app[STORE].read() as tx:
+        lists = await lists_for(tx, agent)
+        agents = {a.email: a.name for a in await tx.agents.all()}
+        if address is not None:
+            contact = await tx.contacts.get(address)
+            if contact is None:
+                return render(
+                    request,
+                    "error.html",
+                    status=404,
+                    message=f"There is no conversation with {address}.",
+                )
+            selected = Selected(
+                view=await load_view(tx, contact, now=now),
+                consent=await tx.contacts.consent_history(contact.id),
+                templates=template_groups(contact, await tx.templates.list()),
+            )
+    return render(
+        request,
+        "console.html",
+        status=status,
+        me=agent,
+        csrf_token=request[SESSION].csrf_token,
+        lists=lists,
+        active=active_list(agent, selected.view if selected else None, lists),
+        selected=selected,
+        agent_names=agents,
+        flash=flash,
+        Owner=Owner,
+    )
+
+
+@routes.get("/console")
+async def home(request: web.Request) -> web.Response:
+    return await console_page(request, None)
+
+
+@routes.get("/console/conversations/{contact}")
+async def conversation_page(request: web.Request) -> web.Response:
+    return await console_page(request, _address(request))
+
+
+@routes.post("/console/conversations/{contact}/takeover")
+async def takeover_button(request: web.Request) -> web.StreamResponse:
+    address = _address(request)
+    try:
+        await take_over_as(request, address, me(request).email)
+    except ApiError as error:
+        return await console_page(request, address, flash=error.message, status=error.status)
+    raise web.HTTPSeeOther(f"/console/conversations/{address}")
+
+
+@routes.post("/console/conversations/{contact}/release")
+async def release_button(request: web.Request) -> web.StreamResponse:
+    address = _address(request)
+    try:
+        await release_as(request, address, me(request).email, None)
+    except ApiError as error:
+        return await console_page(request, address, flash=error.message, status=error.status)
+    raise web.HTTPSeeOther(f"/console/conversations/{address}")
+
+
+def _address(request: web.Request) -> str:
+    try:
+        return contact_address(request)
+    except ApiError as error:
+        raise ConsoleRefusal(404, "not_found", error.message) from None
+
+
+# --- JSON for the console's script ----------------------------------------------------------------
+
+
+@routes.get("/console/api/conversations")
+async def poll_lists(request: web.Request) -> web.Response:
+    async with request.app[STORE].read() as tx:
+        lists = await lists_for(tx, me(request))
+    return json_answer(
+        {
+            name: [{**summary_json(s), "phone": format_phone(s.address)} for s in rows]
+            for name, rows in lists.items()
+        }
+    )
+
+
+@routes.get("/console/api/conversations/{contact}")
+async def poll_conversation(request: web.Request) -> web.Response:
+    address = contact_address(request)
+    await mark_read(request, address)
+    now = request.app[CLOCK].now()
+    async with request.app[STORE].read() as tx:
+        contact = await require_contact(tx, address)
+        view = await load_view(tx, contact, now=now)
+        names = {a.email: a.name for a in await tx.agents.all()}
+    data = view_json(view)
+    data["window_text"] = view.window.text
+    data["agent_names"] = names
+    return json_answer(data)
+
+
+@routes.post("/console/api/conversations/{contact}/messages")
+async def send_message(request: web.Request) -> web.Response:
+    address = contact_address(request)
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", "the body must be a JSON object")
+    body = ComposeBody.model_validate(
+        {**data, "agent": me(request).email}, context=validation_context(request)
+    )
+    composed = await compose_as(request, address, body)
+    return json_answer(composed_json(composed), status=202)
+
+
+@routes.post("/console/api/contacts/{contact}/opt-in")
+async def set_opt_in(request: web.Request) -> web.Response:
+    address = contact_address(request)
+    body = await parse_body(request, OptInBody)
+    consent = Consent(ConsentSource.AGENT, actor=me(request).email, note=body.note)
+
+    async def job(tx: Tx) -> tuple[Contact, list[ConsentEvent]]:
+        contact = await require_contact(tx, address)
+        await tx.contacts.set_opt_in(contact.id, body.marketing_opt_in, consent)
+        updated = await require_contact(tx, address)
+        return updated, await tx.contacts.consent_history(contact.id)
+
+    contact, history = await request.app[STORE].write(job)
+    return json_answer(
+        {
+            "marketing_opt_in": contact.marketing_opt_in,
+            "consent": [event.model_dump(mode="json") for event in history],
+        }
+    )
