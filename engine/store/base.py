@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
+from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.messages import MessageRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
@@ -36,6 +37,8 @@ class Tx(ABC):
     messages: MessageRepo
     settings: SettingRepo
     templates: TemplateRepo
+    # Bot flows (issue 4).
+    flow_sessions: FlowSessionRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

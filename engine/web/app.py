@@ -12,7 +12,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import contacts, health, templates
+from engine.web import contacts, flows, health, templates
 from engine.web.auth import api_auth_middleware, ensure_api_token
 from engine.web.errors import error_middleware
 from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
@@ -33,6 +33,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_store)
     for module in (health, contacts, templates):
         app.add_routes(module.routes)
+    # Bot flows (issue 4): needs the store and its template catalogue, so after _store.
+    app.cleanup_ctx.append(flows.bot_lifetime)
+    app.add_routes(flows.routes)
     return app
 
 

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from engine.clock import Clock
 from engine.config import Settings
+from engine.flows.handler import BotHandler
+from engine.flows.library import FlowLibrary
 from engine.metrics import Metrics
 from engine.store import Store
 
@@ -14,3 +16,8 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
+
+# Bot flows (issue 4): the loaded flows, and the bot's ConversationHandler that the
+# inbound dispatcher calls while the bot owns a conversation.
+FLOW_LIBRARY = web.AppKey("flow_library", FlowLibrary)
+BOT_HANDLER = web.AppKey("bot_handler", BotHandler)

@@ -24,6 +24,7 @@ from engine.store.base import Job, Store, T, Tx
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db
+from engine.store.sqlite.flow_sessions import SqliteFlowSessionRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -42,6 +43,8 @@ class SqliteTx(Tx):
         self.messages = SqliteMessageRepo(db)
         self.settings = SqliteSettingRepo(db)
         self.templates = SqliteTemplateRepo(db, clock)
+        # Bot flows (issue 4).
+        self.flow_sessions = SqliteFlowSessionRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
