@@ -137,7 +137,7 @@ def _clean(loc: Sequence[str | int]) -> tuple[str | int, ...]:
     )
 
 
-def _dotted(loc: Sequence[str | int]) -> str:
+def dotted(loc: Sequence[str | int]) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -168,7 +168,7 @@ def _problems_of(
         line = next(
             (lines[full[:end]] for end in range(len(full), -1, -1) if full[:end] in lines), 1
         )
-        field = _dotted(loc)
+        field = dotted(loc)
         message = str(issue["msg"]).removeprefix("Value error, ")
         kind = issue["type"]
         if kind == "extra_forbidden":

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from engine.flows.keywords import first_word, normalise
-from engine.flows.loader import Problem
+from engine.flows.loader import Problem, dotted
 from engine.flows.model import Flow
 from engine.flows.render import syntax_error
 from engine.flows.steps.ask import AskStep, Validation
@@ -203,7 +203,7 @@ def jinja_syntax(flow: Flow, context: Context) -> Iterator[Problem]:
         for source in step.sources():
             complaint = syntax_error(source.text, expression=source.expression)
             if complaint is not None:
-                field = ".".join(str(part) for part in source.field)
+                field = dotted(source.field)
                 yield _at(
                     flow,
                     f"step '{name}', `{field}`: jinja2 syntax error: {complaint}",
