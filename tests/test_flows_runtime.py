@@ -176,11 +176,14 @@ def test_ask_validations() -> None:
         name: Checks
         steps:
           email: {kind: ask, text: "Email?", validate: email, save_as: email, max_retries: 0}
-          code: {kind: ask, text: "Code?", validate: regex, pattern: "[A-Z]{3}-\\\\d+", save_as: code}
+          code:
+            {kind: ask, text: "Code?", validate: regex, pattern: "[A-Z]{3}-\\\\d+", save_as: code}
           pick:
             kind: ask
             text: "Size?"
-            list: {button: Sizes, sections: [{rows: [{id: s, title: Small}, {id: l, title: Large}]}]}
+            list:
+              button: Sizes
+              sections: [{rows: [{id: s, title: Small}, {id: l, title: Large}]}]
             validate: choice
             save_as: size
           free: {kind: ask, text: "Anything?", save_as: free}
@@ -281,7 +284,11 @@ def test_set_changes_the_contact_and_variables() -> None:
             remove_tags: [cold, absent]
             vars: {total: "{{ 40 + 2 }}", label: "n={{ 1 }}"}
             marketing_opt_in: "{{ 'no' }}"
-          show: {kind: send, text: "{{ contact.name }} {{ contact.attributes.visits }} {{ vars.total }} {{ vars.label }} {{ contact.tags | join(',') }}"}
+          show:
+            kind: send
+            text: >-
+              {{ contact.name }} {{ contact.attributes.visits }} {{ vars.total }}
+              {{ vars.label }} {{ contact.tags | join(',') }}
         """
     )
     session, events = Runtime(flows).start(
@@ -386,7 +393,7 @@ def test_http_asks_for_a_call_and_takes_the_answer_or_the_error_branch() -> None
 
 def test_http_with_an_unwritable_url_takes_the_error_branch_and_says_why() -> None:
     runtime = Runtime(flow_set(HTTP, env={}))
-    session, events = runtime.start("lookup", contact(), Trigger.manual(text("77")))
+    _, events = runtime.start("lookup", contact(), Trigger.manual(text("77")))
     assert isinstance(events[1], FlowError)
     assert "FLOW_SHOP" in events[1].message
     assert bodies(events)[0].startswith("Failed: the request could not be written")

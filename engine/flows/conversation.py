@@ -10,7 +10,7 @@ for a contact's first message, then the default flow.
 
 from __future__ import annotations
 
-from engine.flows.events import Event, FlowEnded, InputIgnored
+from engine.flows.events import Event, FlowEnded, FlowError, InputIgnored
 from engine.flows.flowset import FlowSet
 from engine.flows.model import Flow
 from engine.flows.outcomes import EndStatus
@@ -39,7 +39,7 @@ def interruptible(flows: FlowSet, session: Session) -> bool:
     """Whether a keyword may end ``session`` where it waits."""
     flow = flows.get(session.flow_id)
     if flow is None:
-        return True  # the flow is gone; nothing to protect
+        return True
     step = flow.steps.get(session.step or "")
     if isinstance(step, AskStep) and step.interruptible is not None:
         return step.interruptible
@@ -59,6 +59,18 @@ def converse(
     The session comes back as the same object when nothing changed.
     """
     flows = runtime.flows
+    notes: list[Event] = []
+    if session is not None and not session.status.ended and not _still_loaded(flows, session):
+        # A reload removed where the session waited: the message starts afresh.
+        notes.append(
+            FlowError(
+                session.flow_id,
+                session.step,
+                "the step this conversation waited at is no longer loaded; "
+                "the message goes to the triggers",
+            )
+        )
+        session = None
     if session is not None and not session.status.ended:
         if session.waiting_for_http:
             return session, [InputIgnored("the flow is waiting for an http answer")]
@@ -71,5 +83,11 @@ def converse(
         return runtime.resume(session.with_contact(contact), given)
     flow, kind = choose(flows, given, new_contact=new_contact)
     if flow is None:
-        return None, []
-    return runtime.start(flow, contact, Trigger(kind, given))
+        return None, notes
+    started, events = runtime.start(flow, contact, Trigger(kind, given))
+    return started, notes + events
+
+
+def _still_loaded(flows: FlowSet, session: Session) -> bool:
+    flow = flows.get(session.flow_id)
+    return flow is not None and session.step in flow.steps
