@@ -4,6 +4,7 @@ the server's bot handler answers "hi" with the welcome menu."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,23 @@ async def test_a_missing_flows_folder_stops_the_start(
     settings = make_settings(tmp_path, FLOWS_DIR=tmp_path / "nowhere")
     with pytest.raises(FlowsInvalid, match="the flows folder"):
         await aiohttp_client(create_app(settings, clock=clock))
+
+
+async def test_the_server_fires_ask_timeouts_in_the_background(
+    client: Client, clock: FrozenClock
+) -> None:
+    assert await say(client, "hi") == ["Hi Bea! How can we help you today?"]
+    clock.advance(hours=2)
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:  # the wakeup task polls every second; wait for it with a bounded deadline
+        app = client.app
+        assert app is not None
+        async with app[STORE].read() as tx:
+            sent = [m.text for m in await tx.messages.find(MessageFilter(channel=Channel.BOT))]
+        if len(sent) == 2 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert sent == [
+        "Hi Bea! How can we help you today?",
+        "We are here whenever you need us. Just say hi!",
+    ]
