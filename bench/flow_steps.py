@@ -66,7 +66,8 @@ steps:
 
 def runtime_run(inputs: int) -> tuple[float, int]:
     flow, problems = parse_flow(textwrap.dedent(FLOW), "bench.yaml")
-    assert flow is not None and not problems, problems
+    assert flow is not None, problems
+    assert not problems, problems
     runtime = Runtime(FlowSet.of([flow]))
     now = datetime.now(UTC)
     contact = Contact(
