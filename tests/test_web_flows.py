@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from engine.clock import FrozenClock
 from engine.flows.flowset import FlowsInvalid
@@ -158,22 +159,29 @@ async def test_a_broken_reload_answers_every_error_and_keeps_the_old_flows(
 
 
 async def test_a_broken_flows_folder_stops_the_start_with_every_problem(
-    aiohttp_client: AiohttpClient, tmp_path: Path, flows_dir: Path, clock: FrozenClock
+    tmp_path: Path, flows_dir: Path, clock: FrozenClock
 ) -> None:
     (flows_dir / "welcome.yaml").write_text(BROKEN)
     settings = make_settings(tmp_path, FLOWS_DIR=flows_dir)
     with pytest.raises(FlowsInvalid) as raised:
-        await aiohttp_client(create_app(settings, clock=clock))
+        await start(create_app(settings, clock=clock))
     assert len(raised.value.problems) == 4
     assert "welcome.yaml:10: step 'route' goes to 'nowhere'" in str(raised.value)
 
 
-async def test_a_missing_flows_folder_stops_the_start(
-    aiohttp_client: AiohttpClient, tmp_path: Path, clock: FrozenClock
-) -> None:
+async def test_a_missing_flows_folder_stops_the_start(tmp_path: Path, clock: FrozenClock) -> None:
     settings = make_settings(tmp_path, FLOWS_DIR=tmp_path / "nowhere")
     with pytest.raises(FlowsInvalid, match="the flows folder"):
-        await aiohttp_client(create_app(settings, clock=clock))
+        await start(create_app(settings, clock=clock))
+
+
+async def start(app: web.Application) -> None:
+    """Start a server that is expected to fail, and clean up what it opened."""
+    server = TestServer(app)
+    try:
+        await server.start_server()
+    finally:
+        await server.close()
 
 
 async def test_the_server_fires_ask_timeouts_in_the_background(
