@@ -13,6 +13,7 @@ import sys
 from aiohttp import web
 
 from engine.config import Settings
+from engine.flows.flowset import FlowsInvalid
 from engine.web.app import GENERATED_API_TOKEN, create_app
 
 
@@ -45,7 +46,11 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(lines), flush=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
+    except FlowsInvalid as invalid:  # a broken FLOWS_DIR stops the start, every problem shown
+        print(f"optinflow did not start: {invalid}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -43,12 +43,19 @@ def baseline(data: bytes) -> float:
     return time.perf_counter() - started
 
 
+def _no_flows(workdir: Path) -> Path:
+    folder = workdir / "flows"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 async def through_server(data: bytes, workdir: Path) -> tuple[float, dict[str, object]]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
         API_TOKEN=TOKEN,
         TEMPLATES_FILE=None,
+        FLOWS_DIR=_no_flows(workdir),  # bot flows need a catalogue; this bench has none
     )
     client = TestClient(TestServer(create_app(settings)))
     await client.start_server()

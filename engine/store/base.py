@@ -23,6 +23,7 @@ from engine.store.agents import AgentRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.desk import DeskRepo
+from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.messages import MessageRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
@@ -41,6 +42,8 @@ class Tx(ABC):
     # Agents (issue 7): accounts and sessions; the agents' desk.
     agents: AgentRepo
     desk: DeskRepo
+    # Bot flows (issue 4).
+    flow_sessions: FlowSessionRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

@@ -12,7 +12,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import agents, contacts, conversations, health, templates
+from engine.web import agents, contacts, conversations, flows, health, templates
 from engine.web.auth import api_auth_middleware, ensure_api_token
 from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
@@ -43,6 +43,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     for module in (agents, conversations):
         app.add_routes(module.routes)
     setup_console(app)
+    # Bot flows (issue 4): needs the store and its template catalogue, so after _store.
+    app.cleanup_ctx.append(flows.bot_lifetime)
+    app.add_routes(flows.routes)
     return app
 
 

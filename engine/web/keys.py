@@ -7,6 +7,8 @@ from aiohttp import web
 from engine.agents.ownership import FlowRestarter
 from engine.clock import Clock
 from engine.config import Settings
+from engine.flows.handler import BotHandler
+from engine.flows.library import FlowLibrary
 from engine.metrics import Metrics
 from engine.store import Store
 
@@ -19,3 +21,7 @@ API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
 # Agents (issue 7): the flows runtime's hook for "release and restart a flow"; unset,
 # a release still records the request (conversation events) but starts nothing.
 FLOW_RESTARTER = web.AppKey[FlowRestarter]("flow_restarter")
+# Bot flows (issue 4): the loaded flows, and the bot's ConversationHandler that the
+# inbound dispatcher calls while the bot owns a conversation.
+FLOW_LIBRARY = web.AppKey("flow_library", FlowLibrary)
+BOT_HANDLER = web.AppKey("bot_handler", BotHandler)

@@ -26,6 +26,7 @@ from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db
 from engine.store.sqlite.desk import SqliteDeskRepo
+from engine.store.sqlite.flow_sessions import SqliteFlowSessionRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -47,6 +48,8 @@ class SqliteTx(Tx):
         # Agents (issue 7).
         self.agents = SqliteAgentRepo(db, clock)
         self.desk = SqliteDeskRepo(db, clock)
+        # Bot flows (issue 4).
+        self.flow_sessions = SqliteFlowSessionRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
