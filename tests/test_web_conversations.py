@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from engine.clock import FrozenClock
-from engine.models import Contact, Failure, MessageStatus, Owner
+from engine.models import Failure, MessageStatus, Owner
 from engine.store import Tx
-from engine.web.keys import FLOW_RESTARTER
 from tests.desk import Client, add_agent, add_contact, messages_of, receive, store_of
 
 ANN = "ann@example.com"
@@ -333,47 +331,8 @@ async def test_a_131047_failure_shows_in_the_conversation_with_its_reason(
 # --- release and restart a flow -----------------------------------------------------------
 
 
-class Flows:
-    """The flows runtime's side of the release hook, as the lead wires it."""
-
-    def __init__(self, names: set[str]) -> None:
-        self.names = names
-        self.started: list[tuple[str, str]] = []
-
-    def has_flow(self, name: str) -> bool:
-        return name in self.names
-
-    async def restart(self, contact: Contact, flow: str) -> None:
-        self.started.append((contact.address, flow))
-
-
-async def test_release_records_a_flow_restart_when_no_runtime_is_wired(desk: Client) -> None:
-    await add_contact(desk, WA)
-    await takeover(desk, ANN)
-    released = await desk.post(
-        f"/api/v1/conversations/{WA}/release", json={"agent": ANN, "restart_flow": "welcome"}
-    )
-    body = await released.json()
-    assert body["restart_flow"] == {"name": "welcome", "started": False}
-    assert (await view(desk))["events"][-1] == {
-        "kind": "release",
-        "agent": ANN,
-        "flow": "welcome",
-        "at": "2026-03-02T09:00:00Z",
-    }
-
-
-@pytest.fixture
-def flows(app: web.Application) -> Flows:
-    flows = Flows({"welcome"})
-    app[FLOW_RESTARTER] = flows
-    return flows
-
-
-async def test_release_restarts_a_known_flow_and_refuses_an_unknown_one(
-    flows: Flows, desk: Client
-) -> None:
-    await add_contact(desk, WA)
+async def test_release_restarts_a_flow_and_refuses_an_unknown_one(desk: Client) -> None:
+    await add_contact(desk, WA, name="Chris")
     await takeover(desk, ANN)
     unknown = await desk.post(
         f"/api/v1/conversations/{WA}/release", json={"agent": ANN, "restart_flow": "nope"}
@@ -385,4 +344,51 @@ async def test_release_restarts_a_known_flow_and_refuses_an_unknown_one(
         f"/api/v1/conversations/{WA}/release", json={"agent": ANN, "restart_flow": "welcome"}
     )
     assert (await known.json())["restart_flow"] == {"name": "welcome", "started": True}
-    assert flows.started == [(WA, "welcome")]
+    after = await view(desk)
+    assert after["owner"] == "bot"
+    assert after["events"][-1] == {
+        "kind": "release",
+        "agent": ANN,
+        "flow": "welcome",
+        "at": "2026-03-02T09:00:00Z",
+    }
+    bot = [m for m in after["messages"] if m["channel"] == "bot"]
+    assert [m["text"] for m in bot] == ["Hi Chris! How can we help you today?"]
+    assert bot[0]["status"] == "queued"
+
+
+async def test_a_flow_handoff_shows_its_queue_and_note(desk: Client, clock: FrozenClock) -> None:
+    from engine.handler import Incoming
+    from engine.models.customer_input import CustomerInput, InputKind
+    from engine.web.keys import BOT_HANDLER
+
+    await add_contact(desk, WA, name="Chris")
+    message = await receive(store_of(desk), WA, "talk to a person", clock.now())
+    async with store_of(desk).read() as tx:
+        contact = await tx.contacts.get(WA)
+        assert contact is not None
+        conversation = await tx.conversations.get(contact.id)
+    await desk.app[BOT_HANDLER].handle(
+        Incoming(
+            message=message,
+            contact=contact,
+            conversation=conversation,
+            input=CustomerInput(kind=InputKind.TEXT, text="talk to a person"),
+            new_contact=False,
+        )
+    )
+    shown = await view(desk)
+    assert shown["waiting"] is True
+    assert shown["handoff"] == {
+        "flow": "handoff",
+        "queue": "support",
+        "note": "Chris asked the bot for a person.",
+        "at": "2026-03-02T09:00:00Z",
+    }
+    from tests.test_web_console import sign_in
+
+    assert (await sign_in(desk, ANN)).status == 303
+    page = await (await desk.get(f"/console/conversations/{WA}")).text()
+    assert 'id="handoff"' in page
+    assert "queue support" in page
+    assert "Chris asked the bot for a person." in page

@@ -18,6 +18,7 @@ from engine.models.conversation import Conversation, Owner
 from engine.models.message import Message
 from engine.policy import Notice
 from engine.store import Tx
+from engine.store.flow_sessions import Handoff
 from engine.store.messages import MessageFilter
 
 RECENT_MESSAGES = 200
@@ -47,6 +48,8 @@ class ConversationView:
     window: Window
     messages: list[MessageView]
     events: list[ConversationEvent]
+    handoff: Handoff | None
+    """The bot flow's hand-off (queue and note) that brought it to the agents."""
 
 
 def describe_span(span: timedelta) -> str:
@@ -109,6 +112,11 @@ async def load_view(
         window=window_of(conversation, now),
         messages=[MessageView(m, records.get(m.id)) for m in messages],
         events=await tx.desk.events(contact.id),
+        handoff=(
+            await tx.flow_sessions.last_handoff(contact.id)
+            if conversation.owner is Owner.AGENT
+            else None
+        ),
     )
 
 
@@ -142,6 +150,16 @@ def view_json(view: ConversationView) -> dict[str, Any]:
         "notices": [notice_json(n) for n in view.notices],
         "messages": [message_json(m) for m in view.messages],
         "events": [event.model_dump(mode="json") for event in view.events],
+        "handoff": None if view.handoff is None else handoff_json(view.handoff),
+    }
+
+
+def handoff_json(handoff: Handoff) -> dict[str, Any]:
+    return {
+        "flow": handoff.flow_id,
+        "queue": handoff.queue,
+        "note": handoff.note,
+        "at": json_time(handoff.at),
     }
 
 

@@ -38,6 +38,7 @@ from engine.flows.inputs import FlowInput, HttpResult, Timeout
 from engine.flows.integrations import HttpCaller, call_with_deadline
 from engine.flows.library import FlowLibrary
 from engine.flows.outcomes import WaitKind
+from engine.flows.runtime import Trigger
 from engine.flows.session import Session
 from engine.handler import Incoming
 from engine.models.contact import ConsentSource, Contact
@@ -80,6 +81,18 @@ class BotHandler:
 
     async def handle(self, incoming: Incoming) -> None:
         pending = await self.store.write(lambda tx: self._on_message(tx, incoming))
+        await self._make_calls(pending)
+
+    def has_flow(self, name: str) -> bool:
+        """Whether a flow with this id is loaded (a release may ask to restart it)."""
+        return self.library.flows.get(name) is not None
+
+    async def restart(self, contact: Contact, flow: str) -> None:
+        """Start ``flow`` for ``contact``: an agent released the conversation asking for it.
+        Whatever session the contact had is replaced."""
+        pending = await self.store.write(
+            partial(self._on_restart, contact_id=contact.id, flow_id=flow)
+        )
         await self._make_calls(pending)
 
     async def fire_due(self, limit: int = 1000) -> int:
@@ -129,6 +142,14 @@ class BotHandler:
             new_contact=incoming.new_contact,
         )
         return await self._apply(tx, contact, session, new, events)
+
+    async def _on_restart(self, tx: Tx, *, contact_id: int, flow_id: str) -> PendingCall | None:
+        contact = await tx.contacts.get_by_id(contact_id)
+        if contact is None or (await tx.conversations.get(contact_id)).owner is Owner.AGENT:
+            return None  # taken over again before the restart ran
+        before = _session(await tx.flow_sessions.get(contact_id))
+        new, events = self.library.runtime.start(flow_id, contact, Trigger.manual())
+        return await self._apply(tx, contact, before, new, events)
 
     async def _on_wakeup(self, tx: Tx, *, claimed: list[Wakeup]) -> PendingCall | None:
         wakeups = await tx.flow_sessions.claim_due(self.clock.now(), 1)

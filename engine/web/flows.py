@@ -15,7 +15,7 @@ from engine.flows.handler import BotHandler
 from engine.flows.integrations import AiohttpCaller
 from engine.flows.library import FlowLibrary
 from engine.web.errors import ApiError
-from engine.web.keys import BOT_HANDLER, CLOCK, FLOW_LIBRARY, SETTINGS, STORE
+from engine.web.keys import BOT_HANDLER, CLOCK, FLOW_LIBRARY, FLOW_RESTARTER, SETTINGS, STORE
 
 routes = web.RouteTableDef()
 
@@ -31,6 +31,7 @@ async def bot_lifetime(app: web.Application) -> AsyncIterator[None]:
         handler = BotHandler(app[STORE], library, app[CLOCK], AiohttpCaller(client))
         app[FLOW_LIBRARY] = library
         app[BOT_HANDLER] = handler
+        app[FLOW_RESTARTER] = handler  # a release may restart a flow (agents)
         wakeups = asyncio.create_task(handler.run_wakeups(WAKEUP_POLL_SECONDS), name="flow-wakeups")
         try:
             yield
