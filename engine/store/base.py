@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
+from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
@@ -36,6 +37,8 @@ class Tx(ABC):
     messages: MessageRepo
     settings: SettingRepo
     templates: TemplateRepo
+    # Inbound: hand-offs to the conversation handler, early statuses (issue 3).
+    inbound: InboundRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

@@ -12,7 +12,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import contacts, health, templates
+from engine.web import contacts, health, templates, webhook
 from engine.web.auth import api_auth_middleware, ensure_api_token
 from engine.web.errors import error_middleware
 from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
@@ -31,8 +31,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(webhook.inbound_lifetime)  # after the store: it uses it
     for module in (health, contacts, templates):
         app.add_routes(module.routes)
+    app.add_routes(webhook.routes)
     return app
 
 

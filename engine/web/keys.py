@@ -6,6 +6,9 @@ from aiohttp import web
 
 from engine.clock import Clock
 from engine.config import Settings
+from engine.handler import ConversationHandler
+from engine.inbound.dispatcher import Dispatcher
+from engine.inbound.ingest import IngestSettings
 from engine.metrics import Metrics
 from engine.store import Store
 
@@ -14,3 +17,9 @@ CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
+
+# Inbound (issue 3). BOT_HANDLER answers customers while the bot owns the conversation;
+# when it is unset, inbound messages are stored and marked handled, nothing more.
+BOT_HANDLER = web.AppKey("bot_handler", ConversationHandler)
+DISPATCHER = web.AppKey("inbound_dispatcher", Dispatcher)
+INGEST_SETTINGS = web.AppKey("ingest_settings", IngestSettings)

@@ -24,6 +24,7 @@ from engine.store.base import Job, Store, T, Tx
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db
+from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -42,6 +43,8 @@ class SqliteTx(Tx):
         self.messages = SqliteMessageRepo(db)
         self.settings = SqliteSettingRepo(db)
         self.templates = SqliteTemplateRepo(db, clock)
+        # Inbound (issue 3).
+        self.inbound = SqliteInboundRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
