@@ -129,7 +129,7 @@ async def _message(
             )
             result.consent_signals += 1
         await tx.inbound.add_handoff(
-            row.id, contact.id, new_contact=created, handled=(Outcome.SYSTEM, now)
+            row.id, contact.id, said, new_contact=created, handled=(Outcome.SYSTEM, now)
         )
         return
 
@@ -156,8 +156,8 @@ async def _message(
     if signal is Signal.STOP:
         # A stop word is consumed: consent changed and the confirmation answers it.
         await tx.inbound.add_handoff(
-            row.id, contact.id, new_contact=created, handled=(Outcome.CONSUMED, now)
+            row.id, contact.id, said, new_contact=created, handled=(Outcome.CONSUMED, now)
         )
         return
-    await tx.inbound.add_handoff(row.id, contact.id, new_contact=created)
+    await tx.inbound.add_handoff(row.id, contact.id, said, new_contact=created)
     result.to_dispatch += 1

@@ -15,6 +15,7 @@ and runs of them inside it do not matter.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -100,22 +101,21 @@ _ACCENTS = (
     (0x064B, 0x065F),
     (0x0670, 0x0670),
 )
-_TATWEEL = "\u0640"  # Arabic elongation, typography only
 _LONGEST = 64  # no keyword is longer; longer texts are not compared at all
 
 
-def _is_accent(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _ACCENTS)
+_DROP = {code: None for low, high in _ACCENTS for code in range(low, high + 1)}
+_DROP[ord("\u0640")] = None  # Arabic tatweel: elongation, typography only
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 
 def normalise(text: str) -> str:
     """Fold ``text`` for comparison with a keyword."""
+    if text.isascii():  # the common case, and the same result as the loop below
+        return " ".join(_ASCII_WORD.findall(text.lower()))
     words: list[str] = []
     word: list[str] = []
-    for char in unicodedata.normalize("NFKD", text).casefold():
-        if char == _TATWEEL or _is_accent(char):
-            continue
+    for char in unicodedata.normalize("NFKD", text).casefold().translate(_DROP):
         category = unicodedata.category(char)
         if category[0] in "PSZC":  # punctuation, symbols (emoji), spaces, controls
             if word:

@@ -13,13 +13,16 @@ It is kept until :meth:`InboundRepo.take_unmatched_statuses` hands it over.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from engine.models.message import Failure, MessageStatus
+from engine.models.contact import Contact
+from engine.models.conversation import Conversation
+from engine.models.customer_input import CustomerInput
+from engine.models.message import Failure, Message, MessageStatus
 
 
 class Outcome(StrEnum):
@@ -44,6 +47,17 @@ class Handoff:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """A pending hand-off with what the handler is given, read together."""
+
+    handoff: Handoff
+    message: Message
+    contact: Contact
+    conversation: Conversation
+    input: CustomerInput
+
+
+@dataclass(frozen=True, slots=True)
 class UnmatchedStatus:
     wamid: str
     status: MessageStatus
@@ -60,28 +74,32 @@ class InboundRepo(ABC):
         self,
         message_id: str,
         contact_id: int,
+        said: CustomerInput,
         *,
         new_contact: bool,
         handled: tuple[Outcome, datetime] | None = None,
     ) -> None:
-        """Record the hand-off of a just-stored message; ``handled`` when it needs none."""
+        """Record the hand-off of a just-stored message and what the customer said in
+        it; ``handled`` when it needs no handler."""
 
     @abstractmethod
     async def get_handoff(self, message_id: str) -> Handoff | None: ...
 
     @abstractmethod
-    async def contacts_waiting(self, *, exclude: Collection[int], limit: int) -> list[int]:
-        """Contacts with pending hand-offs, the longest waiting first."""
-
-    @abstractmethod
-    async def waiting(self, contact_id: int, *, limit: int) -> list[Handoff]:
-        """The contact's pending hand-offs in the order the messages were stored."""
+    async def deliveries(self, *, exclude: Collection[int], limit: int) -> list[Delivery]:
+        """Pending hand-offs in the order their messages were stored, skipping the
+        contacts in ``exclude`` (those being served)."""
 
     @abstractmethod
     async def count_waiting(self) -> int: ...
 
     @abstractmethod
-    async def mark_handled(self, message_id: str, outcome: Outcome, at: datetime) -> None: ...
+    async def count_by_outcome(self) -> dict[Outcome | None, int]:
+        """How many hand-offs ended each way; ``None`` counts those still waiting."""
+
+    @abstractmethod
+    async def mark_handled(self, handled: Sequence[tuple[str, Outcome]], at: datetime) -> None:
+        """Close the hand-offs of these messages, each with its outcome."""
 
     @abstractmethod
     async def count_attempt(self, message_id: str) -> int:

@@ -80,16 +80,18 @@ class _Raw(_Wire):
         return data
 
 
+_CALLING_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
 def _check_wa_id(value: str) -> str:
     """Meta sends phone numbers as E.164 digits without ``+``. The library's number
-    metadata trails Meta's, so a number only has to parse (a known country code and
-    digits), not be in a range the library knows."""
-    if not value.isdigit() or not 6 <= len(value) <= 15:
+    metadata trails Meta's, so a number only has to parse, that is begin with a
+    country calling code (they are prefix-free) and have the length of one; it need not
+    be in a range the library knows."""
+    if not (value.isascii() and value.isdigit() and 6 <= len(value) <= 15):
         raise ValueError(f"{value!r} is not a phone number (E.164 digits without '+')")
-    try:
-        phonenumbers.parse("+" + value, None)
-    except phonenumbers.NumberParseException:
-        raise ValueError(f"{value!r} is not a phone number (unknown country code)") from None
+    if not any(value[:digits] in _CALLING_CODES for digits in (1, 2, 3)):
+        raise ValueError(f"{value!r} is not a phone number (unknown country code)")
     return value
 
 

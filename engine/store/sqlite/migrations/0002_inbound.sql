@@ -8,12 +8,13 @@ CREATE TABLE inbound_handoffs (
     message_id  TEXT PRIMARY KEY REFERENCES messages (id),
     contact_id  INTEGER NOT NULL REFERENCES contacts (id),
     new_contact INTEGER NOT NULL CHECK (new_contact IN (0, 1)),
+    input       TEXT NOT NULL,  -- the CustomerInput the handler is given, as JSON
     attempts    INTEGER NOT NULL DEFAULT 0,
     outcome     TEXT,  -- bot, agent, no_handler, consumed, system, failed
     handled_at  TEXT,
     CHECK ((outcome IS NULL) = (handled_at IS NULL))
 );
-CREATE INDEX inbound_handoffs_pending ON inbound_handoffs (contact_id, message_id)
+CREATE INDEX inbound_handoffs_pending ON inbound_handoffs (message_id)
     WHERE handled_at IS NULL;
 
 -- Meta may report a status before the sender has recorded the wamid it got back; such
