@@ -73,9 +73,10 @@ async def ingest_json(
 
 
 async def sent_message(
-    store: Store, now: datetime, wamid: str, *, wa_id: str = ANN, marketing: bool = True
+    store: Store, now: datetime, wamid: str | None, *, wa_id: str = ANN, marketing: bool = True
 ) -> Message:
-    """An outbound message as the sender leaves it: sent to Meta, wamid recorded."""
+    """An outbound message as the sender leaves it: sent to Meta, wamid recorded (or,
+    with ``wamid=None``, handed to Meta and its answer not recorded yet)."""
 
     async def job(tx: Tx) -> Message:
         contact = await tx.contacts.get(wa_id)
@@ -93,7 +94,10 @@ async def sent_message(
         queued = await enqueue(tx, OutboundRequest(contact, Channel.API, content), now=now)
         assert queued.message is not None
         await tx.messages.change_status(queued.message.id, MessageStatus.SENDING, at=now)
-        await tx.messages.change_status(queued.message.id, MessageStatus.SENT, at=now, wamid=wamid)
+        if wamid is not None:
+            await tx.messages.change_status(
+                queued.message.id, MessageStatus.SENT, at=now, wamid=wamid
+            )
         found = await tx.messages.get(queued.message.id)
         assert found is not None
         return found

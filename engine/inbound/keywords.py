@@ -111,8 +111,12 @@ _ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 def normalise(text: str) -> str:
     """Fold ``text`` for comparison with a keyword."""
-    if text.isascii():  # the common case, and the same result as the loop below
+    if text.isascii():  # the common case: the same result as _fold, faster
         return " ".join(_ASCII_WORD.findall(text.lower()))
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
     words: list[str] = []
     word: list[str] = []
     for char in unicodedata.normalize("NFKD", text).casefold().translate(_DROP):
