@@ -59,9 +59,9 @@ class WriterDb(Db):
 
     They are short (the pages are in SQLite's cache), and a thread hop per statement
     cost more than the statement: under load the hops, not SQLite, bounded how many
-    webhooks a second the writer could take. The writer's slow steps, ``BEGIN
-    IMMEDIATE`` (it may wait for a lock) and ``COMMIT`` (an fsync), run in a worker
-    thread (see ``SqliteStore._run_batch``).
+    webhooks a second the writer could take. The writer's slow steps run in a worker
+    thread: ``COMMIT`` (an fsync), and ``BEGIN IMMEDIATE`` when another process holds
+    the write lock (see ``SqliteStore._run_batch``).
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:

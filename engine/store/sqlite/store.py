@@ -159,7 +159,7 @@ class SqliteStore(Store):
         if not live:
             return
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        conn.execute("BEGIN IMMEDIATE")
+        await _begin(conn)
         try:
             for job, future in live:
                 conn.execute("SAVEPOINT job")
@@ -202,9 +202,28 @@ async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
 
 
 def _connect_writer(path: str, synchronous: str) -> sqlite3.Connection:
-    # Used by the writer task, and by one worker thread at a time for BEGIN and COMMIT.
+    # Used by the writer task, and by one worker thread at a time (see _begin, COMMIT).
+    # No busy timeout: on the event loop's thread the writer must never wait for a lock.
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    for pragma in ("busy_timeout = 5000", "foreign_keys = ON", f"synchronous = {synchronous}"):
+    for pragma in ("busy_timeout = 0", "foreign_keys = ON", f"synchronous = {synchronous}"):
         conn.execute(f"PRAGMA {pragma}")
     return conn
+
+
+async def _begin(conn: sqlite3.Connection) -> None:
+    """Take the write lock; wait for it in a worker thread if another process has it."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error) and "busy" not in str(error):
+            raise
+        await asyncio.to_thread(_begin_waiting, conn)
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout = 5000")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")
