@@ -43,10 +43,9 @@ def _handoff(row: sqlite3.Row) -> Handoff:
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:
-    # Rows this store wrote from validated models: rebuilt without validating again.
     created_at = from_db(row["created_at"])
     status = MessageStatus(row["status"])
-    contact = Contact.model_construct(
+    contact = Contact(
         id=row["contact_id"],
         wa_id=row["wa_id"],
         user_id=row["user_id"],
@@ -64,7 +63,7 @@ def _delivery(row: sqlite3.Row) -> Delivery:
             new_contact=bool(row["new_contact"]),
             attempts=row["attempts"],
         ),
-        message=Message.model_construct(
+        message=Message(
             id=row["message_id"],
             direction=Direction.INBOUND,
             channel=None,
@@ -77,13 +76,13 @@ def _delivery(row: sqlite3.Row) -> Delivery:
             status=status,
             failure=None,
             # An inbound message has one status, the one it was stored with.
-            history=(StatusChange.model_construct(status=status, at=created_at, failure=None),),
+            history=(StatusChange(status=status, at=created_at, failure=None),),
             wamid=row["wamid"],
             created_at=created_at,
             updated_at=from_db(row["updated_at"]),
         ),
         contact=contact,
-        conversation=Conversation.model_construct(
+        conversation=Conversation(
             contact_id=row["contact_id"],
             owner=Owner(row["owner"] or Owner.BOT),
             agent=row["agent"],
