@@ -10,12 +10,30 @@ serves the embedded setup (SQLite file, built-in Cloud API simulator, no credent
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
 import phonenumbers
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from engine.inbound.keywords import (
+    DEFAULT_START_PAYLOADS,
+    DEFAULT_START_WORDS,
+    DEFAULT_STOP_PAYLOADS,
+    DEFAULT_STOP_WORDS,
+)
 
 META_GRAPH_BASE = "https://graph.facebook.com"
+
+
+def _comma_list(value: Any) -> Any:
+    # In the environment a list is written "STOP, UNSUBSCRIBE, BAJA".
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+WordList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
 
 
 class Settings(BaseSettings):
@@ -65,6 +83,29 @@ class Settings(BaseSettings):
         default=5, ge=1, alias="LOGIN_MAX_FAILURES", description="failed sign-ins before a pause"
     )
     login_lockout_minutes: float = Field(default=15, gt=0, alias="LOGIN_LOCKOUT_MINUTES")
+    # Inbound consent signals (issue 3): whole-message keywords, template quick-reply
+    # payloads, and the free-text confirmation sent back (empty: none is sent).
+    consent_stop_keywords: WordList = Field(
+        default=DEFAULT_STOP_WORDS, alias="CONSENT_STOP_KEYWORDS"
+    )
+    consent_start_keywords: WordList = Field(
+        default=DEFAULT_START_WORDS, alias="CONSENT_START_KEYWORDS"
+    )
+    consent_stop_payloads: WordList = Field(
+        default=DEFAULT_STOP_PAYLOADS, alias="CONSENT_STOP_PAYLOADS"
+    )
+    consent_start_payloads: WordList = Field(
+        default=DEFAULT_START_PAYLOADS, alias="CONSENT_START_PAYLOADS"
+    )
+    consent_stop_reply: str = Field(
+        default="You will no longer receive marketing messages from us. "
+        "Reply START to subscribe again.",
+        alias="CONSENT_STOP_REPLY",
+    )
+    consent_start_reply: str = Field(
+        default="You are subscribed to our offers again. Reply STOP to unsubscribe.",
+        alias="CONSENT_START_REPLY",
+    )
 
     @field_validator("default_region")
     @classmethod

@@ -21,3 +21,29 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        # Inbound webhook (issue 3).
+        self.webhook_notifications = Counter(
+            "optinflow_webhook_notifications",
+            "Webhook notifications by outcome (received, ignored, bad_signature, "
+            "malformed_json, invalid_notification, too_large).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.inbound_messages = Counter(
+            "optinflow_inbound_messages",
+            "Inbound messages: stored, or a duplicate of one already stored.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.status_updates = Counter(
+            "optinflow_status_updates",
+            "Delivery statuses: applied, unmatched (kept for later), ignored.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.whatsapp_errors = Counter(
+            "optinflow_whatsapp_errors",
+            "Errors Meta reported in webhook notifications, by code.",
+            ["code"],
+            registry=self.registry,
+        )

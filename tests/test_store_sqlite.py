@@ -195,3 +195,20 @@ async def test_statuses_never_move_a_message_backwards(store: Store, clock: Froz
         MessageStatus.READ,
         MessageStatus.DELIVERED,
     ]
+
+
+async def test_the_writer_waits_for_another_process_s_write_lock_without_blocking(
+    tmp_path: Path, store: Store
+) -> None:
+    # The writer runs its statements on the event loop; waiting for a lock must not.
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    write = asyncio.create_task(store.write(lambda tx: tx.settings.put("k", "v")))
+    for _ in range(20):  # the loop keeps turning while the writer waits
+        await asyncio.sleep(0)
+    assert not write.done()
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(write, 10)
+    async with store.read() as tx:
+        assert await tx.settings.get("k") == "v"

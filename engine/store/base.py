@@ -24,6 +24,7 @@ from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.desk import DeskRepo
 from engine.store.flow_sessions import FlowSessionRepo
+from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
@@ -44,6 +45,8 @@ class Tx(ABC):
     desk: DeskRepo
     # Bot flows (issue 4).
     flow_sessions: FlowSessionRepo
+    # Inbound: hand-offs to the conversation handler, early statuses (issue 3).
+    inbound: InboundRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

@@ -12,7 +12,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import agents, contacts, conversations, flows, health, templates
+from engine.web import agents, contacts, conversations, flows, health, templates, webhook
 from engine.web.auth import api_auth_middleware, ensure_api_token
 from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
@@ -36,16 +36,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = Metrics()
+    # Lifetimes start in this order and stop in the reverse one. The bot needs the
+    # store and its template catalogue; the inbound dispatcher needs the bot, since on
+    # start it hands over what a crash left unhandled.
     app.cleanup_ctx.append(_store)
-    for module in (health, contacts, templates):
-        app.add_routes(module.routes)
-    # Agents (issue 7): accounts, conversations and the compose path.
-    for module in (agents, conversations):
+    app.cleanup_ctx.append(flows.bot_lifetime)
+    app.cleanup_ctx.append(webhook.inbound_lifetime)
+    for module in (health, webhook, contacts, templates, flows, agents, conversations):
         app.add_routes(module.routes)
     setup_console(app)
-    # Bot flows (issue 4): needs the store and its template catalogue, so after _store.
-    app.cleanup_ctx.append(flows.bot_lifetime)
-    app.add_routes(flows.routes)
     return app
 
 

@@ -30,7 +30,8 @@ async def bot_lifetime(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession() as client:
         handler = BotHandler(app[STORE], library, app[CLOCK], AiohttpCaller(client))
         app[FLOW_LIBRARY] = library
-        app[BOT_HANDLER] = handler
+        if BOT_HANDLER not in app:  # an embedding application may bring its own
+            app[BOT_HANDLER] = handler
         app[FLOW_RESTARTER] = handler  # a release may restart a flow (agents)
         wakeups = asyncio.create_task(handler.run_wakeups(WAKEUP_POLL_SECONDS), name="flow-wakeups")
         try:

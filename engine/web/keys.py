@@ -7,8 +7,10 @@ from aiohttp import web
 from engine.agents.ownership import FlowRestarter
 from engine.clock import Clock
 from engine.config import Settings
-from engine.flows.handler import BotHandler
 from engine.flows.library import FlowLibrary
+from engine.handler import ConversationHandler
+from engine.inbound.dispatcher import Dispatcher
+from engine.inbound.ingest import IngestSettings
 from engine.metrics import Metrics
 from engine.store import Store
 
@@ -21,7 +23,10 @@ API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
 # Agents (issue 7): the flows runtime's hook for "release and restart a flow"; unset,
 # a release still records the request (conversation events) but starts nothing.
 FLOW_RESTARTER = web.AppKey[FlowRestarter]("flow_restarter")
-# Bot flows (issue 4): the loaded flows, and the bot's ConversationHandler that the
-# inbound dispatcher calls while the bot owns a conversation.
+# Bot flows (issue 4): the loaded flows.
 FLOW_LIBRARY = web.AppKey("flow_library", FlowLibrary)
-BOT_HANDLER = web.AppKey("bot_handler", BotHandler)
+# Inbound (issue 3). BOT_HANDLER answers customers while the bot owns the conversation;
+# when it is unset, inbound messages are stored and marked handled, nothing more.
+BOT_HANDLER = web.AppKey("bot_handler", ConversationHandler)
+DISPATCHER = web.AppKey("inbound_dispatcher", Dispatcher)
+INGEST_SETTINGS = web.AppKey("ingest_settings", IngestSettings)

@@ -52,3 +52,33 @@ class Db:
 
     async def many(self, sql: str, rows: Iterable[Params]) -> None:
         await self.conn.executemany(sql, rows)
+
+
+class WriterDb(Db):
+    """The single writer's statements, run on the event loop's own thread.
+
+    They are short (the pages are in SQLite's cache), and a thread hop per statement
+    cost more than the statement: under load the hops, not SQLite, bounded how many
+    webhooks a second the writer could take. The writer's slow steps run in a worker
+    thread: ``COMMIT`` (an fsync), and ``BEGIN IMMEDIATE`` when another process holds
+    the write lock (see ``SqliteStore._run_batch``).
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.sync = conn
+
+    async def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.sync.execute(sql, params).fetchone()
+        return row
+
+    async def all(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return self.sync.execute(sql, params).fetchall()
+
+    async def run(self, sql: str, params: Params = ()) -> int:
+        cursor = self.sync.execute(sql, params)
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+    async def many(self, sql: str, rows: Iterable[Params]) -> None:
+        self.sync.executemany(sql, rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -24,9 +25,10 @@ from engine.store.base import Job, Store, T, Tx
 from engine.store.sqlite.agents import SqliteAgentRepo
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
-from engine.store.sqlite.db import Db
+from engine.store.sqlite.db import Db, WriterDb
 from engine.store.sqlite.desk import SqliteDeskRepo
 from engine.store.sqlite.flow_sessions import SqliteFlowSessionRepo
+from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -50,6 +52,8 @@ class SqliteTx(Tx):
         self.desk = SqliteDeskRepo(db, clock)
         # Bot flows (issue 4).
         self.flow_sessions = SqliteFlowSessionRepo(db)
+        # Inbound (issue 3).
+        self.inbound = SqliteInboundRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
@@ -61,14 +65,14 @@ class SqliteStore(Store):
     def __init__(
         self,
         path: str,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection,
         readers: list[aiosqlite.Connection],
         clock: Clock,
     ) -> None:
         self.path = path
         self.clock = clock
         self._writer = writer
-        self._write_tx = SqliteTx(Db(writer), clock)
+        self._write_tx = SqliteTx(WriterDb(writer), clock)
         self._readers: asyncio.Queue[SqliteTx] = asyncio.Queue()
         self._reader_connections = readers
         for conn in readers:
@@ -88,9 +92,11 @@ class SqliteStore(Store):
     ) -> SqliteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, synchronous)
-        await writer.execute("PRAGMA journal_mode = WAL")
-        await migrate(writer)
+        migrator = await _connect(path, synchronous)
+        await migrator.execute("PRAGMA journal_mode = WAL")
+        await migrate(migrator)
+        await migrator.close()
+        writer = _connect_writer(path, synchronous)
         reader_connections = [await _connect(path, synchronous) for _ in range(readers)]
         for conn in reader_connections:
             await conn.execute("PRAGMA query_only = ON")
@@ -128,7 +134,8 @@ class SqliteStore(Store):
         self._closed = True
         self._queue.put_nowait(None)
         await self._task
-        for conn in [self._writer, *self._reader_connections]:
+        self._writer.close()
+        for conn in self._reader_connections:
             await conn.close()
 
     async def _write_loop(self) -> None:
@@ -160,23 +167,23 @@ class SqliteStore(Store):
         if not live:
             return
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        await conn.execute("BEGIN IMMEDIATE")
+        await _begin(conn)
         try:
             for job, future in live:
-                await conn.execute("SAVEPOINT job")
+                conn.execute("SAVEPOINT job")
                 try:
                     result = await job(self._write_tx)
                 except Exception as error:
-                    await conn.execute("ROLLBACK TO job")
-                    await conn.execute("RELEASE job")
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
                     outcomes.append((future, None, error))
                 else:
-                    await conn.execute("RELEASE job")
+                    conn.execute("RELEASE job")
                     outcomes.append((future, result, None))
-            await conn.execute("COMMIT")
+            await asyncio.to_thread(conn.execute, "COMMIT")
         except BaseException as error:
             if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
             failure = error if isinstance(error, Exception) else RuntimeError("write cancelled")
             for _, future in live:
                 if not future.done():
@@ -200,3 +207,31 @@ async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute(f"PRAGMA synchronous = {synchronous}")
     return conn
+
+
+def _connect_writer(path: str, synchronous: str) -> sqlite3.Connection:
+    # Used by the writer task, and by one worker thread at a time (see _begin, COMMIT).
+    # No busy timeout: on the event loop's thread the writer must never wait for a lock.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    for pragma in ("busy_timeout = 0", "foreign_keys = ON", f"synchronous = {synchronous}"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+async def _begin(conn: sqlite3.Connection) -> None:
+    """Take the write lock; wait for it in a worker thread if another process has it."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error) and "busy" not in str(error):
+            raise
+        await asyncio.to_thread(_begin_waiting, conn)
+
+
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout = 5000")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout = 0")

@@ -1,0 +1,253 @@
+"""Hands stored inbound messages to the conversation handler, after the webhook answered.
+
+The hand-off is durable: every stored message has a hand-off row, marked handled only
+once the handler has returned, so a crash loses nothing; on start the dispatcher
+picks up whatever was left pending. Messages of one contact are handled one at a
+time in the order they were stored; different contacts are handled concurrently.
+
+While an agent owns the conversation the bot handler is not called (the agents read
+the message in the conversation). A handler that raises is retried later, in order;
+after ``max_attempts`` the message is marked ``failed`` and the contact moves on.
+Delivery is at least once: a crash after the handler returned but before the mark
+was committed hands the message over again.
+
+Under load the store work is batched: one read fetches many pending hand-offs with
+their contacts and conversations, and the marks of handlers that returned meanwhile
+are committed together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from engine.clock import Clock
+from engine.handler import ConversationHandler, Incoming
+from engine.models.conversation import Owner
+from engine.store import Store
+from engine.store.inbound import Delivery, Outcome
+
+log = logging.getLogger(__name__)
+
+HandlerSource = Callable[[], ConversationHandler | None]
+UNMATCHED_STATUS_TTL = timedelta(days=30)
+"""Statuses of messages we never sent (another system on the same number) are dropped."""
+
+
+class _Marks:
+    """Commits the outcomes of hand-offs, many in one store job."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._waiting: list[tuple[str, Outcome, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def mark(self, message_id: str, outcome: Outcome) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((message_id, outcome, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._commit([(message_id, outcome) for message_id, outcome, _ in batch])
+            except Exception as error:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _commit(self, handled: list[tuple[str, Outcome]]) -> None:
+        at = self._clock.now()
+        await self._store.write(lambda tx: tx.inbound.mark_handled(handled, at))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        handler: HandlerSource,
+        *,
+        concurrency: int = 64,
+        batch: int = 256,
+        max_attempts: int = 5,
+        retry_delay: float = 5.0,
+        handler_timeout: float = 60.0,
+        poll_interval: float = 5.0,
+        gather: float = 0.01,
+        stop_grace: float = 10.0,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._handler = handler
+        self._concurrency = concurrency
+        self._batch = batch
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._handler_timeout = handler_timeout
+        self._poll_interval = poll_interval
+        self._gather = gather
+        self._stop_grace = stop_grace
+        self._marks = _Marks(store, clock)
+        self._wake = asyncio.Event()
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._resting: dict[int, float] = {}  # contact -> monotonic time to retry at
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inbound-dispatcher")
+
+    def wake(self) -> None:
+        """New hand-offs were committed."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop taking work; let handlers in flight finish (up to ``stop_grace``)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        workers = list(self._workers.values())
+        if workers:
+            _, late = await asyncio.wait(workers, timeout=self._stop_grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def settled(self) -> bool:
+        """True when no hand-off waits and none is in flight."""
+        if self._workers:
+            return False
+        async with self._store.read() as tx:
+            return await tx.inbound.count_waiting() == 0
+
+    async def _run(self) -> None:
+        await self._prune()
+        pruned_at = fetched_at = time.monotonic()
+        while not self._stopping:
+            self._wake.clear()  # before any await: a wake from now on is not lost
+            # Under load every webhook wakes the loop; reading at most every ``gather``
+            # seconds lets one read take many hand-offs instead of one read each.
+            since = time.monotonic() - fetched_at
+            if since < self._gather:
+                await asyncio.sleep(self._gather - since)
+                if self._stopping:
+                    break
+            fetched_at = time.monotonic()
+            try:
+                more = await self._assign()
+            except Exception:  # the loop must outlive a bad moment of the store
+                log.exception("the inbound dispatcher could not read pending hand-offs")
+                more = False
+            if time.monotonic() - pruned_at > 3600:
+                await self._prune()
+                pruned_at = time.monotonic()
+            if not more:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def _assign(self) -> bool:
+        """Start serving contacts with pending messages; True if a full batch came."""
+        free = self._concurrency - len(self._workers)
+        if free <= 0:
+            return False
+        now = time.monotonic()
+        self._resting = {c: at for c, at in self._resting.items() if at > now}
+        busy = set(self._workers) | set(self._resting)
+        async with self._store.read() as tx:
+            deliveries = await tx.inbound.deliveries(exclude=busy, limit=self._batch)
+        by_contact: dict[int, list[Delivery]] = {}
+        for delivery in deliveries:
+            by_contact.setdefault(delivery.handoff.contact_id, []).append(delivery)
+        for contact_id, queue in list(by_contact.items())[:free]:
+            self._workers[contact_id] = asyncio.create_task(
+                self._serve(contact_id, queue), name=f"inbound-contact-{contact_id}"
+            )
+        return len(deliveries) == self._batch and len(by_contact) < free
+
+    async def _serve(self, contact_id: int, queue: list[Delivery]) -> None:
+        try:
+            for index, delivery in enumerate(queue):
+                if self._stopping:
+                    return
+                if index > 0:  # the previous message may have changed who answers
+                    delivery = await self._refresh(delivery)
+                if not await self._deliver(delivery):
+                    return
+        except Exception:
+            log.exception("the inbound dispatcher failed serving contact %s", contact_id)
+            self._rest(contact_id)
+        finally:
+            del self._workers[contact_id]
+            self._wake.set()
+
+    async def _refresh(self, delivery: Delivery) -> Delivery:
+        async with self._store.read() as tx:
+            conversation = await tx.conversations.get(delivery.handoff.contact_id)
+            contact = await tx.contacts.get_by_id(delivery.handoff.contact_id)
+        return Delivery(
+            delivery.handoff,
+            delivery.message,
+            contact or delivery.contact,
+            conversation,
+            delivery.input,
+        )
+
+    def _rest(self, contact_id: int) -> None:
+        self._resting[contact_id] = time.monotonic() + self._retry_delay
+        asyncio.get_running_loop().call_later(self._retry_delay, self._wake.set)
+
+    async def _deliver(self, delivery: Delivery) -> bool:
+        """Hand one message over; False when the contact must wait for a retry."""
+        handler = self._handler()
+        message = delivery.message
+        if delivery.conversation.owner is Owner.AGENT:
+            outcome = Outcome.AGENT
+        elif handler is None:
+            outcome = Outcome.NO_HANDLER
+        else:
+            incoming = Incoming(
+                message=message,
+                contact=delivery.contact,
+                conversation=delivery.conversation,
+                input=delivery.input,
+                new_contact=delivery.handoff.new_contact,
+            )
+            try:
+                async with asyncio.timeout(self._handler_timeout):
+                    await handler.handle(incoming)
+            except Exception:
+                log.exception("the conversation handler failed on message %s", message.id)
+                attempts = await self._store.write(lambda tx: tx.inbound.count_attempt(message.id))
+                if attempts < self._max_attempts:
+                    self._rest(delivery.handoff.contact_id)
+                    return False
+                log.error("gave up handing message %s over after %d attempts", message.id, attempts)
+                outcome = Outcome.FAILED
+            else:
+                outcome = Outcome.BOT
+        await self._marks.mark(message.id, outcome)
+        return True
+
+    async def _prune(self) -> None:
+        before = self._clock.now() - UNMATCHED_STATUS_TTL
+        try:
+            pruned = await self._store.write(lambda tx: tx.inbound.prune_unmatched_statuses(before))
+        except Exception:
+            log.exception("could not prune unmatched statuses")
+            return
+        if pruned:
+            log.info("dropped %d statuses of messages this server never sent", pruned)

@@ -1,0 +1,163 @@
+"""The store job for one webhook notification: everything is stored before Meta is answered.
+
+For each message: the contact (created on first contact with the configured default
+opt-in, source ``inbound``), the message row (unique on its wamid, so a redelivery
+stores nothing and triggers nothing), the 24-hour window, consent signals, and the
+hand-off that the dispatcher delivers to the conversation handler once the webhook
+has answered. Then ``user_preferences`` and ``statuses``.
+
+The job runs inside the store's single writer, so it does no I/O besides ``tx`` and
+no waiting; under load the writer commits many notifications together.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.ids import new_id
+from engine.inbound.consent import (
+    CUSTOMER,
+    apply_customer_signal,
+    apply_user_preference,
+    apply_whatsapp_preference,
+    preference_signal,
+)
+from engine.inbound.inputs import customer_input
+from engine.inbound.keywords import ConsentRules, Signal
+from engine.inbound.statuses import StatusResult, apply_status
+from engine.models.contact import ConsentSource
+from engine.models.message import Direction, Message, MessageStatus
+from engine.store import Tx
+from engine.store.contacts import Consent, NewContact
+from engine.store.inbound import Outcome
+from engine.whatsapp.webhook import InboundMessage, Notification, Value, WhatsAppError
+
+SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    rules: ConsentRules
+    default_opt_in: bool
+
+
+@dataclass(slots=True)
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    to_dispatch: int = 0
+    consent_signals: int = 0
+    statuses: Counter[StatusResult] = field(default_factory=Counter)
+    errors: list[WhatsAppError] = field(default_factory=list)
+    """Errors Meta reported (``value.errors[]`` and on messages), for the log."""
+
+
+async def ingest(
+    tx: Tx, notification: Notification, *, settings: IngestSettings, now: datetime
+) -> IngestResult:
+    result = IngestResult()
+    for value in notification.values():
+        result.errors.extend(value.errors)
+        for message in value.messages:
+            await _message(tx, value, message, settings, now, result)
+        for preference in value.user_preferences:
+            name = _name_of(value, preference.wa_id, preference.user_id)
+            if await apply_user_preference(tx, preference, name=name):
+                result.consent_signals += 1
+        for update in value.statuses:
+            result.statuses[await apply_status(tx, update, now=now)] += 1
+    return result
+
+
+def _name_of(value: Value, wa_id: str | None, user_id: str | None) -> str | None:
+    for contact in value.contacts:
+        if (wa_id and contact.wa_id == wa_id) or (user_id and contact.user_id == user_id):
+            return contact.profile.name if contact.profile else None
+    return None
+
+
+async def _message(
+    tx: Tx,
+    value: Value,
+    message: InboundMessage,
+    settings: IngestSettings,
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    profile = value.profile_of(message)
+    wa_id = message.from_ or (profile.wa_id if profile else None)
+    user_id = message.from_user_id or (profile.user_id if profile else None)
+    name = profile.profile.name if profile and profile.profile else None
+    contact, created = await tx.contacts.get_or_create(
+        NewContact(
+            marketing_opt_in=settings.default_opt_in, wa_id=wa_id, user_id=user_id, name=name
+        ),
+        Consent(ConsentSource.INBOUND, note=f"first message {message.id}"),
+    )
+    said = customer_input(message)
+    row = Message(
+        id=new_id(),
+        direction=Direction.INBOUND,
+        contact_id=contact.id,
+        contact=contact.address,
+        kind=message.type,
+        text=said.text,
+        payload=message.raw,
+        status=MessageStatus.RECEIVED,
+        wamid=message.id,
+        created_at=now,
+        updated_at=now,
+    )
+    if not await tx.messages.insert(row):
+        result.duplicates += 1
+        return
+    result.stored += 1
+    result.errors.extend(message.errors)
+    if not created and contact.name is None and name:
+        await tx.contacts.update(contact.id, name=name)
+
+    if message.type == SYSTEM:
+        # A notice from WhatsApp about the customer, not something they said: it opens
+        # no window and is not answered.
+        system = message.system
+        signal = preference_signal(None, system.marketing) if system else None
+        if system is not None and signal is not None:
+            await apply_whatsapp_preference(
+                tx, signal, wa_id=wa_id, user_id=user_id, name=name, note=system.body
+            )
+            result.consent_signals += 1
+        await tx.inbound.add_handoff(
+            row.id, contact.id, said, new_contact=created, handled=(Outcome.SYSTEM, now)
+        )
+        return
+
+    # Meta may deliver late (it retries for days): the window runs from when the
+    # customer wrote, never from the future.
+    await tx.conversations.record_inbound(contact.id, min(message.timestamp or now, now))
+
+    signal, source = None, ConsentSource.KEYWORD
+    if message.type == "text":
+        signal = settings.rules.keyword(said.text)
+    elif message.type == "button":
+        signal, source = settings.rules.button(said.choice_id), ConsentSource.BUTTON
+    if signal is not None:
+        await apply_customer_signal(
+            tx,
+            contact,
+            signal,
+            source,
+            rules=settings.rules,
+            now=now,
+            note=f"{CUSTOMER} sent {said.choice_id or said.text!r} ({message.id})",
+        )
+        result.consent_signals += 1
+    if signal is Signal.STOP:
+        # A stop word is consumed: consent changed and the confirmation answers it.
+        await tx.inbound.add_handoff(
+            row.id, contact.id, said, new_contact=created, handled=(Outcome.CONSUMED, now)
+        )
+        return
+    await tx.inbound.add_handoff(row.id, contact.id, said, new_contact=created)
+    result.to_dispatch += 1

@@ -1,0 +1,81 @@
+"""A customer's message, of any type Meta sends, as the :class:`CustomerInput` flows read.
+
+>>> from engine.whatsapp.webhook import parse_message
+>>> customer_input(parse_message({"from": "16505551234", "id": "wamid.B", "type": "button",
+...     "button": {"payload": "SHOP_NOW", "text": "Shop now"}}))
+CustomerInput(kind=<InputKind.BUTTON: 'button'>, text='Shop now', choice_id='SHOP_NOW', \
+media_type=None, media_id=None, latitude=None, longitude=None, reply_to=None)
+"""
+
+from __future__ import annotations
+
+from engine.models.customer_input import CustomerInput, InputKind
+from engine.whatsapp.webhook import InboundMessage
+
+
+def customer_input(message: InboundMessage) -> CustomerInput:
+    reply_to = message.context.id if message.context else None
+    match message.type:
+        case "text":
+            body = message.text.body if message.text else None
+            return CustomerInput(kind=InputKind.TEXT, text=body, reply_to=reply_to)
+        case "button" if message.button:
+            return CustomerInput(
+                kind=InputKind.BUTTON,
+                text=message.button.text,
+                choice_id=message.button.payload,
+                reply_to=reply_to,
+            )
+        case "interactive" if message.interactive:
+            return _interactive(message, reply_to)
+        case "location" if message.location:
+            place = message.location
+            return CustomerInput(
+                kind=InputKind.LOCATION,
+                text=place.name or place.address,
+                latitude=place.latitude,
+                longitude=place.longitude,
+                reply_to=reply_to,
+            )
+        case "reaction" if message.reaction:
+            return CustomerInput(
+                kind=InputKind.OTHER,
+                text=message.reaction.emoji or None,
+                reply_to=message.reaction.message_id or reply_to,
+            )
+        case "contacts" if message.contacts:
+            names = [card.name.formatted_name for card in message.contacts if card.name]
+            return CustomerInput(
+                kind=InputKind.OTHER, text=", ".join(filter(None, names)) or None, reply_to=reply_to
+            )
+    media = message.media
+    if media is not None:
+        return CustomerInput(
+            kind=InputKind.MEDIA,
+            text=media.caption,
+            media_type=message.type,
+            media_id=media.id,
+            reply_to=reply_to,
+        )
+    # unsupported, system, and types Meta adds later: the raw message is in the row.
+    return CustomerInput(kind=InputKind.OTHER, reply_to=reply_to)
+
+
+def _interactive(message: InboundMessage, reply_to: str | None) -> CustomerInput:
+    interactive = message.interactive
+    assert interactive is not None
+    if interactive.type == "button_reply" and interactive.button_reply:
+        reply = interactive.button_reply
+        return CustomerInput(
+            kind=InputKind.BUTTON, text=reply.title, choice_id=reply.id, reply_to=reply_to
+        )
+    if interactive.type == "list_reply" and interactive.list_reply:
+        row = interactive.list_reply
+        return CustomerInput(
+            kind=InputKind.LIST, text=row.title, choice_id=row.id, reply_to=reply_to
+        )
+    if interactive.type == "nfm_reply" and interactive.nfm_reply:
+        # A completed WhatsApp Flow; its form data (response_json) stays in the payload.
+        form = interactive.nfm_reply
+        return CustomerInput(kind=InputKind.OTHER, text=form.body, reply_to=reply_to)
+    return CustomerInput(kind=InputKind.OTHER, reply_to=reply_to)

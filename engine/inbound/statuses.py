@@ -1,0 +1,135 @@
+"""Delivery statuses: what became of the messages we sent.
+
+A status moves its outbound message forward (``tx.messages.change_status`` keeps the
+whole history and never moves a message backwards: ``delivered`` after ``read`` is
+recorded, and the message stays ``read``). A status whose wamid no message carries
+yet is kept as *unmatched*; the sender calls :func:`replay_unmatched_statuses` in the
+transaction that records the wamid, so no status is lost to that race.
+
+A ``failed`` status with error 131050 means the customer stopped marketing messages
+from this business in WhatsApp: the contact's opt-in becomes NO (source
+``whatsapp_error``) so that later marketing is stopped on our side, before it costs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from engine.models.contact import ConsentSource
+from engine.models.message import Failure, MessageStatus
+from engine.store import Tx
+from engine.store.contacts import Consent
+from engine.store.inbound import UnmatchedStatus
+from engine.whatsapp.webhook import StatusUpdate
+
+log = logging.getLogger(__name__)
+
+MARKETING_STOPPED = 131050
+"""Meta: "This recipient has chosen to stop receiving marketing messages from you"."""
+
+_STATUSES = {
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.READ,
+    "played": MessageStatus.PLAYED,
+    "failed": MessageStatus.FAILED,
+}
+_NOT_DETAILS = frozenset({"id", "status", "timestamp"})
+
+
+class StatusResult(StrEnum):
+    APPLIED = "applied"
+    UNMATCHED = "unmatched"  # kept until the sender records its wamid
+    IGNORED = "ignored"  # a status value we do not track
+
+
+def _failure(update: StatusUpdate) -> Failure:
+    if not update.errors:
+        return Failure(code="failed", reason="WhatsApp reported the message failed")
+    first = update.errors[0]
+    return Failure(code=str(first.code), reason=first.describe())
+
+
+async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> StatusResult:
+    status = _STATUSES.get(update.status.lower())
+    if status is None:
+        log.info("ignored status %r of %s", update.status, update.id)
+        return StatusResult.IGNORED
+    at = update.timestamp or now
+    failure = _failure(update) if status is MessageStatus.FAILED else None
+    details: dict[str, Any] | None = {
+        key: value for key, value in update.raw.items() if key not in _NOT_DETAILS
+    } or None
+    message = await tx.messages.get_by_wamid(update.id)
+
+    consent_applied = False
+    if any(error.code == MARKETING_STOPPED for error in update.errors):
+        contact_id = message.contact_id if message else await _recipient(tx, update)
+        if contact_id is not None:
+            await _marketing_stopped(tx, contact_id, update.id)
+            consent_applied = True
+
+    if message is None:
+        await tx.inbound.keep_unmatched_status(
+            UnmatchedStatus(
+                wamid=update.id,
+                status=status,
+                at=at,
+                received_at=now,
+                failure=failure,
+                details=details,
+                consent_applied=consent_applied,
+            )
+        )
+        return StatusResult.UNMATCHED
+    await tx.messages.change_status(message.id, status, at=at, failure=failure, details=details)
+    return StatusResult.APPLIED
+
+
+async def replay_unmatched_statuses(tx: Tx, message_id: str, wamid: str) -> None:
+    """Apply the statuses that came for ``wamid`` before ``message_id`` carried it.
+
+    The sender calls this in the same transaction that records the wamid.
+    """
+    kept = await tx.inbound.take_unmatched_statuses(wamid)
+    if not kept:
+        return
+    message = await tx.messages.get(message_id)
+    if message is None:
+        raise ValueError(f"no message {message_id} to replay statuses of {wamid} on")
+    for status in kept:
+        await tx.messages.change_status(
+            message_id,
+            status.status,
+            at=status.at,
+            failure=status.failure,
+            details=status.details,
+        )
+        stopped = status.failure is not None and status.failure.code == str(MARKETING_STOPPED)
+        if stopped and not status.consent_applied:
+            await _marketing_stopped(tx, message.contact_id, wamid)
+
+
+async def _recipient(tx: Tx, update: StatusUpdate) -> int | None:
+    for address in (update.recipient_id, update.recipient_user_id):
+        if address:
+            contact = await tx.contacts.get(address)
+            if contact is not None:
+                return contact.id
+    return None
+
+
+async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str) -> None:
+    await tx.contacts.set_opt_in(
+        contact_id,
+        False,
+        Consent(
+            ConsentSource.WHATSAPP_ERROR,
+            actor="whatsapp",
+            note=f"error {MARKETING_STOPPED}: the customer stopped marketing messages "
+            f"from this business in WhatsApp (message {wamid})",
+        ),
+    )

@@ -1,0 +1,117 @@
+"""The inbound side's own records: hand-offs of stored messages, and early statuses.
+
+A *hand-off* is the promise that a stored inbound message will reach whoever answers
+the conversation. It is written in the same transaction as the message and marked
+handled only once the handler has returned, so a crash between the two leaves the
+message pending, not lost.
+
+An *unmatched status* is a delivery status whose wamid no outbound message carries
+yet (Meta can report ``sent`` before the sender has recorded the wamid it got back).
+It is kept until :meth:`InboundRepo.take_unmatched_statuses` hands it over.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from engine.models.contact import Contact
+from engine.models.conversation import Conversation
+from engine.models.customer_input import CustomerInput
+from engine.models.message import Failure, Message, MessageStatus
+
+
+class Outcome(StrEnum):
+    """How a hand-off ended."""
+
+    BOT = "bot"  # the bot handler returned
+    AGENT = "agent"  # an agent owns the conversation: the bot was not called
+    NO_HANDLER = "no_handler"  # no bot handler is configured
+    CONSUMED = "consumed"  # a stop word or button: consent changed, nothing to answer
+    SYSTEM = "system"  # a notice from WhatsApp (number changed, ...), not the customer
+    FAILED = "failed"  # the handler kept failing; given up after the last attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    message_id: str
+    contact_id: int
+    new_contact: bool
+    attempts: int = 0
+    outcome: Outcome | None = None
+    handled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A pending hand-off with what the handler is given, read together."""
+
+    handoff: Handoff
+    message: Message
+    contact: Contact
+    conversation: Conversation
+    input: CustomerInput
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedStatus:
+    wamid: str
+    status: MessageStatus
+    at: datetime
+    received_at: datetime
+    failure: Failure | None = None
+    details: dict[str, Any] | None = None
+    consent_applied: bool = False
+
+
+class InboundRepo(ABC):
+    @abstractmethod
+    async def add_handoff(
+        self,
+        message_id: str,
+        contact_id: int,
+        said: CustomerInput,
+        *,
+        new_contact: bool,
+        handled: tuple[Outcome, datetime] | None = None,
+    ) -> None:
+        """Record the hand-off of a just-stored message and what the customer said in
+        it; ``handled`` when it needs no handler."""
+
+    @abstractmethod
+    async def get_handoff(self, message_id: str) -> Handoff | None: ...
+
+    @abstractmethod
+    async def deliveries(self, *, exclude: Collection[int], limit: int) -> list[Delivery]:
+        """Pending hand-offs in the order their messages were stored, skipping the
+        contacts in ``exclude`` (those being served)."""
+
+    @abstractmethod
+    async def count_waiting(self) -> int: ...
+
+    @abstractmethod
+    async def count_by_outcome(self) -> dict[Outcome | None, int]:
+        """How many hand-offs ended each way; ``None`` counts those still waiting."""
+
+    @abstractmethod
+    async def mark_handled(self, handled: Sequence[tuple[str, Outcome]], at: datetime) -> None:
+        """Close the hand-offs of these messages, each with its outcome."""
+
+    @abstractmethod
+    async def count_attempt(self, message_id: str) -> int:
+        """Note a failed attempt to hand the message over; the attempts so far."""
+
+    @abstractmethod
+    async def keep_unmatched_status(self, status: UnmatchedStatus) -> None: ...
+
+    @abstractmethod
+    async def take_unmatched_statuses(self, wamid: str) -> list[UnmatchedStatus]:
+        """Remove and return the statuses kept for ``wamid``, in the order they came."""
+
+    @abstractmethod
+    async def prune_unmatched_statuses(self, received_before: datetime) -> int:
+        """Forget statuses no message claimed (sent by another system); how many."""

@@ -1,0 +1,473 @@
+"""Meta's webhook notification (WhatsApp Cloud API) as frozen pydantic models.
+
+A notification is ``{"object": "whatsapp_business_account", "entry": [{"changes":
+[{"field": "messages", "value": {...}}]}]}``. The ``value`` of the ``messages`` and
+``user_preferences`` fields carries ``contacts[]``, ``messages[]``, ``statuses[]``,
+``errors[]`` and ``user_preferences[]``; other fields (template status updates, account
+alerts, ...) are kept as plain JSON and not acted on.
+
+Meta adds message types and fields over time, so every model keeps what it does not
+know (``extra="allow"``) and no unknown type is an error. What we act on is checked:
+a message needs an ``id``, a ``type`` and a sender (``from``, a phone number, or
+``from_user_id``, a business-scoped user id); a status needs an ``id`` and a ``status``.
+Each message and status also keeps the dict it was read from (``raw``), which is what
+the store records.
+
+>>> note = parse_notification({
+...     "object": "whatsapp_business_account",
+...     "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+...         "contacts": [{"profile": {"name": "Ann"}, "wa_id": "16505551234"}],
+...         "messages": [{"from": "16505551234", "id": "wamid.A", "timestamp": "1772441940",
+...                       "type": "text", "text": {"body": "Hi"}}]}}]}]})
+>>> [(m.id, m.text.body if m.text else None) for _, m in note.inbound_messages()]
+[('wamid.A', 'Hi')]
+>>> parse_notification({"object": "whatsapp_business_account"})
+Traceback (most recent call last):
+...
+engine.whatsapp.webhook.InvalidNotification: entry: Field required
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+
+WHATSAPP_OBJECT = "whatsapp_business_account"
+MESSAGE_FIELDS = frozenset({"messages", "user_preferences"})
+"""Change fields whose ``value`` has the shape modelled here."""
+
+
+class InvalidNotification(ValueError):
+    """The notification cannot be accepted; ``field`` is where, e.g. ``entry[0].id``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="allow", populate_by_name=True, coerce_numbers_to_str=True
+    )
+
+
+class _Raw(_Wire):
+    """A model that remembers the JSON object it was read from."""
+
+    raw: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_raw(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**data, "raw": data}
+        return data
+
+
+_CALLING_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _check_wa_id(value: str) -> str:
+    """Meta sends phone numbers as E.164 digits without ``+``. The library's number
+    metadata trails Meta's, so a number only has to parse, that is begin with a
+    country calling code (they are prefix-free) and have the length of one; it need not
+    be in a range the library knows."""
+    if not (value.isascii() and value.isdigit() and 6 <= len(value) <= 15):
+        raise ValueError(f"{value!r} is not a phone number (E.164 digits without '+')")
+    if not any(value[:digits] in _CALLING_CODES for digits in (1, 2, 3)):
+        raise ValueError(f"{value!r} is not a phone number (unknown country code)")
+    return value
+
+
+WaId = Annotated[str, AfterValidator(_check_wa_id)]
+Id = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+# Shared pieces -----------------------------------------------------------------------
+
+
+class ErrorData(_Wire):
+    details: str | None = None
+
+
+class WhatsAppError(_Wire):
+    """An error Meta reports: on a message, a status, or the whole ``value``.
+
+    >>> WhatsAppError(code=131050, title="User stopped marketing").describe()
+    'User stopped marketing'
+    """
+
+    code: int | None = None
+    title: str | None = None
+    message: str | None = None
+    error_data: ErrorData | None = None
+    href: str | None = None
+
+    def describe(self) -> str:
+        details = self.error_data.details if self.error_data else None
+        return details or self.message or self.title or f"WhatsApp error {self.code}"
+
+
+class Profile(_Wire):
+    name: str | None = None
+    username: str | None = None
+
+
+class WebhookContact(_Wire):
+    """``value.contacts[]``: who wrote. ``wa_id`` is absent for a user who hides their
+    number behind a username; ``user_id`` (business-scoped) is then always there."""
+
+    wa_id: WaId | None = None
+    user_id: Id | None = None
+    profile: Profile | None = None
+
+
+# Inbound messages --------------------------------------------------------------------
+
+
+class Context(_Wire):
+    """What the message replies to (``id``, a wamid) or was forwarded from."""
+
+    id: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    forwarded: bool | None = None
+    frequently_forwarded: bool | None = None
+
+
+class Text(_Wire):
+    body: str | None = None
+
+
+class ButtonReply(_Wire):
+    id: str | None = None
+    title: str | None = None
+
+
+class ListReply(_Wire):
+    id: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+class NfmReply(_Wire):
+    """The answer to a WhatsApp Flow; ``response_json`` is the form's data as a string."""
+
+    name: str | None = None
+    body: str | None = None
+    response_json: str | None = None
+
+
+class Interactive(_Wire):
+    type: str | None = None
+    button_reply: ButtonReply | None = None
+    list_reply: ListReply | None = None
+    nfm_reply: NfmReply | None = None
+
+
+class QuickReplyButton(_Wire):
+    """A tap on a template's quick-reply button (message ``type: button``)."""
+
+    payload: str | None = None
+    text: str | None = None
+
+
+class Media(_Wire):
+    id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    voice: bool | None = None
+    animated: bool | None = None
+    url: str | None = None
+
+
+class Location(_Wire):
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+
+class SharedContactName(_Wire):
+    formatted_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class SharedContact(_Wire):
+    """One card of a ``contacts`` message (a contact the customer shared)."""
+
+    name: SharedContactName | None = None
+
+
+class Reaction(_Wire):
+    message_id: str | None = None
+    emoji: str | None = None  # empty or absent: the reaction was removed
+
+
+class Unsupported(_Wire):
+    type: str | None = None
+
+
+class System(_Wire):
+    """``user_changed_number``, or ``user_preference_changed`` with ``marketing``."""
+
+    type: str | None = None
+    body: str | None = None
+    wa_id: str | None = None
+    marketing: str | None = None
+
+
+class InboundMessage(_Raw):
+    """``value.messages[]``: one message a customer sent."""
+
+    id: Id
+    from_: WaId | None = Field(default=None, alias="from")
+    from_user_id: Id | None = None
+    timestamp: datetime | None = None
+    type: Id
+    context: Context | None = None
+    text: Text | None = None
+    interactive: Interactive | None = None
+    button: QuickReplyButton | None = None
+    image: Media | None = None
+    audio: Media | None = None
+    video: Media | None = None
+    document: Media | None = None
+    sticker: Media | None = None
+    location: Location | None = None
+    contacts: tuple[SharedContact, ...] | None = None
+    reaction: Reaction | None = None
+    unsupported: Unsupported | None = None
+    system: System | None = None
+    errors: tuple[WhatsAppError, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_a_sender(self) -> InboundMessage:
+        if self.from_ is None and self.from_user_id is None:
+            raise ValueError("a message needs a sender: 'from' or 'from_user_id'")
+        return self
+
+    @property
+    def media(self) -> Media | None:
+        value = getattr(self, self.type, None) if self.type in MEDIA_TYPES else None
+        return value if isinstance(value, Media) else None
+
+
+MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+# Statuses and preferences ------------------------------------------------------------
+
+
+class Pricing(_Wire):
+    billable: bool | None = None
+    pricing_model: str | None = None
+    category: str | None = None
+    type: str | None = None
+
+
+class ConversationOrigin(_Wire):
+    type: str | None = None
+
+
+class StatusConversation(_Wire):
+    id: str | None = None
+    expiration_timestamp: str | None = None
+    origin: ConversationOrigin | None = None
+
+
+class StatusUpdate(_Raw):
+    """``value.statuses[]``: what became of a message we sent (``id`` is its wamid)."""
+
+    id: Id
+    status: Id
+    timestamp: datetime | None = None
+    recipient_id: str | None = None
+    recipient_user_id: str | None = None
+    errors: tuple[WhatsAppError, ...] = ()
+    pricing: Pricing | None = None
+    conversation: StatusConversation | None = None
+    biz_opaque_callback_data: str | None = None
+
+
+class UserPreference(_Wire):
+    """``value.user_preferences[]``: the customer stopped or resumed marketing messages
+    in WhatsApp's own settings (``category: marketing_messages``)."""
+
+    wa_id: WaId | None = None
+    user_id: Id | None = None
+    category: str | None = None
+    value: str | None = None
+    detail: str | None = None
+    timestamp: datetime | None = None
+
+
+class Metadata(_Wire):
+    display_phone_number: str | None = None
+    phone_number_id: str | None = None
+
+
+class Value(_Wire):
+    messaging_product: str | None = None
+    metadata: Metadata | None = None
+    contacts: tuple[WebhookContact, ...] = ()
+    messages: tuple[InboundMessage, ...] = ()
+    statuses: tuple[StatusUpdate, ...] = ()
+    errors: tuple[WhatsAppError, ...] = ()
+    user_preferences: tuple[UserPreference, ...] = ()
+
+    def profile_of(self, message: InboundMessage) -> WebhookContact | None:
+        """The ``contacts[]`` entry describing the sender of ``message``."""
+        for contact in self.contacts:
+            if (message.from_ is not None and contact.wa_id == message.from_) or (
+                message.from_user_id is not None and contact.user_id == message.from_user_id
+            ):
+                return contact
+        return self.contacts[0] if len(self.contacts) == 1 else None
+
+
+# The envelope ------------------------------------------------------------------------
+
+
+class MessagesChange(_Wire):
+    field: str
+    value: Value
+
+
+class OtherChange(_Wire):
+    """A change of a field we do not act on; its ``value`` is kept as it came."""
+
+    field: str | None = None
+    value: Any = None
+
+
+def _change_kind(data: Any) -> str | None:
+    if isinstance(data, dict):
+        field = data.get("field")
+        return (
+            "messages-change"
+            if isinstance(field, str) and field in MESSAGE_FIELDS
+            else ("other-change")
+        )
+    if isinstance(data, BaseModel):
+        return "messages-change" if isinstance(data, MessagesChange) else "other-change"
+    return None
+
+
+Change = Annotated[
+    Annotated[MessagesChange, Tag("messages-change")] | Annotated[OtherChange, Tag("other-change")],
+    Discriminator(_change_kind),
+]
+_TAGS = frozenset({"messages-change", "other-change"})
+
+
+class Entry(_Wire):
+    id: str | None = None
+    changes: tuple[Change, ...] = ()
+
+
+class Notification(_Wire):
+    object: str
+    entry: tuple[Entry, ...]
+
+    def values(self) -> Iterator[Value]:
+        for entry in self.entry:
+            for change in entry.changes:
+                if isinstance(change, MessagesChange):
+                    yield change.value
+
+    def inbound_messages(self) -> Iterator[tuple[Value, InboundMessage]]:
+        for value in self.values():
+            for message in value.messages:
+                yield value, message
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """How many messages and statuses it carries."""
+        values = list(self.values())
+        return sum(len(v.messages) for v in values), sum(len(v.statuses) for v in values)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in _TAGS:
+            path += f".{part}" if path else part
+    return path or "body"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_json(raw: bytes) -> Any:
+    """The body as JSON; ``ValueError`` when it is not.
+
+    JSON may escape half of a UTF-16 pair (``"\\ud83d"``, an emoji cut in two); such
+    halves cannot be stored as text, so they become U+FFFD rather than refuse the
+    notification.
+
+    >>> decode_json(b'{"name": "Ann \\\\ud83d"}')
+    {'name': 'Ann \ufffd'}
+    """
+    try:
+        data = json.loads(raw)
+        if b"\\ud" in raw or b"\\uD" in raw:
+            data = _mend(data)
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply") from None
+    return data
+
+
+def _mend(data: Any) -> Any:
+    if isinstance(data, str):
+        return _LONE_SURROGATE.sub("\ufffd", data)
+    if isinstance(data, list):
+        return [_mend(item) for item in data]
+    if isinstance(data, dict):
+        return {_mend(key): _mend(value) for key, value in data.items()}
+    return data
+
+
+def _message(issue: Any) -> str:
+    if issue["type"] in ("union_tag_not_found", "union_tag_invalid"):
+        return "must be a JSON object"
+    if issue["type"] == "tuple_type":
+        return "must be a JSON array"
+    return str(issue["msg"]).removeprefix("Value error, ")
+
+
+def parse_notification(data: Any) -> Notification:
+    """Read a decoded JSON body; :class:`InvalidNotification` names what is wrong."""
+    if not isinstance(data, dict):
+        raise InvalidNotification("body", "a notification is a JSON object")
+    try:
+        return Notification.model_validate(data)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise InvalidNotification(_location(tuple(first["loc"])), _message(first)) from None
+
+
+def parse_message(raw: dict[str, Any]) -> InboundMessage:
+    """Read back a stored ``messages[]`` item (the store keeps it as it came)."""
+    return InboundMessage.model_validate(raw)

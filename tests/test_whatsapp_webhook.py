@@ -1,0 +1,228 @@
+"""Meta's webhook notifications read into models: every fixture, unknown things, bad input."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.whatsapp.webhook import (
+    InvalidNotification,
+    MessagesChange,
+    Notification,
+    OtherChange,
+    parse_message,
+    parse_notification,
+)
+from tests.inbound_support import first_message, fixture_names, load
+
+COUNTS = {  # fixture: (messages, statuses, user preferences, errors in value)
+    "batch": (3, 1, 0, 0),
+    "status_delivered": (0, 1, 0, 0),
+    "status_failed": (0, 1, 0, 0),
+    "status_failed_marketing_stopped": (0, 1, 0, 0),
+    "status_played": (0, 1, 0, 0),
+    "status_read": (0, 1, 0, 0),
+    "status_sent": (0, 1, 0, 0),
+    "user_preferences_resume": (0, 0, 1, 0),
+    "user_preferences_stop": (0, 0, 1, 0),
+    "value_errors": (0, 0, 0, 1),
+}
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_every_fixture_parses_and_keeps_each_message_as_it_came(name: str) -> None:
+    data = load(name)
+    notification = parse_notification(data)
+    values = list(notification.values())
+    counts = (
+        sum(len(v.messages) for v in values),
+        sum(len(v.statuses) for v in values),
+        sum(len(v.user_preferences) for v in values),
+        sum(len(v.errors) for v in values),
+    )
+    assert counts == COUNTS.get(name, (1, 0, 0, 0))
+    raws = [
+        message
+        for entry in data["entry"]
+        for change in entry["changes"]
+        for message in change["value"].get("messages", [])
+    ]
+    assert [m.raw for _, m in notification.inbound_messages()] == raws
+    for _, message in notification.inbound_messages():
+        assert parse_message(message.raw) == message
+
+
+def test_a_text_message_reads_its_sender_profile_and_time() -> None:
+    notification = parse_notification(load("text"))
+    [(value, message)] = list(notification.inbound_messages())
+    assert message.from_ == "16505551234"
+    assert message.timestamp == datetime(2026, 3, 2, 8, 59, tzinfo=UTC)
+    assert message.text is not None
+    assert message.text.body == "Hi, do you ship to Canada?"
+    profile = value.profile_of(message)
+    assert profile is not None
+    assert profile.profile is not None
+    assert profile.profile.name == "Sheena Nelson"
+    assert value.metadata is not None
+    assert value.metadata.phone_number_id == "106540352242922"
+
+
+def test_a_business_scoped_user_without_a_phone_number_parses() -> None:
+    [(value, message)] = list(parse_notification(load("business_scoped_user")).inbound_messages())
+    assert message.from_ is None
+    assert message.from_user_id == "US.13491208655302741918"
+    profile = value.profile_of(message)
+    assert profile is not None
+    assert (profile.wa_id, profile.user_id) == (None, "US.13491208655302741918")
+    assert profile.profile is not None
+    assert profile.profile.username == "pablo.m"
+
+
+def test_unknown_types_and_fields_are_kept() -> None:
+    [(_, message)] = list(parse_notification(load("unknown_type")).inbound_messages())
+    assert message.type == "poll"
+    assert message.model_extra is not None
+    assert message.model_extra["poll"]["question"] == "Which colour?"
+    assert message.model_extra["future_field"] == {"added": "later"}
+
+
+def test_statuses_errors_and_other_fields_parse() -> None:
+    [update] = next(parse_notification(load("status_failed_marketing_stopped")).values()).statuses
+    assert (update.status, update.recipient_id) == ("failed", "16505551234")
+    assert update.errors[0].code == 131050
+    assert "stop receiving marketing messages" in update.errors[0].describe()
+
+    sent = next(parse_notification(load("status_sent")).values()).statuses[0]
+    assert sent.pricing is not None
+    assert (sent.pricing.pricing_model, sent.pricing.category) == ("PMP", "marketing")
+    assert sent.conversation is not None
+    assert sent.conversation.origin is not None
+    assert sent.conversation.origin.type == "marketing"
+
+    changes = parse_notification(load("batch")).entry[0].changes
+    assert [type(change) for change in changes] == [MessagesChange, MessagesChange, OtherChange]
+    assert isinstance(changes[2], OtherChange)
+    assert changes[2].value["event"] == "APPROVED"
+
+    [preference] = next(parse_notification(load("user_preferences_stop")).values()).user_preferences
+    assert (preference.category, preference.value) == ("marketing_messages", "stop")
+
+
+def with_first_message(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(load("text"))
+    message = first_message(data)
+    for key, value in changes.items():
+        if value is None:
+            message.pop(key, None)
+        else:
+            message[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ("not an object", "body", "a notification is a JSON object"),
+        ({"object": "whatsapp_business_account"}, "entry", "Field required"),
+        ({"object": "whatsapp_business_account", "entry": {}}, "entry", "must be a JSON array"),
+        ({"entry": []}, "object", "Field required"),
+        (
+            {"object": "whatsapp_business_account", "entry": [{"changes": [7]}]},
+            "entry[0].changes[0]",
+            "must be a JSON object",
+        ),
+        (
+            with_first_message(**{"from": "+1 650 555 1234"}),
+            "entry[0].changes[0].value.messages[0].from",
+            "'+1 650 555 1234' is not a phone number (E.164 digits without '+')",
+        ),
+        (
+            with_first_message(**{"from": "99912345678"}),
+            "entry[0].changes[0].value.messages[0].from",
+            "'99912345678' is not a phone number (unknown country code)",
+        ),
+        (
+            with_first_message(**{"from": None}),
+            "entry[0].changes[0].value.messages[0]",
+            "a message needs a sender: 'from' or 'from_user_id'",
+        ),
+        (
+            with_first_message(id=None),
+            "entry[0].changes[0].value.messages[0].id",
+            "Field required",
+        ),
+        (
+            with_first_message(timestamp="yesterday"),
+            "entry[0].changes[0].value.messages[0].timestamp",
+            None,
+        ),
+    ],
+)
+def test_what_is_wrong_is_named(data: Any, field: str, message: str | None) -> None:
+    with pytest.raises(InvalidNotification) as raised:
+        parse_notification(data)
+    assert raised.value.field == field
+    if message is not None:
+        assert raised.value.message == message
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def parse_or_refuse(data: Any) -> Notification | InvalidNotification:
+    """Anything but these two outcomes (a TypeError, a crash) fails the test."""
+    try:
+        return parse_notification(data)
+    except InvalidNotification as error:
+        return error
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_random_json_is_a_notification_or_an_invalid_notification(data: Any) -> None:
+    outcome = parse_or_refuse(data)
+    if isinstance(outcome, InvalidNotification):
+        assert outcome.field
+        assert outcome.message
+
+
+def put(data: Any, path: list[int], value: Any) -> Any:
+    if not path or not isinstance(data, dict | list) or not data:
+        return value
+    keys = list(data) if isinstance(data, dict) else list(range(len(data)))
+    key = keys[path[0] % len(keys)]
+    copied = copy.copy(data)
+    copied[key] = put(data[key], path[1:], value)
+    return copied
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    name=st.sampled_from(fixture_names()),
+    edits=st.lists(
+        st.tuples(st.lists(st.integers(min_value=0, max_value=20), max_size=10), JSON),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_mutated_fixtures_parse_or_name_what_is_wrong(
+    name: str, edits: list[tuple[list[int], Any]]
+) -> None:
+    data: Any = load(name)
+    for path, value in edits:
+        data = put(data, path, value)
+    outcome = parse_or_refuse(data)
+    if isinstance(outcome, InvalidNotification):
+        assert outcome.field
+    else:
+        for _, message in outcome.inbound_messages():
+            assert message.from_ or message.from_user_id
