@@ -46,6 +46,7 @@ from engine.web.app import create_app
 from engine.web.keys import BOT_HANDLER
 from engine.whatsapp import signature
 
+ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-app-secret"
 CONTACTS = 500
 
@@ -111,7 +112,8 @@ def serve_optinflow(port: int, database: Path) -> None:
         DATABASE_URL=f"sqlite:///{database}",
         API_TOKEN="bench-token",
         WA_APP_SECRET=SECRET,
-        TEMPLATES_FILE=None,
+        TEMPLATES_FILE=ROOT / "fixtures" / "templates.yaml",
+        FLOWS_DIR=ROOT / "flows",
     )
     app = create_app(settings)
     app[BOT_HANDLER] = CountingBot()
