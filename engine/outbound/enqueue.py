@@ -9,7 +9,9 @@ the same transaction as the caller's other changes:
 - it excludes (broadcast) → a ``skipped`` row with the code and reason;
 - it needs confirmation (compose box) → no row; the caller asks the agent.
 
-Nothing sends around this function.
+A queued row gets its place in the outbox here too: replies to customers (bot,
+compose) go ahead of API messages, which go ahead of bulk sends (broadcasts,
+sequences). Nothing sends around this function.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from engine.models.message import (
 )
 from engine.policy import ContentKind, Decision, Options, Verdict, decide
 from engine.store import Tx
+from engine.store.outbox import Schedule
 
 
 class TemplateProblem(ValueError):
@@ -48,12 +51,28 @@ class TemplateProblem(ValueError):
         self.message = message
 
 
+PRIORITY = {
+    Channel.BOT: 0,
+    Channel.COMPOSE: 0,
+    Channel.API: 1,
+    Channel.SEQUENCE: 2,
+    Channel.BROADCAST: 2,
+}
+"""Lower goes first: a customer waiting for an answer beats a campaign."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundRequest:
     contact: Contact
     channel: Channel
     content: OutboundContent
     options: Options = field(default_factory=Options)
+    idempotency_key: str | None = None
+    """API: a second request with the same key gets the first one's message."""
+    callback_url: str | None = None
+    """API: where each status change of the message is posted (signed)."""
+    phone_number_id: str | None = None
+    """The business number to send from; None is the configured one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,4 +143,16 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         updated_at=now,
     )
     await tx.messages.insert(message)
+    if status is MessageStatus.QUEUED or request.idempotency_key or request.callback_url:
+        await tx.outbox.schedule(
+            message.id,
+            Schedule(
+                priority=PRIORITY[request.channel],
+                recipient=request.contact.address,
+                due_at=now,
+                phone_number_id=request.phone_number_id,
+                idempotency_key=request.idempotency_key,
+                callback_url=request.callback_url,
+            ),
+        )
     return Enqueued(decision, message)

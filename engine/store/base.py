@@ -19,9 +19,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+from engine.store.callbacks import CallbackRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.messages import MessageRepo
+from engine.store.outbox import OutboxRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
 
@@ -36,6 +38,9 @@ class Tx(ABC):
     messages: MessageRepo
     settings: SettingRepo
     templates: TemplateRepo
+    # Outbound (issue 5): the outbox work queue and integration callback deliveries.
+    outbox: OutboxRepo
+    callbacks: CallbackRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

@@ -12,10 +12,12 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import contacts, health, templates
+from engine.web import contacts, health, messages, templates
 from engine.web.auth import api_auth_middleware, ensure_api_token
 from engine.web.errors import error_middleware
 from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
+from engine.web.outbound import outbound_lifetime
+from engine.whatsapp import simulator
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(_store)
     for module in (health, contacts, templates):
         app.add_routes(module.routes)
+    # Outbound (issue 5): the sender and callbacks, the messages API and reports, and the
+    # built-in Cloud API simulator (under /simulator) when no access token is configured.
+    app.cleanup_ctx.append(outbound_lifetime)
+    app.add_routes(messages.routes)
+    if settings.simulator_enabled:
+        app.add_routes(simulator.routes)
     return app
 
 

@@ -21,11 +21,13 @@ import aiosqlite
 
 from engine.clock import Clock, SystemClock
 from engine.store.base import Job, Store, T, Tx
+from engine.store.sqlite.callbacks import SqliteCallbackRepo
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
+from engine.store.sqlite.outbox import SqliteOutboxRepo
 from engine.store.sqlite.settings import SqliteSettingRepo
 from engine.store.sqlite.templates import SqliteTemplateRepo
 
@@ -42,6 +44,9 @@ class SqliteTx(Tx):
         self.messages = SqliteMessageRepo(db)
         self.settings = SqliteSettingRepo(db)
         self.templates = SqliteTemplateRepo(db, clock)
+        # Outbound (issue 5).
+        self.outbox = SqliteOutboxRepo(db)
+        self.callbacks = SqliteCallbackRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
