@@ -17,7 +17,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 _MIN_TOLERANCE = 0.01  # seconds: more than a timer's usual lateness
@@ -36,12 +36,14 @@ class NumberRateLimiter:
         *,
         burst: int | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.rate = rate
         self._interval = 1.0 / rate if rate else 0.0
         burst = burst if burst is not None else max(1, int((rate or 0) / 50))
         self._tolerance = max(self._interval * (burst - 1), _MIN_TOLERANCE)
         self._monotonic = monotonic
+        self._sleep = sleep
         self._tat = 0.0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -70,7 +72,7 @@ class NumberRateLimiter:
             now = self._monotonic()
             allowed_at = self._tat - self._tolerance
             if allowed_at > now:
-                await asyncio.sleep(allowed_at - now)
+                await self._sleep(allowed_at - now)
                 continue
             _, _, future = heapq.heappop(self._waiters)
             if future.done():  # its task was cancelled while it waited

@@ -108,10 +108,10 @@ Component = Annotated[
 class TemplateObject(_Wire):
     name: str = Field(min_length=1)
     language: Language
-    components: tuple[Component, ...] = ()
+    components: tuple[Component, ...] | None = None
 
     def body_parameters(self) -> tuple[Parameter, ...]:
-        return next((c.parameters for c in self.components if c.type == "body"), ())
+        return next((c.parameters for c in self.components or () if c.type == "body"), ())
 
 
 class InteractiveText(_Wire):
@@ -264,7 +264,9 @@ def template_object(content: TemplateContent, template: Template | None = None) 
                     )
                 )
     return TemplateObject(
-        name=content.name, language=Language(code=content.language), components=tuple(components)
+        name=content.name,
+        language=Language(code=content.language),
+        components=tuple(components) or None,
     )
 
 

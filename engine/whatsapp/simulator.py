@@ -65,8 +65,9 @@ class FailureRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     to: str = Field(min_length=1, description="the recipient (wa_id) to fail")
-    code: int | Literal["timeout", "garbage"] = Field(
-        description="a Meta error code, an HTTP status 500-599, 'timeout' or 'garbage'"
+    code: int | Literal["timeout", "garbage", "slow"] = Field(
+        description="a Meta error code, an HTTP status 500-599, 'timeout' (no answer in "
+        "time), 'garbage' (an unreadable 200), or 'slow' (accepted, but answered late)"
     )
     times: int | None = Field(default=None, ge=1, description="the next N sends; null: all")
     delivery: Literal["response", "webhook"] | None = Field(
@@ -74,7 +75,11 @@ class FailureRule(BaseModel):
         description="answer the error at once, or accept and report a failed status; "
         "by default as Meta does for that code",
     )
-    hold_seconds: float = Field(default=30.0, ge=0, description="for 'timeout'")
+    hold_seconds: float = Field(default=30.0, ge=0, description="for 'timeout' and 'slow'")
+
+    @property
+    def answered_at_once(self) -> bool:
+        return not self.in_webhook and self.code != "slow"
 
     @property
     def in_webhook(self) -> bool:
@@ -274,13 +279,19 @@ class Simulator:
         record.wamid = wamid
         rule = self._peek_rule(record.to)
         failure: int | None = None
+        late_by = 0.0
         if rule is not None and rule.in_webhook and isinstance(rule.code, int):
             self._take_rule(record.to)
             failure = rule.code
+        elif rule is not None and rule.code == "slow":
+            self._take_rule(record.to)
+            late_by = rule.hold_seconds
         elif template is None and not await self._window_open(record.to):
             failure = WINDOW_CLOSED
         category = template.category.value.lower() if template else "service"
         self._notify(record, category, failure)
+        if late_by:
+            await asyncio.sleep(late_by)
         message: dict[str, Any] = {"id": wamid}
         if body.type == "template":
             message["message_status"] = "accepted"
@@ -337,7 +348,7 @@ class Simulator:
             code = 131008 if issue["type"] == "missing" else 100
             return graph_error(code, f"{where}: {issue['msg']}"), None, None
         rule = self._peek_rule(body.address)
-        if rule is not None and not rule.in_webhook:
+        if rule is not None and rule.answered_at_once:
             self._take_rule(body.address)
             return await self._fail_at_once(rule), None, None
         template = None
@@ -380,6 +391,7 @@ class Simulator:
             return Answer(
                 200, b"<html><body>Service temporarily unavailable</body></html>", "text/html"
             )
+        assert isinstance(rule.code, int), "slow sends are answered, late"
         if 500 <= rule.code <= 599:
             return Answer(rule.code, b"<html><body>Upstream error</body></html>", "text/html")
         status = 404 if rule.code in _NOT_FOUND_CODES else 400

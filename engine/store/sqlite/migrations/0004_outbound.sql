@@ -63,5 +63,5 @@ BEGIN
         (message_id, url, status, at, failure_code, failure_reason, wamid, next_attempt_at)
     VALUES
         (NEW.id, NEW.callback_url, NEW.status, NEW.updated_at, NEW.failure_code,
-         NEW.failure_reason, NEW.wamid, NEW.updated_at);
+         NEW.failure_reason, NEW.wamid, '1970-01-01T00:00:00.000000Z');  -- due at once
 END;
