@@ -77,7 +77,7 @@ async def test_each_status_is_posted_signed_in_order_and_retried(
         callback_url=integration.url,
     )
     await outbound.wait_for(accepted["id"], "read")
-    await eventually(lambda: _some(integration.seen), what="the first delivery attempt")
+    await refused_once(outbound, accepted["id"])
     assert integration.delivered() == [], "the first attempt was refused"
 
     outbound.advance(seconds=2)  # the first retry waits OUTBOUND callback backoff (2 s)
@@ -163,7 +163,7 @@ async def test_a_dead_endpoint_is_abandoned_after_the_last_try(
         template={"name": "spring_sale", "language": "en_US", "params": ["Ann", "20%"]},
         callback_url=integration.url,
     )
-    await eventually(lambda: _some(integration.seen), what="the first try")
+    await refused_once(outbound, refused["id"])
     outbound.advance(seconds=2)
 
     async def abandoned() -> bool:
@@ -181,5 +181,11 @@ async def test_a_dead_endpoint_is_abandoned_after_the_last_try(
     assert len(integration.seen) == 2
 
 
-async def _some(items: list[Any]) -> bool:
-    return bool(items)
+async def refused_once(outbound: Outbound, message_id: str) -> None:
+    """Wait until the first refused delivery is recorded (its retry time is set then)."""
+
+    async def recorded() -> bool:
+        callbacks = (await outbound.message(message_id))["callbacks"]
+        return bool(callbacks) and callbacks[0]["error"] == "HTTP 500"
+
+    await eventually(recorded, what="the refused delivery to be recorded")

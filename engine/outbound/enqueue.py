@@ -37,9 +37,11 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
+from engine.models.template import Template
 from engine.policy import ContentKind, Decision, Options, Verdict, decide
 from engine.store import Tx
 from engine.store.outbox import Schedule
+from engine.whatsapp.send import send_json
 
 
 class TemplateProblem(ValueError):
@@ -85,6 +87,7 @@ class Enqueued:
 async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
     content = request.content
     template_ref: TemplateRef | None = None
+    template: Template | None = None
     kind = ContentKind.FREE_FORM
     match content:
         case TemplateContent():
@@ -143,7 +146,8 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         updated_at=now,
     )
     await tx.messages.insert(message)
-    if status is MessageStatus.QUEUED or request.idempotency_key or request.callback_url:
+    queued = status is MessageStatus.QUEUED
+    if queued or request.idempotency_key or request.callback_url:
         await tx.outbox.schedule(
             message.id,
             Schedule(
@@ -153,6 +157,12 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
                 phone_number_id=request.phone_number_id,
                 idempotency_key=request.idempotency_key,
                 callback_url=request.callback_url,
+                # The exact request, made once here: sending is then only posting it.
+                request_body=send_json(
+                    request.contact.address, content, template=template, reference=message.id
+                )
+                if queued
+                else None,
             ),
         )
     return Enqueued(decision, message)

@@ -28,6 +28,8 @@ counted), waits for the HTTP calls in flight, and records everything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import math
 import os
@@ -51,11 +53,13 @@ from engine.store import Store, Tx
 from engine.store.outbox import Claimed, Failed, Outcome, Released, Retry, Sent
 from engine.whatsapp.client import CloudApiClient
 from engine.whatsapp.errors import PAIR_RATE_LIMIT, SendError
-from engine.whatsapp.send import build_send_body, wire_json
+from engine.whatsapp.send import send_json
 
 log = logging.getLogger(__name__)
 
 _CONTENT = TypeAdapter[OutboundContent](OutboundContent)
+_FLUSH_BATCH = 64
+_FLUSH_LINGER_SECONDS = 0.005
 
 
 async def on_wamid_recorded(tx: Tx, message_id: str, wamid: str) -> None:
@@ -129,6 +133,8 @@ class _Unbuildable(Exception):
 
 
 class Sender:
+    """Claims due rows into a priority queue served by ``concurrency`` workers."""
+
     def __init__(
         self,
         store: Store,
@@ -152,17 +158,26 @@ class Sender:
         self._templates = TemplateCache(store, config.template_cache_seconds)
         self._limiters: dict[str, NumberRateLimiter] = {}
         self._pairs = PairLimiter(config.pair_interval, config.pair_burst)
-        self._tasks: dict[asyncio.Task[None], Claimed] = {}
-        self._posting: set[asyncio.Task[None]] = set()
+        self._ready: asyncio.PriorityQueue[tuple[int, int, Claimed]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._held: dict[asyncio.Task[None], Claimed] = {}  # taken by a worker, not posted
+        self._posting = 0
+        self._no_calls = asyncio.Event()
         self._outcomes: list[Outcome] = []
         self._outcomes_ready = asyncio.Event()
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = False
+        self._requested = 0  # rows asked for by claims under way
+        self._flushing = asyncio.Lock()
+        self._unrecordable = False
         rate = config.rate_limit
-        ahead = config.concurrency if rate is None else math.ceil(rate * config.horizon_seconds)
-        self._max_waiting = max(4, min(config.concurrency, ahead))
-        self._min_claim = max(1, min(config.concurrency, self._max_waiting) // 4)
+        # Claimed work waiting for a slot: enough that the HTTP calls never wait for a
+        # claim (a claim is a committed write: milliseconds), little enough that a new
+        # reply is not queued behind a long bulk backlog.
+        ahead = 8 * config.concurrency if rate is None else math.ceil(rate * config.horizon_seconds)
+        self._max_waiting = max(4, ahead)
+        self._min_claim = max(1, self._max_waiting // 2)
 
     # -- lifetime -----------------------------------------------------------------
 
@@ -184,15 +199,18 @@ class Sender:
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_loop(), name="sender-flush")
+        workers = [
+            asyncio.create_task(self._work(), name="sender-worker")
+            for _ in range(self._config.concurrency)
+        ]
         try:
             await self._claim_loop()
-            await self._drain()
-        except asyncio.CancelledError:
-            # Killed: like a crash, nothing more is recorded; leases will expire.
-            for task in self._tasks:
-                task.cancel()
-            raise
+            await self._drain(workers)
         finally:
+            # Killed (cancelled) this is all that happens, like a crash: nothing more is
+            # recorded, and the leases of what was claimed will expire.
+            for worker in workers:
+                worker.cancel()
             flusher.cancel()
             for limiter in self._limiters.values():
                 limiter.close()
@@ -201,15 +219,21 @@ class Sender:
 
     @property
     def _waiting(self) -> int:
-        return len(self._tasks) - len(self._posting)
+        return self._ready.qsize() + len(self._held)
+
+    def _room(self) -> int:
+        """How many rows to claim now; 0 while enough are waiting (or outcomes cannot
+        be recorded: sending more would only make more of them)."""
+        if self._stopping or self._unrecordable:
+            return 0
+        budget = self._max_waiting - self._waiting - self._requested
+        return budget if budget >= self._min_claim else 0
 
     async def _claim_loop(self) -> None:
         woken = True
         while not self._stopping:
-            budget = min(
-                self._config.concurrency - len(self._tasks), self._max_waiting - self._waiting
-            )
-            if budget <= 0 or (self._tasks and budget < self._min_claim):
+            limit = self._room()
+            if not limit:
                 self._progress.clear()
                 await self._progress.wait()
                 continue
@@ -221,13 +245,8 @@ class Sender:
                     woken = await self._idle()
                     continue
             self._wake.clear()
-            batch = await self._claim(budget)
-            if batch:
-                for claimed in batch:
-                    self._start(claimed)
-                woken = True
-                continue
-            woken = await self._idle()
+            batch = await self._round([], limit)
+            woken = bool(batch) or await self._idle()
 
     async def _idle(self) -> bool:
         """Wait for a wake-up or the poll interval; True when woken."""
@@ -237,12 +256,29 @@ class Sender:
             return False
         return True
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def _round(self, outcomes: list[Outcome], limit: int) -> list[Claimed]:
+        """One committed write: record ``outcomes`` and claim up to ``limit`` more rows,
+        so under load the outbox costs one transaction per batch, not two."""
         now = self._clock.now()
         lease_until = now + self._config.lease
-        batch = await self._store.write(
-            lambda tx: tx.outbox.claim(self.owner, now=now, lease_until=lease_until, limit=limit)
-        )
+
+        async def job(tx: Tx) -> list[Claimed]:
+            if outcomes:
+                await tx.outbox.record(self.owner, outcomes, now=now)
+                for outcome in outcomes:
+                    if isinstance(outcome, Sent):
+                        await on_wamid_recorded(tx, outcome.message_id, outcome.wamid)
+            if not limit:
+                return []
+            return await tx.outbox.claim(self.owner, now=now, lease_until=lease_until, limit=limit)
+
+        self._requested += limit
+        try:
+            batch = await self._store.write(job)
+        finally:
+            self._requested -= limit
+        for claimed in batch:
+            self._ready.put_nowait((claimed.priority, next(self._order), claimed))
         self.stats.claimed += len(batch)
         reclaimed = sum(claimed.reclaimed for claimed in batch)
         if reclaimed:
@@ -255,16 +291,6 @@ class Sender:
             )
         return batch
 
-    def _start(self, claimed: Claimed) -> None:
-        task = asyncio.create_task(self._send(claimed))
-        self._tasks[task] = claimed
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        self._posting.discard(task)
-        self._progress.set()
-
     # -- sending ------------------------------------------------------------------
 
     def _limiter(self, phone_number_id: str) -> NumberRateLimiter:
@@ -274,24 +300,51 @@ class Sender:
             self._limiters[phone_number_id] = limiter
         return limiter
 
-    async def _send(self, claimed: Claimed) -> None:
-        phone_number_id = claimed.phone_number_id or self._config.default_phone_number_id
-        pair = (phone_number_id, claimed.recipient)
+    async def _work(self) -> None:
         task = asyncio.current_task()
         assert task is not None
+        while True:
+            _, _, claimed = await self._ready.get()
+            self._held[task] = claimed
+            try:
+                await self._send(claimed, task)
+            except asyncio.CancelledError:
+                if self._stopping and task in self._held:
+                    self._emit(Released(claimed.message_id, self._clock.now()))
+                raise
+            finally:
+                self._held.pop(task, None)
+                self._posted(None)
+
+    def _posted(self, task: asyncio.Task[None] | None) -> None:
+        """``task`` starts its HTTP call (None: a worker is done with its message)."""
+        if task is not None:
+            del self._held[task]
+        if self._waiting <= self._max_waiting - self._min_claim:
+            self._progress.set()
+
+    async def _send(self, claimed: Claimed, task: asyncio.Task[None]) -> None:
+        phone_number_id = claimed.phone_number_id or self._config.default_phone_number_id
+        pair = (phone_number_id, claimed.recipient)
         try:
-            wait = self._pairs.wait(pair, self._clock.now())
+            now = self._clock.now()
+            wait = self._pairs.wait(pair, now)
             if wait:
                 # Meta's pair limit: space the burst instead of letting Meta fail it.
-                self._emit(Released(claimed.message_id, self._clock.now() + wait))
+                self._emit(Released(claimed.message_id, now + wait))
                 return
             body = await self._body(claimed)
             await self._limiter(phone_number_id).acquire(claimed.priority)
             self._pairs.note(pair, self._clock.now())
-            self._posting.add(task)
-            self._progress.set()
+            self._posted(task)
+            self._posting += 1
             started = time.perf_counter()
-            accepted = await self._client.send(phone_number_id, body)
+            try:
+                accepted = await self._client.send(phone_number_id, body)
+            finally:
+                self._posting -= 1
+                if not self._posting:
+                    self._no_calls.set()
             self._metrics.send_seconds.observe(time.perf_counter() - started)
             self._emit(Sent(claimed.message_id, accepted.wamid, claimed.attempts))
         except SendError as error:
@@ -299,10 +352,6 @@ class Sender:
         except _Unbuildable as problem:
             failure = Failure(code="invalid_message", reason=str(problem))
             self._emit(Failed(claimed.message_id, failure, {"attempt": claimed.attempts}))
-        except asyncio.CancelledError:
-            if self._stopping and task not in self._posting:
-                self._emit(Released(claimed.message_id, self._clock.now()))
-            raise
         except Exception as error:  # a fault of ours: retry rather than lose the message
             log.exception("sending message %s failed", claimed.message_id)
             unexpected = SendError(
@@ -311,20 +360,21 @@ class Sender:
             self._emit(self._after_error(claimed, unexpected, retryable=True))
 
     async def _body(self, claimed: Claimed) -> bytes:
+        if claimed.request_body is not None:
+            return claimed.request_body
         try:
-            content = _CONTENT.validate_python(claimed.payload)
+            content = _CONTENT.validate_json(claimed.payload or "null")
         except ValidationError as error:
             raise _Unbuildable(f"the stored content is not a message: {error}") from None
         template = None
         if isinstance(content, TemplateContent):
             template = await self._templates.get(content.name, content.language)
         try:
-            body = build_send_body(
+            return send_json(
                 claimed.recipient, content, template=template, reference=claimed.message_id
-            )
-        except ValidationError as error:
+            ).encode()
+        except ValueError as error:
             raise _Unbuildable(f"cannot build the Cloud API body: {error}") from None
-        return wire_json(body)
 
     def _after_error(
         self, claimed: Claimed, error: SendError, *, retryable: bool | None = None
@@ -371,31 +421,36 @@ class Sender:
     async def _flush_loop(self) -> None:
         while True:
             await self._outcomes_ready.wait()
+            if self._posting and len(self._outcomes) < _FLUSH_BATCH:
+                # Busy: let a few more answers come in, so one commit records them all.
+                await asyncio.sleep(_FLUSH_LINGER_SECONDS)
             self._outcomes_ready.clear()
             await self._flush()
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, tries: int | None = None) -> None:
+        async with self._flushing:  # one at a time, so a stop waits for the one under way
+            await self._flush_now(tries)
+
+    async def _flush_now(self, tries: int | None) -> None:
         outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return
-        now = self._clock.now()
-
-        async def record(tx: Tx) -> None:
-            await tx.outbox.record(self.owner, outcomes, now=now)
-            for outcome in outcomes:
-                if isinstance(outcome, Sent):
-                    await on_wamid_recorded(tx, outcome.message_id, outcome.wamid)
-
-        for attempt in range(5):
+        limit = self._room()
+        for attempt in itertools.count(1):
             try:
-                await self._store.write(record)
+                await self._round(outcomes, limit)
                 break
             except Exception:
+                # Never drop outcomes: a lost wamid would send the message again when its
+                # lease expires. Stop claiming until they are recorded.
                 log.exception("recording %d send outcome(s) failed", len(outcomes))
-                await asyncio.sleep(0.05 * 2**attempt)
-        else:
-            log.error("gave up recording %d outcome(s); their leases will expire", len(outcomes))
-            return
+                self._unrecordable = True
+                limit = 0
+                if tries is not None and attempt >= tries:
+                    log.error("gave up recording %d outcome(s) at shutdown", len(outcomes))
+                    return
+                await asyncio.sleep(min(5.0, 0.05 * 2**attempt))
+        self._unrecordable = False
         for outcome in outcomes:
             match outcome:
                 case Sent():
@@ -412,17 +467,20 @@ class Sender:
         # A recorded outcome frees the head of its contact's queue: the next may go.
         self._wake.set()
 
-    async def _drain(self) -> None:
-        waiting = [task for task in self._tasks if task not in self._posting]
-        for task in waiting:
-            task.cancel()
-        pending = list(self._tasks)
-        if pending:
-            timeout = self._client_timeout() + 1.0
-            _, still = await asyncio.wait(pending, timeout=timeout)
-            for task in still:
-                task.cancel()
-        await self._flush()
+    async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
+        while not self._ready.empty():
+            _, _, claimed = self._ready.get_nowait()
+            self._emit(Released(claimed.message_id, self._clock.now()))
+        for worker in list(self._held):
+            worker.cancel()  # waiting for a slot: put back, not attempted
+        if self._posting:
+            self._no_calls.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_calls.wait(), self._client_timeout() + 1.0)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self._flush(tries=5)
 
     def _client_timeout(self) -> float:
         return self._client.timeout_seconds

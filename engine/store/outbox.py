@@ -45,6 +45,8 @@ class Schedule:
     phone_number_id: str | None = None
     idempotency_key: str | None = None
     callback_url: str | None = None
+    request_body: str | None = None
+    """The exact JSON to post to the Cloud API (so sending is only posting it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +58,10 @@ class Claimed:
     recipient: str
     phone_number_id: str | None
     priority: int
-    kind: str
-    payload: dict[str, Any]
-    template: TemplateRef | None
+    request_body: bytes | None
+    """What to post; None for rows enqueued without one (then built from ``payload``)."""
+    payload: str | None
+    """The content as stored (JSON of an ``OutboundContent``)."""
     attempts: int
     """Including the one that starts now."""
     reclaimed: bool

@@ -1,8 +1,8 @@
 """Meta's send bodies (``POST /{version}/{phone_number_id}/messages``) as pydantic models.
 
-:func:`build_send_body` turns our outbound content (``engine/models/content.py``) into
-the exact JSON the Cloud API takes; the simulator validates what it receives against
-the same models, so both ends agree on the wire format.
+:func:`send_document` turns our outbound content (``engine/models/content.py``) into
+the exact JSON the Cloud API takes; :class:`SendBody` describes that JSON, and the
+simulator validates what it receives against it, so both ends agree on the wire format.
 
 >>> from engine.models.content import TextContent
 >>> build_send_body("16505551234", TextContent(body="Hi")).model_dump(exclude_none=True)
@@ -13,8 +13,9 @@ the same models, so both ends agree on the wire format.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -233,41 +234,123 @@ class SendBody(_Wire):
         return address
 
 
-def template_object(content: TemplateContent, template: Template | None = None) -> TemplateObject:
-    """The ``template`` object, with a body parameter per ``{{n}}`` and, when the catalogue
-    entry is known, a button component per button that needs one: quick replies carry
-    their payload (so a tap comes back with it), and a URL with ``{{n}}`` takes body
-    parameter ``n`` (e.g. an authentication code).
-    """
-    components: list[BodyComponent | ButtonComponent] = []
+def _template_document(content: TemplateContent, template: Template | None) -> dict[str, Any]:
+    components: list[dict[str, Any]] = []
     if content.params:
         components.append(
-            BodyComponent(parameters=tuple(TextParameter(text=p) for p in content.params))
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in content.params]}
         )
     for index, button in enumerate(template.buttons if template else ()):
         if button.type is ButtonType.QUICK_REPLY and button.payload:
             components.append(
-                ButtonComponent(
-                    sub_type="quick_reply",
-                    index=str(index),
-                    parameters=(PayloadParameter(payload=button.payload),),
-                )
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": str(index),
+                    "parameters": [{"type": "payload", "payload": button.payload}],
+                }
             )
         elif button.type is ButtonType.URL and button.url:
             match = _PLACEHOLDER.search(button.url)
             if match and int(match[1]) <= len(content.params):
                 components.append(
-                    ButtonComponent(
-                        sub_type="url",
-                        index=str(index),
-                        parameters=(TextParameter(text=content.params[int(match[1]) - 1]),),
-                    )
+                    {
+                        "type": "button",
+                        "sub_type": "url",
+                        "index": str(index),
+                        "parameters": [{"type": "text", "text": content.params[int(match[1]) - 1]}],
+                    }
                 )
-    return TemplateObject(
-        name=content.name,
-        language=Language(code=content.language),
-        components=tuple(components) or None,
-    )
+    document: dict[str, Any] = {"name": content.name, "language": {"code": content.language}}
+    if components:
+        document["components"] = components
+    return document
+
+
+def _interactive_document(content: ButtonsContent | ListContent) -> dict[str, Any]:
+    document: dict[str, Any] = {"type": "button" if isinstance(content, ButtonsContent) else "list"}
+    if content.header:
+        document["header"] = {"type": "text", "text": content.header}
+    document["body"] = {"text": content.body}
+    if content.footer:
+        document["footer"] = {"text": content.footer}
+    if isinstance(content, ButtonsContent):
+        document["action"] = {
+            "buttons": [
+                {"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in content.buttons
+            ]
+        }
+    else:
+        document["action"] = {
+            "button": content.button,
+            "sections": [
+                _without_none(
+                    {
+                        "title": section.title,
+                        "rows": [
+                            _without_none(
+                                {"id": r.id, "title": r.title, "description": r.description}
+                            )
+                            for r in section.rows
+                        ],
+                    }
+                )
+                for section in content.sections
+            ],
+        }
+    return document
+
+
+def _without_none(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if value is not None}
+
+
+def send_document(
+    address: str,
+    content: OutboundContent,
+    *,
+    template: Template | None = None,
+    reference: str | None = None,
+    reply_to: str | None = None,
+) -> dict[str, Any]:
+    """Meta's send body for ``content`` to ``address`` (a wa_id, or a user id with a dot),
+    as the JSON document that is posted. :class:`SendBody` describes and validates it.
+
+    Template bodies get a body parameter per ``{{n}}`` and, when the catalogue entry is
+    known, a button component per button that needs one: quick replies carry their
+    payload (so a tap comes back with it), and a URL with ``{{n}}`` takes body
+    parameter ``n`` (e.g. an authentication code).
+
+    ``reference`` becomes ``biz_opaque_callback_data``: our message id, which Meta echoes
+    in every status of the message, so a status can be tied to our row even when we never
+    got the wamid (a crash during the HTTP call).
+    """
+    document: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    document["recipient" if "." in address else "to"] = address
+    match content:
+        case TextContent():
+            document["type"] = "text"
+            document["text"] = {"body": content.body, "preview_url": content.preview_url}
+        case TemplateContent():
+            document["type"] = "template"
+            document["template"] = _template_document(content, template)
+        case ButtonsContent() | ListContent():
+            document["type"] = "interactive"
+            document["interactive"] = _interactive_document(content)
+        case MediaContent():
+            kind = content.media_type.value
+            media = {"link": content.link, "id": content.media_id}
+            if content.media_type not in (MediaType.AUDIO, MediaType.STICKER):
+                media["caption"] = content.caption
+            if content.media_type is MediaType.DOCUMENT:
+                media["filename"] = content.filename
+            document["type"] = kind
+            document[kind] = _without_none(media)
+    if reply_to:
+        document["context"] = {"message_id": reply_to}
+    if reference:
+        document["biz_opaque_callback_data"] = reference
+    return document
 
 
 def build_send_body(
@@ -278,79 +361,23 @@ def build_send_body(
     reference: str | None = None,
     reply_to: str | None = None,
 ) -> SendBody:
-    """Meta's send body for ``content`` to ``address`` (a wa_id, or a user id with a dot).
+    """:func:`send_document`, validated as the Cloud API would."""
+    return SendBody.model_validate(
+        send_document(address, content, template=template, reference=reference, reply_to=reply_to)
+    )
 
-    ``reference`` becomes ``biz_opaque_callback_data``: our message id, which Meta echoes
-    in every status of the message, so a status can be tied to our row even when we never
-    got the wamid (a crash during the HTTP call).
-    """
-    target = {"recipient": address} if "." in address else {"to": address}
-    common = {
-        **target,
-        "biz_opaque_callback_data": reference,
-        "context": Context(message_id=reply_to) if reply_to else None,
-    }
-    match content:
-        case TextContent():
-            return SendBody(
-                type="text", text=Text(body=content.body, preview_url=content.preview_url), **common
-            )
-        case TemplateContent():
-            return SendBody(type="template", template=template_object(content, template), **common)
-        case ButtonsContent():
-            return SendBody(
-                type="interactive",
-                interactive=Interactive(
-                    type="button",
-                    header=InteractiveHeader(text=content.header) if content.header else None,
-                    body=InteractiveText(text=content.body),
-                    footer=InteractiveText(text=content.footer) if content.footer else None,
-                    action=Action(
-                        buttons=tuple(
-                            ReplyButton(reply=Reply(id=b.id, title=b.title))
-                            for b in content.buttons
-                        )
-                    ),
-                ),
-                **common,
-            )
-        case ListContent():
-            return SendBody(
-                type="interactive",
-                interactive=Interactive(
-                    type="list",
-                    header=InteractiveHeader(text=content.header) if content.header else None,
-                    body=InteractiveText(text=content.body),
-                    footer=InteractiveText(text=content.footer) if content.footer else None,
-                    action=Action(
-                        button=content.button,
-                        sections=tuple(
-                            Section(
-                                title=section.title,
-                                rows=tuple(
-                                    Row(id=r.id, title=r.title, description=r.description)
-                                    for r in section.rows
-                                ),
-                            )
-                            for section in content.sections
-                        ),
-                    ),
-                ),
-                **common,
-            )
-        case MediaContent():
-            media = Media(
-                link=content.link,
-                id=content.media_id,
-                caption=content.caption
-                if content.media_type not in (MediaType.AUDIO, MediaType.STICKER)
-                else None,
-                filename=content.filename if content.media_type is MediaType.DOCUMENT else None,
-            )
-            return SendBody(
-                type=content.media_type.value, **{content.media_type.value: media}, **common
-            )
-    raise AssertionError(f"unhandled content {content!r}")  # pragma: no cover
+
+def send_json(
+    address: str,
+    content: OutboundContent,
+    *,
+    template: Template | None = None,
+    reference: str | None = None,
+) -> str:
+    """The JSON text the sender posts (built without a validation pass: the content
+    models already hold Meta's limits)."""
+    document = send_document(address, content, template=template, reference=reference)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def wire_json(body: SendBody) -> bytes:

@@ -62,7 +62,8 @@ class SqliteOutboxRepo(OutboxRepo):
     async def schedule(self, message_id: str, schedule: Schedule) -> None:
         await self._db.run(
             "UPDATE messages SET priority = ?, recipient = ?, next_attempt_at = ?,"
-            " phone_number_id = ?, idempotency_key = ?, callback_url = ? WHERE id = ?",
+            " phone_number_id = ?, idempotency_key = ?, callback_url = ?, request_body = ?"
+            " WHERE id = ?",
             (
                 schedule.priority,
                 schedule.recipient,
@@ -70,6 +71,7 @@ class SqliteOutboxRepo(OutboxRepo):
                 schedule.phone_number_id,
                 schedule.idempotency_key,
                 schedule.callback_url,
+                schedule.request_body,
                 message_id,
             ),
         )
@@ -82,49 +84,52 @@ class SqliteOutboxRepo(OutboxRepo):
         self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[Claimed]:
         moment = to_db(now)
-        # The writer runs one job at a time, so selecting and then updating is atomic here;
-        # PostgreSQL does both in one statement with FOR UPDATE SKIP LOCKED.
-        expired = await self._db.all(
-            "SELECT m.id FROM messages m WHERE m.status = 'sending' AND m.lease_until <= ?"
-            f" AND m.wamid IS NULL AND {_HEAD_OF_QUEUE} ORDER BY m.lease_until LIMIT ?",
-            (moment, limit),
-        )
-        due = await self._db.all(
-            "SELECT m.id FROM messages m WHERE m.status = 'queued' AND m.next_attempt_at <= ?"
-            f" AND {_HEAD_OF_QUEUE} ORDER BY m.priority, m.next_attempt_at, m.id LIMIT ?",
-            (moment, limit - len(expired)),
-        )
-        reclaimed = {row["id"] for row in expired}
-        ids = [*reclaimed, *(row["id"] for row in due)]
-        if not ids:
-            return []
-        rows = await self._db.all(
+        claim = (
             "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?,"
             " attempts = attempts + 1,"
             " ambiguous_attempts = ambiguous_attempts + (status = 'sending')"
-            f" WHERE id IN ({','.join('?' * len(ids))})"
-            " RETURNING id, contact_id, recipient, phone_number_id, priority, next_attempt_at,"
-            " kind, payload, template, attempts",
-            (owner, to_db(lease_until), *ids),
+            " WHERE id IN ({candidates}) RETURNING json_array(id, contact_id, recipient,"
+            " phone_number_id, priority, next_attempt_at, request_body,"
+            " CASE WHEN request_body IS NULL THEN payload END, attempts)"
         )
-        rows.sort(key=lambda r: (r["priority"], r["next_attempt_at"], r["id"]))
-        return [
+        # The writer runs one job at a time, so the sub-selects and the update are atomic
+        # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
+        expired = await self._db.all(
+            claim.format(
+                candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
+                f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
+                " ORDER BY m.lease_until LIMIT ?"
+            ),
+            (owner, to_db(lease_until), moment, limit),
+        )
+        due = await self._db.all(
+            claim.format(
+                candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
+                f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"
+                " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT ?"
+            ),
+            (owner, to_db(lease_until), moment, limit - len(expired)),
+        )
+        # One JSON text per row: the rows cross from the database thread cheaply.
+        rows = json.loads("[" + ",".join(row[0] for row in [*expired, *due]) + "]")
+        reclaimed = len(expired)
+        claimed = [
             Claimed(
-                message_id=row["id"],
-                contact_id=row["contact_id"],
-                recipient=row["recipient"],
-                phone_number_id=row["phone_number_id"],
-                priority=row["priority"],
-                kind=row["kind"],
-                payload=json.loads(row["payload"]) if row["payload"] else {},
-                template=TemplateRef.model_validate_json(row["template"])
-                if row["template"]
-                else None,
-                attempts=row["attempts"],
-                reclaimed=row["id"] in reclaimed,
+                message_id=row[0],
+                contact_id=row[1],
+                recipient=row[2],
+                phone_number_id=row[3],
+                priority=row[4],
+                request_body=row[6].encode() if row[6] is not None else None,
+                payload=row[7],
+                attempts=row[8],
+                reclaimed=index < reclaimed,
             )
-            for row in rows
+            for index, row in enumerate(rows)
         ]
+        order = {row[0]: (row[4], row[5], row[0]) for row in rows}
+        claimed.sort(key=lambda c: order[c.message_id])
+        return claimed
 
     async def has_due(self, now: datetime) -> bool:
         moment = to_db(now)
@@ -143,19 +148,24 @@ class SqliteOutboxRepo(OutboxRepo):
         failed = [o for o in outcomes if isinstance(o, Failed)]
         released = [o for o in outcomes if isinstance(o, Released)]
         if sent:
-            await self._db.many(
+            # The whole batch as one JSON parameter: two statements, whatever its size.
+            batch = json.dumps([[o.message_id, o.wamid, o.attempt] for o in sent])
+            await self._db.run(
                 "INSERT INTO message_statuses (message_id, status, at, details)"
-                " SELECT id, 'sent', ?, ? FROM messages"
-                f" WHERE id = ? AND status IN {_PENDING}",
-                [(moment, json.dumps({"attempt": o.attempt}), o.message_id) for o in sent],
+                " SELECT m.id, 'sent', ?, json_object('attempt', o.value ->> 2)"
+                " FROM json_each(?) o JOIN messages m ON m.id = o.value ->> 0"
+                f" WHERE m.status IN {_PENDING}",
+                (moment, batch),
             )
-            await self._db.many(
+            await self._db.run(
                 "UPDATE messages SET"
                 f" updated_at = CASE WHEN status IN {_PENDING} THEN ? ELSE updated_at END,"
                 f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
-                " wamid = coalesce(wamid, ?), lease_owner = NULL, lease_until = NULL,"
-                " last_error = NULL WHERE id = ?",
-                [(moment, o.wamid, o.message_id) for o in sent],
+                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                " lease_until = NULL, last_error = NULL"
+                " FROM (SELECT value ->> 0 AS id, value ->> 1 AS acknowledged"
+                " FROM json_each(?)) o WHERE messages.id = o.id",
+                (moment, batch),
             )
         held = "status = 'sending' AND lease_owner = ?"
         if retries:

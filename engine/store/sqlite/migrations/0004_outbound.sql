@@ -14,6 +14,8 @@ ALTER TABLE messages ADD COLUMN last_error TEXT;
 ALTER TABLE messages ADD COLUMN ambiguous_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN idempotency_key TEXT;
 ALTER TABLE messages ADD COLUMN callback_url TEXT;
+-- The exact JSON posted to the Cloud API, made at enqueue; NULL: built at send time.
+ALTER TABLE messages ADD COLUMN request_body TEXT;
 
 UPDATE messages SET
     next_attempt_at = created_at,
