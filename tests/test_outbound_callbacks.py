@@ -97,12 +97,13 @@ async def test_each_status_is_posted_signed_in_order_and_retried(
     assert body["wamid"].startswith("wamid.")
     assert body["failure"] is None
 
-    message = await outbound.message(accepted["id"])
-    assert [(c["status"], c["state"]) for c in message["callbacks"]] == [
-        ("sent", "delivered"),
-        ("delivered", "delivered"),
-        ("read", "delivered"),
-    ]
+    async def recorded() -> dict[str, Any] | None:
+        message = await outbound.message(accepted["id"])
+        states = [(c["status"], c["state"]) for c in message["callbacks"]]
+        expected = [("sent", "delivered"), ("delivered", "delivered"), ("read", "delivered")]
+        return message if states == expected else None
+
+    message = await eventually(recorded, what="the deliveries to be recorded as delivered")
     assert message["callbacks"][0]["attempts"] == 2
 
 

@@ -206,23 +206,20 @@ async def test_a_burst_to_one_recipient_is_spaced_not_failed(
     for message_id in ids[:2]:
         await outbound.wait_for(message_id, "read")
 
+    slot = _iso(clock.now() + timedelta(seconds=6))
+
     async def spaced() -> dict[str, Any] | None:
         message = await outbound.message(ids[2])
-        return message if message["next_attempt_at"] and message["attempts"] == 0 else None
+        return message if message["next_attempt_at"] == slot else None
 
-    third = await spaced_until(spaced)
-    assert third["status"] == "queued"
-    assert third["next_attempt_at"] == _iso(clock.now() + timedelta(seconds=6))
+    third = await eventually(spaced, what="the third message to be put back until its slot")
+    assert (third["status"], third["attempts"]) == ("queued", 0)
     outbound.advance(seconds=6)
     await outbound.wait_for(ids[2], "read")
     outbound.advance(seconds=6)
     await outbound.wait_for(ids[3], "read")
     accepted = [r["biz_opaque_callback_data"] for r in await outbound.received(ANN)]
     assert accepted == ids, "each message went once, in order, none refused by the pair limit"
-
-
-async def spaced_until(check: Any) -> Any:
-    return await eventually(check, what="the third message to be put back until its slot")
 
 
 def _iso(moment: Any) -> str:
