@@ -145,24 +145,25 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         created_at=now,
         updated_at=now,
     )
-    await tx.messages.insert(message)
     queued = status is MessageStatus.QUEUED
-    if queued or request.idempotency_key or request.callback_url:
-        await tx.outbox.schedule(
-            message.id,
-            Schedule(
-                priority=PRIORITY[request.channel],
-                recipient=request.contact.address,
-                due_at=now,
-                phone_number_id=request.phone_number_id,
-                idempotency_key=request.idempotency_key,
-                callback_url=request.callback_url,
-                # The exact request, made once here: sending is then only posting it.
-                request_body=send_json(
-                    request.contact.address, content, template=template, reference=message.id
-                )
-                if queued
-                else None,
-            ),
-        )
+    if not (queued or request.idempotency_key or request.callback_url):
+        await tx.messages.insert(message)
+        return Enqueued(decision, message)
+    await tx.outbox.add(
+        message,
+        Schedule(
+            priority=PRIORITY[request.channel],
+            recipient=request.contact.address,
+            due_at=now,
+            phone_number_id=request.phone_number_id,
+            idempotency_key=request.idempotency_key,
+            callback_url=request.callback_url,
+            # The exact request, made once here: sending is then only posting it.
+            request_body=send_json(
+                request.contact.address, content, template=template, reference=message.id
+            )
+            if queued
+            else None,
+        ),
+    )
     return Enqueued(decision, message)

@@ -58,8 +58,8 @@ from engine.whatsapp.send import send_json
 log = logging.getLogger(__name__)
 
 _CONTENT = TypeAdapter[OutboundContent](OutboundContent)
-_FLUSH_BATCH = 64
-_FLUSH_LINGER_SECONDS = 0.005
+_FLUSH_BATCH = 128
+_FLUSH_LINGER_SECONDS = 0.01
 
 
 async def on_wamid_recorded(tx: Tx, message_id: str, wamid: str) -> None:
@@ -333,9 +333,12 @@ class Sender:
                 # Meta's pair limit: space the burst instead of letting Meta fail it.
                 self._emit(Released(claimed.message_id, now + wait))
                 return
-            body = await self._body(claimed)
-            await self._limiter(phone_number_id).acquire(claimed.priority)
-            self._pairs.note(pair, self._clock.now())
+            body = claimed.request_body or await self._body(claimed)
+            limiter = self._limiter(phone_number_id)
+            if limiter.rate:
+                await limiter.acquire(claimed.priority)
+                now = self._clock.now()
+            self._pairs.note(pair, now)
             self._posted(task)
             self._posting += 1
             started = time.perf_counter()
@@ -451,17 +454,19 @@ class Sender:
                     return
                 await asyncio.sleep(min(5.0, 0.05 * 2**attempt))
         self._unrecordable = False
+        sent = 0
         for outcome in outcomes:
             match outcome:
                 case Sent():
-                    self.stats.sent += 1
-                    self._metrics.sent.inc()
+                    sent += 1
                 case Failed():
                     self.stats.failed += 1
                 case Retry():
                     self.stats.retried += 1
                 case Released():
                     self.stats.released += 1
+        self.stats.sent += sent
+        self._metrics.sent.inc(sent)
         if self._on_outcomes is not None:
             self._on_outcomes(outcomes)
         # A recorded outcome frees the head of its contact's queue: the next may go.

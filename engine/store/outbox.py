@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine.models.message import Channel, Failure, MessageStatus, TemplateRef
+from engine.models.message import Channel, Failure, Message, MessageStatus, TemplateRef
 from engine.store.messages import MessageFilter
 
 
@@ -131,8 +131,10 @@ class ReportRow:
 
 class OutboxRepo(ABC):
     @abstractmethod
-    async def schedule(self, message_id: str, schedule: Schedule) -> None:
-        """Give a just-inserted message its place in the outbox."""
+    async def add(self, message: Message, schedule: Schedule) -> None:
+        """Store a new outbound message with its place in the outbox: what
+        :meth:`MessageRepo.insert <engine.store.messages.MessageRepo.insert>` stores, plus
+        the outbox columns, in as many statements (enqueue is on the broadcast hot path)."""
 
     @abstractmethod
     async def find_by_idempotency_key(self, key: str) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from engine.models.message import Channel, Failure, MessageStatus, TemplateRef
+from engine.models.message import Channel, Failure, Message, MessageStatus, TemplateRef
 from engine.store.messages import MessageFilter
 from engine.store.outbox import (
     Claimed,
@@ -59,12 +59,30 @@ class SqliteOutboxRepo(OutboxRepo):
     def __init__(self, db: Db) -> None:
         self._db = db
 
-    async def schedule(self, message_id: str, schedule: Schedule) -> None:
+    async def add(self, message: Message, schedule: Schedule) -> None:
+        # The columns of SqliteMessageRepo.insert, plus the outbox's: one row, one statement.
+        failure = message.failure
         await self._db.run(
-            "UPDATE messages SET priority = ?, recipient = ?, next_attempt_at = ?,"
-            " phone_number_id = ?, idempotency_key = ?, callback_url = ?, request_body = ?"
-            " WHERE id = ?",
+            "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
+            " payload, status, failure_code, failure_reason, wamid, created_at, updated_at,"
+            " priority, recipient, next_attempt_at, phone_number_id, idempotency_key,"
+            " callback_url, request_body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                message.id,
+                message.direction.value,
+                message.channel.value if message.channel else None,
+                message.contact_id,
+                message.kind,
+                message.text,
+                message.template.model_dump_json() if message.template else None,
+                json_or_none(message.payload),
+                message.status.value,
+                failure.code if failure else None,
+                failure.reason if failure else None,
+                message.wamid,
+                to_db(message.created_at),
+                to_db(message.updated_at),
                 schedule.priority,
                 schedule.recipient,
                 to_db(schedule.due_at),
@@ -72,7 +90,17 @@ class SqliteOutboxRepo(OutboxRepo):
                 schedule.idempotency_key,
                 schedule.callback_url,
                 schedule.request_body,
-                message_id,
+            ),
+        )
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.status.value,
+                to_db(message.created_at),
+                failure.code if failure else None,
+                failure.reason if failure else None,
             ),
         )
 

@@ -53,8 +53,20 @@ CREATE INDEX callback_deliveries_pending_by_message ON callback_deliveries (mess
 CREATE INDEX callback_deliveries_by_message ON callback_deliveries (message_id);
 
 -- Every change of status of a message with a callback URL queues a delivery in the same
--- transaction, whichever path changed it (the sender, the webhook, anything later).
--- A message that gets its URL while already final (failed at enqueue) reports that status.
+-- transaction, whichever path changed it (the sender, the webhook, anything later), and
+-- so does a message stored already final (failed at enqueue) or given its URL then.
+CREATE TRIGGER messages_status_callbacks_on_insert
+AFTER INSERT ON messages
+WHEN NEW.callback_url IS NOT NULL
+    AND NEW.status IN ('sent', 'delivered', 'read', 'played', 'failed', 'skipped')
+BEGIN
+    INSERT INTO callback_deliveries
+        (message_id, url, status, at, failure_code, failure_reason, wamid, next_attempt_at)
+    VALUES
+        (NEW.id, NEW.callback_url, NEW.status, NEW.updated_at, NEW.failure_code,
+         NEW.failure_reason, NEW.wamid, '1970-01-01T00:00:00.000000Z');  -- due at once
+END;
+
 CREATE TRIGGER messages_status_callbacks
 AFTER UPDATE OF status, callback_url ON messages
 WHEN NEW.callback_url IS NOT NULL
