@@ -142,11 +142,17 @@ class OutboxRepo(ABC):
 
     @abstractmethod
     async def claim(
-        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        expired: bool = True,
     ) -> list[Claimed]:
         """Move up to ``limit`` due rows to ``sending`` under ``owner``'s lease: queued rows
-        whose time has come and rows whose lease expired, heads of their contact's queue
-        only, most urgent first (priority, then due time, then age)."""
+        whose time has come and (with ``expired``) rows whose lease expired, heads of
+        their contact's queue only, most urgent first (priority, then due time, then age)."""
 
     @abstractmethod
     async def has_due(self, now: datetime) -> bool:

@@ -109,7 +109,13 @@ class SqliteOutboxRepo(OutboxRepo):
         return None if row is None else str(row["id"])
 
     async def claim(
-        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        expired: bool = True,
     ) -> list[Claimed]:
         moment = to_db(now)
         claim = (
@@ -122,25 +128,27 @@ class SqliteOutboxRepo(OutboxRepo):
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
-        expired = await self._db.all(
-            claim.format(
-                candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
-                f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
-                " ORDER BY m.lease_until LIMIT ?"
-            ),
-            (owner, to_db(lease_until), moment, limit),
-        )
+        taken_over: list[sqlite3.Row] = []
+        if expired:
+            taken_over = await self._db.all(
+                claim.format(
+                    candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
+                    f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
+                    " ORDER BY m.lease_until LIMIT ?"
+                ),
+                (owner, to_db(lease_until), moment, limit),
+            )
         due = await self._db.all(
             claim.format(
                 candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
                 f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"
                 " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT ?"
             ),
-            (owner, to_db(lease_until), moment, limit - len(expired)),
+            (owner, to_db(lease_until), moment, limit - len(taken_over)),
         )
         # One JSON text per row: the rows cross from the database thread cheaply.
-        rows = json.loads("[" + ",".join(row[0] for row in [*expired, *due]) + "]")
-        reclaimed = len(expired)
+        rows = json.loads("[" + ",".join(row[0] for row in [*taken_over, *due]) + "]")
+        reclaimed = len(taken_over)
         claimed = [
             Claimed(
                 message_id=row[0],
