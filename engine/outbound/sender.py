@@ -1,11 +1,13 @@
 """The sender: claims due outbox rows and sends them through the Cloud API client.
 
-One loop claims work (a short batch, under a lease) and starts a task per message.
-A task waits for the contact's pair-rate slot and its business number's throughput
-slot (replies first), posts Meta's send body, and hands its outcome to a flusher that
-records outcomes in batches: ``sent`` with the wamid, a retry with exponential backoff
-(throttling, 5xx, timeouts, up to ``max_tries``), or ``failed`` with Meta's code and
-title (permanent errors at once; 131047 says the window is closed).
+A claim loop moves a batch of due rows to ``sending`` under a lease and puts them in a
+priority queue served by ``concurrency`` workers. A worker waits for the customer's
+pair-rate slot (a burst is put back until its slot) and the business number's
+throughput slot (replies first), posts the request body made at enqueue, and hands the
+outcome to a flusher. The flusher records a batch of outcomes, and claims the next
+batch, in one transaction: ``sent`` with the wamid, a retry with exponential backoff
+(throttling, 5xx, timeouts, unreadable answers, up to ``max_tries``), or ``failed`` with
+Meta's code and title (permanent errors at once; 131047 says the window is closed).
 
 Crash safety, in order of events for one message:
 
