@@ -24,6 +24,8 @@ from engine.inbound.keywords import (
 )
 
 META_GRAPH_BASE = "https://graph.facebook.com"
+SIMULATOR_PREFIX = "/simulator"
+MAX_RATE_LIMIT = 1000  # messages per second: Meta's ceiling for one business number
 
 
 def _comma_list(value: Any) -> Any:
@@ -106,6 +108,79 @@ class Settings(BaseSettings):
         default="You are subscribed to our offers again. Reply STOP to unsubscribe.",
         alias="CONSENT_START_REPLY",
     )
+
+    # Outbound sending (issue 5): the sender, its limits and retries, integration
+    # callbacks, and the built-in Cloud API simulator.
+    outbound_rate_limit: int = Field(
+        default=80,
+        ge=1,
+        le=MAX_RATE_LIMIT,
+        alias="OUTBOUND_RATE_LIMIT",
+        description="Messages per second per business phone number (Meta: 80, up to 1,000).",
+    )
+    outbound_rate_limits: dict[str, Annotated[int, Field(ge=1, le=MAX_RATE_LIMIT)]] = Field(
+        default_factory=dict,
+        alias="OUTBOUND_RATE_LIMITS",
+        description='Per phone number id, as JSON: {"100000000000001": 250}.',
+    )
+    outbound_max_tries: int = Field(default=6, ge=1, le=50, alias="OUTBOUND_MAX_TRIES")
+    outbound_backoff_seconds: float = Field(
+        default=2.0, gt=0, alias="OUTBOUND_BACKOFF_SECONDS", description="Wait before try 2."
+    )
+    outbound_backoff_max_seconds: float = Field(
+        default=600.0, gt=0, alias="OUTBOUND_BACKOFF_MAX_SECONDS"
+    )
+    outbound_concurrency: int = Field(
+        default=200, ge=1, le=5000, alias="OUTBOUND_CONCURRENCY", description="HTTP calls at once."
+    )
+    outbound_http_timeout_seconds: float = Field(
+        default=15.0, gt=0, alias="OUTBOUND_HTTP_TIMEOUT_SECONDS"
+    )
+    outbound_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        alias="OUTBOUND_LEASE_SECONDS",
+        description="How long a claimed message is ours; after it, another worker retries it. "
+        "Longer than the HTTP timeout, so Meta's status of a send we lost can arrive first.",
+    )
+    outbound_pair_interval_seconds: float = Field(
+        default=6.0, ge=0, alias="OUTBOUND_PAIR_INTERVAL_SECONDS"
+    )
+    outbound_pair_burst: int = Field(default=10, ge=1, alias="OUTBOUND_PAIR_BURST")
+    outbound_poll_seconds: float = Field(default=0.25, gt=0, alias="OUTBOUND_POLL_SECONDS")
+    outbound_worker: bool = Field(
+        default=True,
+        alias="OUTBOUND_WORKER",
+        description="Run the sender and callback dispatcher in this process.",
+    )
+    callback_secret: str | None = Field(
+        default=None,
+        alias="CALLBACK_SECRET",
+        description="Signs integration callbacks; made at first start when unset.",
+    )
+    callback_max_tries: int = Field(default=10, ge=1, alias="CALLBACK_MAX_TRIES")
+    simulator_webhook_url: str | None = Field(
+        default=None,
+        alias="SIMULATOR_WEBHOOK_URL",
+        description="Where the simulator posts status webhooks; default PUBLIC_URL/webhook.",
+    )
+    simulator_status_delay_seconds: float = Field(
+        default=0.05, ge=0, alias="SIMULATOR_STATUS_DELAY_SECONDS"
+    )
+
+    @property
+    def simulator_enabled(self) -> bool:
+        """No access token: the built-in Cloud API simulator stands in for Meta."""
+        return not self.wa_access_token
+
+    @property
+    def graph_base(self) -> str:
+        if self.wa_graph_base:
+            return self.wa_graph_base
+        return META_GRAPH_BASE if self.wa_access_token else self.base_url + SIMULATOR_PREFIX
+
+    def rate_limit_for(self, phone_number_id: str) -> int:
+        return self.outbound_rate_limits.get(phone_number_id, self.outbound_rate_limit)
 
     @field_validator("default_region")
     @classmethod

@@ -64,8 +64,14 @@ class Server:
         reader.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.process.poll() is None:
-            # The banner is printed in one write once the server listens.
+            # The banner is printed in one write at start-up, just before the server
+            # binds its port (aiohttp runs start-up hooks first): wait for both.
             if any(line.startswith("optinflow is serving") for line in self.output):
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                except OSError:
+                    time.sleep(0.02)
+                    continue
                 return
             time.sleep(0.05)
         self.process.kill()

@@ -9,7 +9,9 @@ the same transaction as the caller's other changes:
 - it excludes (broadcast) → a ``skipped`` row with the code and reason;
 - it needs confirmation (compose box) → no row; the caller asks the agent.
 
-Nothing sends around this function.
+A queued row gets its place in the outbox here too: replies to customers (bot,
+compose) go ahead of API messages, which go ahead of bulk sends (broadcasts,
+sequences). Nothing sends around this function.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
+from engine.models.template import Template
 from engine.policy import ContentKind, Decision, Options, Verdict, decide
 from engine.store import Tx
+from engine.store.outbox import Schedule
+from engine.whatsapp.send import send_json
 
 
 class TemplateProblem(ValueError):
@@ -48,12 +53,28 @@ class TemplateProblem(ValueError):
         self.message = message
 
 
+PRIORITY = {
+    Channel.BOT: 0,
+    Channel.COMPOSE: 0,
+    Channel.API: 1,
+    Channel.SEQUENCE: 2,
+    Channel.BROADCAST: 2,
+}
+"""Lower goes first: a customer waiting for an answer beats a campaign."""
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundRequest:
     contact: Contact
     channel: Channel
     content: OutboundContent
     options: Options = field(default_factory=Options)
+    idempotency_key: str | None = None
+    """API: a second request with the same key gets the first one's message."""
+    callback_url: str | None = None
+    """API: where each status change of the message is posted (signed)."""
+    phone_number_id: str | None = None
+    """The business number to send from; None is the configured one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +87,7 @@ class Enqueued:
 async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
     content = request.content
     template_ref: TemplateRef | None = None
+    template: Template | None = None
     kind = ContentKind.FREE_FORM
     match content:
         case TemplateContent():
@@ -123,5 +145,25 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         created_at=now,
         updated_at=now,
     )
-    await tx.messages.insert(message)
+    queued = status is MessageStatus.QUEUED
+    if not (queued or request.idempotency_key or request.callback_url):
+        await tx.messages.insert(message)
+        return Enqueued(decision, message)
+    await tx.outbox.add(
+        message,
+        Schedule(
+            priority=PRIORITY[request.channel],
+            recipient=request.contact.address,
+            due_at=now,
+            phone_number_id=request.phone_number_id,
+            idempotency_key=request.idempotency_key,
+            callback_url=request.callback_url,
+            # The exact request, made once here: sending is then only posting it.
+            request_body=send_json(
+                request.contact.address, content, template=template, reference=message.id
+            )
+            if queued
+            else None,
+        ),
+    )
     return Enqueued(decision, message)

@@ -20,12 +20,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from engine.store.agents import AgentRepo
+from engine.store.callbacks import CallbackRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.desk import DeskRepo
 from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
+from engine.store.outbox import OutboxRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
 
@@ -47,6 +49,9 @@ class Tx(ABC):
     flow_sessions: FlowSessionRepo
     # Inbound: hand-offs to the conversation handler, early statuses (issue 3).
     inbound: InboundRepo
+    # Outbound (issue 5): the outbox work queue and integration callback deliveries.
+    outbox: OutboxRepo
+    callbacks: CallbackRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

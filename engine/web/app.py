@@ -12,11 +12,22 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import agents, contacts, conversations, flows, health, templates, webhook
+from engine.web import (
+    agents,
+    contacts,
+    conversations,
+    flows,
+    health,
+    messages,
+    templates,
+    webhook,
+)
 from engine.web.auth import api_auth_middleware, ensure_api_token
 from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
 from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
+from engine.web.outbound import outbound_lifetime
+from engine.whatsapp import simulator
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +47,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = Metrics()
-    # Lifetimes start in this order and stop in the reverse one. The bot needs the
-    # store and its template catalogue; the inbound dispatcher needs the bot, since on
-    # start it hands over what a crash left unhandled.
+    # Lifetimes start in this order and stop in the reverse one. The sender (and the
+    # built-in Cloud API simulator when no access token is configured) and the bot need
+    # the store and its template catalogue; the inbound dispatcher needs the bot, since
+    # on start it hands over what a crash left unhandled. On the way out the dispatcher
+    # stops first and the store closes last.
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(outbound_lifetime)
     app.cleanup_ctx.append(flows.bot_lifetime)
     app.cleanup_ctx.append(webhook.inbound_lifetime)
-    for module in (health, webhook, contacts, templates, flows, agents, conversations):
+    routes = (health, webhook, contacts, templates, messages, flows, agents, conversations)
+    for module in routes:
         app.add_routes(module.routes)
+    if settings.simulator_enabled:
+        app.add_routes(simulator.routes)
     setup_console(app)
     return app
 

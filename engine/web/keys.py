@@ -12,6 +12,8 @@ from engine.handler import ConversationHandler
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.ingest import IngestSettings
 from engine.metrics import Metrics
+from engine.outbound.callbacks import CallbackDispatcher
+from engine.outbound.sender import Sender
 from engine.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -30,3 +32,7 @@ FLOW_LIBRARY = web.AppKey("flow_library", FlowLibrary)
 BOT_HANDLER = web.AppKey("bot_handler", ConversationHandler)
 DISPATCHER = web.AppKey("inbound_dispatcher", Dispatcher)
 INGEST_SETTINGS = web.AppKey("ingest_settings", IngestSettings)
+# Outbound (issue 5).
+SENDER = web.AppKey("sender", Sender)
+CALLBACKS = web.AppKey("callbacks", CallbackDispatcher)
+CALLBACK_SECRET = web.AppKey("callback_secret", str)

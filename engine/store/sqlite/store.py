@@ -23,6 +23,7 @@ import aiosqlite
 from engine.clock import Clock, SystemClock
 from engine.store.base import Job, Store, T, Tx
 from engine.store.sqlite.agents import SqliteAgentRepo
+from engine.store.sqlite.callbacks import SqliteCallbackRepo
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db, WriterDb
@@ -31,6 +32,7 @@ from engine.store.sqlite.flow_sessions import SqliteFlowSessionRepo
 from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
+from engine.store.sqlite.outbox import SqliteOutboxRepo
 from engine.store.sqlite.settings import SqliteSettingRepo
 from engine.store.sqlite.templates import SqliteTemplateRepo
 
@@ -54,6 +56,9 @@ class SqliteTx(Tx):
         self.flow_sessions = SqliteFlowSessionRepo(db)
         # Inbound (issue 3).
         self.inbound = SqliteInboundRepo(db)
+        # Outbound (issue 5).
+        self.outbox = SqliteOutboxRepo(db)
+        self.callbacks = SqliteCallbackRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]

@@ -1,0 +1,286 @@
+"""Outbound sending: queue N template messages and send them to the Cloud API simulator.
+
+The simulator runs in its own process on loopback (like Meta, it is someone else's
+server). In the same run, and against the same simulator:
+
+- *bare*: a plain aiohttp client posting the same send bodies as fast as it can, with
+  the same number of connections: the floor any sender pays for HTTP;
+- *ours, unthrottled*: the real pipeline (outbox claims with leases, body building,
+  the client, outcomes recorded in the store) with no rate limit; the ratio ours/bare
+  is the target (>= 0.8);
+- *ours at 80 and 1,000 messages per second*: the achieved rate, as the simulator saw
+  the requests arrive, against the configured limit (within 2%).
+
+Run: ``.venv/bin/python -m bench.outbound [--messages 5000] [--at-80 800]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from engine.catalogue import load_templates
+from engine.clock import SystemClock
+from engine.models.contact import ConsentSource, Contact
+from engine.models.content import TemplateContent
+from engine.models.message import Channel
+from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.outbound.sender import Sender, SenderConfig
+from engine.store import Store, Tx, open_store
+from engine.store.contacts import Consent, ImportedContact
+from engine.whatsapp.client import CloudApiClient
+from engine.whatsapp.send import build_send_body, wire_json
+
+ROOT = Path(__file__).resolve().parent.parent
+PHONE_NUMBER_ID = "100000000000001"
+API_VERSION = "v21.0"
+CONCURRENCY = 64
+TEMPLATE = "order_update"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Simulator:
+    process: subprocess.Popen[bytes]
+    base: str
+
+    async def reset(self, session: aiohttp.ClientSession) -> None:
+        async with session.delete(f"{self.base}/messages") as response:
+            assert response.status == 204
+
+    async def stats(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        async with session.get(f"{self.base}/stats") as response:
+            return await response.json()  # type: ignore[no-any-return]
+
+
+def start_simulator(database: Path) -> Simulator:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "engine.whatsapp.simulator",
+            "--port",
+            str(port),
+            "--database-url",
+            f"sqlite:///{database}",
+            "--phone-number-id",
+            PHONE_NUMBER_ID,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/simulator"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return Simulator(process, base)
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the simulator did not start")
+
+
+async def prepare(store: Store, count: int) -> list[Contact]:
+    async def load(tx: Tx) -> None:
+        for template in load_templates(ROOT / "fixtures" / "templates.yaml"):
+            await tx.templates.put(template)
+
+    await store.write(load)
+    rows = [
+        ImportedContact(
+            wa_id=f"1650{n // 10000 + 200:03d}{n % 10000:04d}",
+            name=None,
+            marketing_opt_in=True,
+            tags=(),
+        )
+        for n in range(count)
+    ]
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        await store.write(
+            lambda tx, chunk=chunk: tx.contacts.import_batch(  # type: ignore[misc]
+                chunk, default_opt_in=True, consent=Consent(ConsentSource.IMPORT)
+            )
+        )
+    contacts: list[Contact] = []
+    async with store.read() as tx:
+        after = None
+        while True:
+            page = await tx.contacts.list(after_id=after, limit=1000)
+            contacts += page
+            if len(page) < 1000:
+                break
+            after = page[-1].id
+    return contacts
+
+
+async def queue(store: Store, contacts: list[Contact], label: str) -> float:
+    """Enqueue one template message per contact; the time it took."""
+    clock = SystemClock()
+    started = time.perf_counter()
+    for start in range(0, len(contacts), 500):
+        chunk = contacts[start : start + 500]
+
+        async def job(tx: Tx, chunk: list[Contact] = chunk) -> None:
+            for contact in chunk:
+                content = TemplateContent(
+                    name=TEMPLATE, language="en_US", params=(label, "on its way")
+                )
+                await enqueue(
+                    tx, OutboundRequest(contact, Channel.BROADCAST, content), now=clock.now()
+                )
+
+        await store.write(job)
+    return time.perf_counter() - started
+
+
+async def bare(session: aiohttp.ClientSession, base: str, contacts: list[Contact]) -> float:
+    """A plain client posting the same bodies, CONCURRENCY at a time; messages per second."""
+    bodies = [
+        wire_json(
+            build_send_body(
+                c.address,
+                TemplateContent(name=TEMPLATE, language="en_US", params=("bare", "on its way")),
+                reference=f"bare-{c.id}",
+            )
+        )
+        for c in contacts
+    ]
+    url = f"{base}/{API_VERSION}/{PHONE_NUMBER_ID}/messages"
+    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+    pending = iter(bodies)
+
+    async def worker() -> None:
+        for body in pending:
+            async with session.post(url, data=body, headers=headers) as response:
+                answer = await response.read()
+                assert response.status == 200, answer
+                json.loads(answer)["messages"][0]["id"]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return len(bodies) / (time.perf_counter() - started)
+
+
+async def ours(
+    store: Store, session: aiohttp.ClientSession, base: str, count: int, rate: int | None
+) -> float:
+    """Run the sender until ``count`` queued messages are sent; messages per second."""
+    client = CloudApiClient(session, graph_base=base, api_version=API_VERSION, access_token="bench")
+    config = SenderConfig(
+        default_phone_number_id=PHONE_NUMBER_ID,
+        rate_limit=rate,
+        concurrency=CONCURRENCY,
+        poll_seconds=0.01,
+    )
+    done = asyncio.Event()
+    recorded = 0
+
+    def count_outcomes(outcomes: list[Any]) -> None:
+        nonlocal recorded
+        recorded += len(outcomes)
+        if recorded >= count:
+            done.set()
+
+    sender = Sender(store, client, SystemClock(), config, on_outcomes=count_outcomes)
+    started = time.perf_counter()
+    sender.start()
+    await done.wait()
+    elapsed = time.perf_counter() - started
+    await sender.stop()
+    assert sender.stats.failed == 0, sender.stats
+    return count / elapsed
+
+
+async def run(messages: int, at_80: int, at_1000: int, rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as workdir:
+        database = Path(workdir) / "bench.db"
+        store = await open_store(f"sqlite:///{database}")
+        simulator = start_simulator(database)
+        try:
+            contacts = await prepare(store, max(messages, at_80, at_1000))
+            connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                await bare(session, simulator.base, contacts[:500])  # warm both processes
+                await simulator.reset(session)
+
+                # Alternate the two, so both see the same machine (other load comes and goes).
+                bare_rates: list[float] = []
+                ours_rates: list[float] = []
+                enqueue_rates: list[float] = []
+                for _ in range(rounds):
+                    bare_rates.append(await bare(session, simulator.base, contacts[:messages]))
+                    await simulator.reset(session)
+                    seconds = await queue(store, contacts[:messages], "unthrottled")
+                    enqueue_rates.append(messages / seconds)
+                    ours_rates.append(await ours(store, session, simulator.base, messages, None))
+                    seen = await simulator.stats(session)
+                    assert seen["accepted"] == messages, seen
+                    await simulator.reset(session)
+
+                limited: list[tuple[int, int, float, float]] = []
+                for limit, count in ((80, at_80), (1000, at_1000)):
+                    await queue(store, contacts[:count], f"at {limit}")
+                    wall = await ours(store, session, simulator.base, count, limit)
+                    seen = await simulator.stats(session)
+                    assert seen["accepted"] == count, seen
+                    limited.append((limit, count, float(seen["rate"]), wall))
+                    await simulator.reset(session)
+        finally:
+            simulator.process.terminate()
+            simulator.process.wait(timeout=10)
+            await store.close()
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bare_rate, ours_rate = statistics.median(bare_rates), statistics.median(ours_rates)
+    print(f"messages per run (template {TEMPLATE}, one per recipient): {messages}")
+    print(f"connections: {CONCURRENCY}; rounds (bare then ours, alternating): {rounds}")
+    print(f"enqueue (policy + outbox row), median   {statistics.median(enqueue_rates):8.0f} msg/s")
+    print(f"bare aiohttp client, median             {bare_rate:8.0f} msg/s  {_each(bare_rates)}")
+    print(f"ours, unthrottled, median               {ours_rate:8.0f} msg/s  {_each(ours_rates)}")
+    print(f"ratio ours / bare (medians)             {ours_rate / bare_rate:8.2f}   (target >= 0.8)")
+    for limit, count, arrival, wall in limited:
+        deviation = (arrival - limit) / limit * 100
+        print(
+            f"ours, limit {limit:>4}/s, {count:>5} messages   {arrival:8.1f} msg/s as received "
+            f"({deviation:+.2f}%; target within 2%); {wall:.1f} msg/s end to end"
+        )
+    print(f"peak memory (this process)              {peak_mb:8.0f} MB")
+
+
+def _each(rates: list[float]) -> str:
+    return "(" + ", ".join(f"{rate:.0f}" for rate in rates) + ")"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=5000, help="for the unthrottled runs")
+    parser.add_argument("--at-80", type=int, default=800, help="messages at 80 per second")
+    parser.add_argument("--at-1000", type=int, default=5000, help="messages at 1,000 per second")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(run(args.messages, args.at_80, args.at_1000, args.rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,508 @@
+"""The sender: claims due outbox rows and sends them through the Cloud API client.
+
+A claim loop moves a batch of due rows to ``sending`` under a lease and puts them in a
+priority queue served by ``concurrency`` workers. A worker waits for the customer's
+pair-rate slot (a burst is put back until its slot) and the business number's
+throughput slot (replies first), posts the request body made at enqueue, and hands the
+outcome to a flusher. The flusher records a batch of outcomes, and claims the next
+batch, in one transaction: ``sent`` with the wamid, a retry with exponential backoff
+(throttling, 5xx, timeouts, unreadable answers, up to ``max_tries``), or ``failed`` with
+Meta's code and title (permanent errors at once; 131047 says the window is closed).
+
+Crash safety, in order of events for one message:
+
+1. the row is ``queued`` (committed by whoever enqueued it);
+2. the claim commits ``sending`` with a lease before the HTTP call starts;
+3. the answer is recorded (``sent`` + wamid, retry, or failure) milliseconds later.
+
+If the process dies between 2 and 3 the lease expires and another claim retries the
+row, counting it in ``ambiguous_attempts``: that is the one case where Meta may have
+got the message and we cannot know. Every send carries our message id in
+``biz_opaque_callback_data``; Meta echoes it in the message's status notifications, and
+:func:`engine.outbound.recovery.message_for_status` records the wamid from them, so a
+message Meta accepted before the crash is normally ``sent`` again before the lease
+expires and is not sent twice. A row that has a wamid is never claimed again.
+
+A graceful :meth:`Sender.stop` puts back what it had not posted yet (no attempt
+counted), waits for the HTTP calls in flight, and records everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pydantic import TypeAdapter, ValidationError
+
+from engine.clock import Clock
+from engine.ids import new_id
+from engine.models.content import OutboundContent, TemplateContent
+from engine.models.message import Failure
+from engine.models.template import Template
+from engine.outbound.limits import NumberRateLimiter, PairLimiter
+from engine.outbound.metrics import OutboundMetrics
+from engine.store import Store, Tx
+from engine.store.outbox import Claimed, Failed, Outcome, Released, Retry, Sent
+from engine.whatsapp.client import CloudApiClient
+from engine.whatsapp.errors import PAIR_RATE_LIMIT, SendError
+from engine.whatsapp.send import send_json
+
+log = logging.getLogger(__name__)
+
+_CONTENT = TypeAdapter[OutboundContent](OutboundContent)
+_FLUSH_BATCH = 256
+_EXPIRY_CHECK_SECONDS = 1.0
+_FLUSH_LINGER_SECONDS = 0.01
+
+
+async def on_wamid_recorded(tx: Tx, message_id: str, wamid: str) -> None:
+    """Called in the transaction that records a message's wamid.
+
+    MERGE: the lead connects this to
+    ``engine.inbound.statuses.replay_unmatched_statuses(tx, message_id, wamid)`` (written
+    in parallel on the inbound branch), so statuses Meta sent before we stored the wamid
+    are applied now. Until then it does nothing.
+    """
+    return
+
+
+@dataclass(frozen=True, slots=True)
+class SenderConfig:
+    default_phone_number_id: str
+    rate_limit: int | None = 80
+    """Messages per second per business number; None: no limit (benchmarks only)."""
+    rate_limits: dict[str, int] = field(default_factory=dict)
+    max_tries: int = 6
+    backoff: timedelta = timedelta(seconds=2)
+    backoff_max: timedelta = timedelta(minutes=10)
+    backoff_jitter: float = 0.2
+    """Each wait is shortened by up to this fraction, so retries of a burst spread out."""
+    concurrency: int = 200
+    lease: timedelta = timedelta(seconds=60)
+    poll_seconds: float = 0.25
+    pair_interval: timedelta = timedelta(seconds=6)
+    pair_burst: int = 10
+    horizon_seconds: float = 0.25
+    """Claim about this much work ahead of the rate limit, so replies are never stuck
+    behind a long queue of claimed bulk messages."""
+    template_cache_seconds: float = 5.0
+
+    def rate_for(self, phone_number_id: str) -> int | None:
+        return self.rate_limits.get(phone_number_id, self.rate_limit)
+
+
+@dataclass(slots=True)
+class SenderStats:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    released: int = 0
+    reclaimed: int = 0
+
+
+class TemplateCache:
+    """Catalogue entries for building template bodies, re-read after a few seconds."""
+
+    def __init__(self, store: Store, ttl_seconds: float) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._entries: dict[tuple[str, str], tuple[Template, float]] = {}
+
+    async def get(self, name: str, language: str) -> Template | None:
+        key = (name, language)
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > time.monotonic():
+            return entry[0]
+        async with self._store.read() as tx:
+            template = await tx.templates.get(name, language)
+        if template is not None:
+            self._entries[key] = (template, time.monotonic() + self._ttl)
+        return template
+
+
+class _Unbuildable(Exception):
+    pass
+
+
+class Sender:
+    """Claims due rows into a priority queue served by ``concurrency`` workers."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: CloudApiClient,
+        clock: Clock,
+        config: SenderConfig,
+        *,
+        metrics: OutboundMetrics | None = None,
+        owner: str | None = None,
+        on_outcomes: Callable[[list[Outcome]], None] | None = None,
+    ) -> None:
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
+        self.stats = SenderStats()
+        self.task: asyncio.Task[None] | None = None
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._config = config
+        self._metrics = metrics or OutboundMetrics()
+        self._on_outcomes = on_outcomes
+        self._templates = TemplateCache(store, config.template_cache_seconds)
+        self._limiters: dict[str, NumberRateLimiter] = {}
+        self._pairs = PairLimiter(config.pair_interval, config.pair_burst)
+        self._ready: asyncio.PriorityQueue[tuple[int, int, Claimed]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._held: dict[asyncio.Task[None], Claimed] = {}  # taken by a worker, not posted
+        self._posting = 0
+        self._no_calls = asyncio.Event()
+        self._outcomes: list[Outcome] = []
+        self._outcomes_ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._stopping = False
+        self._requested = 0  # rows asked for by claims under way
+        self._flushing = asyncio.Lock()
+        self._unrecordable = False
+        self._next_expiry_check = 0.0
+        rate = config.rate_limit
+        # Claimed work waiting for a slot: enough that the HTTP calls never wait for a
+        # claim (a claim is a committed write: milliseconds), little enough that a new
+        # reply is not queued behind a long bulk backlog.
+        # Without a rate limit (benchmarks) claim in big batches: each transaction costs
+        # thread hand-offs and an fsync, whatever its size.
+        ahead = (
+            16 * config.concurrency if rate is None else math.ceil(rate * config.horizon_seconds)
+        )
+        self._max_waiting = max(4, ahead)
+        self._min_claim = max(1, self._max_waiting // 2)
+
+    # -- lifetime -----------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        self.task = asyncio.create_task(self.run(), name=f"sender {self.owner}")
+        return self.task
+
+    def wake(self) -> None:
+        """New work may be due (a message was just enqueued)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop claiming, put back what was not posted, finish and record the rest."""
+        self._stopping = True
+        self._wake.set()
+        self._progress.set()
+        if self.task is not None:
+            await self.task
+
+    async def run(self) -> None:
+        flusher = asyncio.create_task(self._flush_loop(), name="sender-flush")
+        workers = [
+            asyncio.create_task(self._work(), name="sender-worker")
+            for _ in range(self._config.concurrency)
+        ]
+        try:
+            await self._claim_loop()
+            await self._drain(workers)
+        finally:
+            # Killed (cancelled) this is all that happens, like a crash: nothing more is
+            # recorded, and the leases of what was claimed will expire.
+            for worker in workers:
+                worker.cancel()
+            flusher.cancel()
+            for limiter in self._limiters.values():
+                limiter.close()
+
+    # -- claiming -----------------------------------------------------------------
+
+    @property
+    def _waiting(self) -> int:
+        return self._ready.qsize() + len(self._held)
+
+    def _room(self) -> int:
+        """How many rows to claim now; 0 while enough are waiting (or outcomes cannot
+        be recorded: sending more would only make more of them)."""
+        if self._stopping or self._unrecordable:
+            return 0
+        budget = self._max_waiting - self._waiting - self._requested
+        return budget if budget >= self._min_claim else 0
+
+    async def _claim_loop(self) -> None:
+        woken = True
+        while not self._stopping:
+            limit = self._room()
+            if not limit:
+                self._progress.clear()
+                await self._progress.wait()
+                continue
+            if not woken:
+                now = self._clock.now()
+                async with self._store.read() as tx:
+                    due = await tx.outbox.has_due(now)
+                if not due:
+                    woken = await self._idle()
+                    continue
+            self._wake.clear()
+            batch = await self._round([], limit)
+            woken = bool(batch) or await self._idle()
+
+    async def _idle(self) -> bool:
+        """Wait for a wake-up or the poll interval; True when woken."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _round(self, outcomes: list[Outcome], limit: int) -> list[Claimed]:
+        """One committed write: record ``outcomes`` and claim up to ``limit`` more rows,
+        so under load the outbox costs one transaction per batch, not two."""
+        now = self._clock.now()
+        lease_until = now + self._config.lease
+        # Expired leases only follow a crash: look for them now and then, not every batch.
+        expired = bool(limit) and time.monotonic() >= self._next_expiry_check
+        if expired:
+            self._next_expiry_check = time.monotonic() + _EXPIRY_CHECK_SECONDS
+
+        async def job(tx: Tx) -> list[Claimed]:
+            if outcomes:
+                await tx.outbox.record(self.owner, outcomes, now=now)
+                for outcome in outcomes:
+                    if isinstance(outcome, Sent):
+                        await on_wamid_recorded(tx, outcome.message_id, outcome.wamid)
+            if not limit:
+                return []
+            return await tx.outbox.claim(
+                self.owner, now=now, lease_until=lease_until, limit=limit, expired=expired
+            )
+
+        self._requested += limit
+        try:
+            batch = await self._store.write(job)
+        finally:
+            self._requested -= limit
+            # The claim loop may be waiting for room that only this round's request
+            # took up (the flusher claims too): now there is room again.
+            self._progress.set()
+        for claimed in batch:
+            self._ready.put_nowait((claimed.priority, next(self._order), claimed))
+        self.stats.claimed += len(batch)
+        reclaimed = sum(claimed.reclaimed for claimed in batch)
+        if reclaimed:
+            self.stats.reclaimed += reclaimed
+            self._metrics.ambiguous.inc(reclaimed)
+            log.warning(
+                "retrying %d message(s) whose sender stopped during the send; "
+                "Meta may have received them already",
+                reclaimed,
+            )
+        return batch
+
+    # -- sending ------------------------------------------------------------------
+
+    def _limiter(self, phone_number_id: str) -> NumberRateLimiter:
+        limiter = self._limiters.get(phone_number_id)
+        if limiter is None:
+            limiter = NumberRateLimiter(self._config.rate_for(phone_number_id))
+            self._limiters[phone_number_id] = limiter
+        return limiter
+
+    async def _work(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        while True:
+            _, _, claimed = await self._ready.get()
+            self._held[task] = claimed
+            try:
+                await self._send(claimed, task)
+            except asyncio.CancelledError:
+                if self._stopping and task in self._held:
+                    self._emit(Released(claimed.message_id, self._clock.now()))
+                raise
+            finally:
+                self._held.pop(task, None)
+                self._posted(None)
+
+    def _posted(self, task: asyncio.Task[None] | None) -> None:
+        """``task`` starts its HTTP call (None: a worker is done with its message)."""
+        if task is not None:
+            del self._held[task]
+        if self._waiting <= self._max_waiting - self._min_claim:
+            self._progress.set()
+
+    async def _send(self, claimed: Claimed, task: asyncio.Task[None]) -> None:
+        phone_number_id = claimed.phone_number_id or self._config.default_phone_number_id
+        pair = (phone_number_id, claimed.recipient)
+        try:
+            now = self._clock.now()
+            wait = self._pairs.wait(pair, now)
+            if wait:
+                # Meta's pair limit: space the burst instead of letting Meta fail it.
+                self._emit(Released(claimed.message_id, now + wait))
+                return
+            body = claimed.request_body or await self._body(claimed)
+            limiter = self._limiter(phone_number_id)
+            if limiter.rate:
+                await limiter.acquire(claimed.priority)
+                now = self._clock.now()
+            self._pairs.note(pair, now)
+            self._posted(task)
+            self._posting += 1
+            started = time.perf_counter()
+            try:
+                accepted = await self._client.send(phone_number_id, body)
+            finally:
+                self._posting -= 1
+                if not self._posting:
+                    self._no_calls.set()
+            self._metrics.send_seconds.observe(time.perf_counter() - started)
+            self._emit(Sent(claimed.message_id, accepted.wamid, claimed.attempts))
+        except SendError as error:
+            self._emit(self._after_error(claimed, error))
+        except _Unbuildable as problem:
+            failure = Failure(code="invalid_message", reason=str(problem))
+            self._emit(Failed(claimed.message_id, failure, {"attempt": claimed.attempts}))
+        except Exception as error:  # a fault of ours: retry rather than lose the message
+            log.exception("sending message %s failed", claimed.message_id)
+            unexpected = SendError(
+                "internal_error", f"{type(error).__name__}: {error}", ambiguous=True
+            )
+            self._emit(self._after_error(claimed, unexpected, retryable=True))
+
+    async def _body(self, claimed: Claimed) -> bytes:
+        if claimed.request_body is not None:
+            return claimed.request_body
+        try:
+            content = _CONTENT.validate_json(claimed.payload or "null")
+        except ValidationError as error:
+            raise _Unbuildable(f"the stored content is not a message: {error}") from None
+        template = None
+        if isinstance(content, TemplateContent):
+            template = await self._templates.get(content.name, content.language)
+        try:
+            return send_json(
+                claimed.recipient, content, template=template, reference=claimed.message_id
+            ).encode()
+        except ValueError as error:
+            raise _Unbuildable(f"cannot build the Cloud API body: {error}") from None
+
+    def _after_error(
+        self, claimed: Claimed, error: SendError, *, retryable: bool | None = None
+    ) -> Outcome:
+        details = {"attempt": claimed.attempts, **error.as_details()}
+        can_retry = error.retryable if retryable is None else retryable
+        if error.ambiguous:
+            self._metrics.ambiguous.inc()
+        if can_retry and claimed.attempts < self._config.max_tries:
+            delay = self._backoff(claimed.attempts)
+            if error.retry_after:
+                delay = max(delay, timedelta(seconds=error.retry_after))
+            if error.code == PAIR_RATE_LIMIT:
+                delay = max(delay, self._config.pair_interval)
+            self._metrics.retries.labels(str(error.code)).inc()
+            return Retry(
+                claimed.message_id,
+                self._clock.now() + delay,
+                error.reason,
+                details,
+                ambiguous=error.ambiguous,
+            )
+        failure = error.failure()
+        if can_retry:
+            failure = Failure(
+                code=failure.code,
+                reason=f"{failure.reason} (gave up after {claimed.attempts} tries)",
+            )
+        self._metrics.failed.labels(failure.code).inc()
+        return Failed(claimed.message_id, failure, details)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        nominal: timedelta = min(
+            self._config.backoff * (2 ** (attempts - 1)), self._config.backoff_max
+        )
+        return nominal * (1 - self._config.backoff_jitter * random.random())
+
+    # -- recording ----------------------------------------------------------------
+
+    def _emit(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._outcomes_ready.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._outcomes_ready.wait()
+            if self._posting and len(self._outcomes) < _FLUSH_BATCH:
+                # Busy: let a few more answers come in, so one commit records them all.
+                await asyncio.sleep(_FLUSH_LINGER_SECONDS)
+            self._outcomes_ready.clear()
+            await self._flush()
+
+    async def _flush(self, *, tries: int | None = None) -> None:
+        async with self._flushing:  # one at a time, so a stop waits for the one under way
+            await self._flush_now(tries)
+
+    async def _flush_now(self, tries: int | None) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes:
+            return
+        limit = self._room()
+        for attempt in itertools.count(1):
+            try:
+                await self._round(outcomes, limit)
+                break
+            except Exception:
+                # Never drop outcomes: a lost wamid would send the message again when its
+                # lease expires. Stop claiming until they are recorded.
+                log.exception("recording %d send outcome(s) failed", len(outcomes))
+                self._unrecordable = True
+                limit = 0
+                if tries is not None and attempt >= tries:
+                    log.error("gave up recording %d outcome(s) at shutdown", len(outcomes))
+                    return
+                await asyncio.sleep(min(5.0, 0.05 * 2**attempt))
+        self._unrecordable = False
+        sent = 0
+        for outcome in outcomes:
+            match outcome:
+                case Sent():
+                    sent += 1
+                case Failed():
+                    self.stats.failed += 1
+                case Retry():
+                    self.stats.retried += 1
+                case Released():
+                    self.stats.released += 1
+        self.stats.sent += sent
+        self._metrics.sent.inc(sent)
+        if self._on_outcomes is not None:
+            self._on_outcomes(outcomes)
+        # A recorded outcome frees the head of its contact's queue: the next may go.
+        self._wake.set()
+
+    async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
+        while not self._ready.empty():
+            _, _, claimed = self._ready.get_nowait()
+            self._emit(Released(claimed.message_id, self._clock.now()))
+        for worker in list(self._held):
+            worker.cancel()  # waiting for a slot: put back, not attempted
+        if self._posting:
+            self._no_calls.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_calls.wait(), self._client_timeout() + 1.0)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self._flush(tries=5)
+
+    def _client_timeout(self) -> float:
+        return self._client.timeout_seconds

@@ -1,0 +1,182 @@
+"""The outbox: outbound message rows as a work queue for the sender.
+
+A message is a row with a state before anything is sent. The sender *claims* due rows:
+the claim moves them to ``sending`` with a lease (an owner and a deadline) in one
+committed transaction, before any HTTP call. The sender then records each outcome:
+``sent`` with Meta's wamid, back to ``queued`` for a retry, or ``failed``.
+
+Crash safety:
+
+- a row whose lease expired while ``sending`` (its process stopped) is claimed again;
+  the attempt is counted in ``ambiguous_attempts`` because the dead process may have
+  reached Meta before it stopped;
+- a row that has a wamid is never claimed again;
+- a status notification that names one of our messages in ``biz_opaque_callback_data``
+  lets :meth:`OutboxRepo.adopt_wamid` record the wamid of a send whose answer we lost,
+  so the lease expiring later does not send it twice.
+
+Only the head of each contact's queue is claimable (no earlier ``queued``/``sending``
+message to the same contact), so a contact gets one message at a time, in order.
+
+The SQLite store claims through its single writer (``UPDATE ... WHERE id IN (SELECT ...)
+RETURNING``); a PostgreSQL store implements the same method with ``SELECT ... FOR UPDATE
+SKIP LOCKED`` in the sub-select, so several workers never claim the same row.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.models.message import Channel, Failure, Message, MessageStatus, TemplateRef
+from engine.store.messages import MessageFilter
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """How an enqueued message waits in the outbox."""
+
+    priority: int
+    recipient: str
+    due_at: datetime
+    phone_number_id: str | None = None
+    idempotency_key: str | None = None
+    callback_url: str | None = None
+    request_body: str | None = None
+    """The exact JSON to post to the Cloud API (so sending is only posting it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row this worker now holds in ``sending``."""
+
+    message_id: str
+    contact_id: int
+    recipient: str
+    phone_number_id: str | None
+    priority: int
+    request_body: bytes | None
+    """What to post; None for rows enqueued without one (then built from ``payload``)."""
+    payload: str | None
+    """The content as stored (JSON of an ``OutboundContent``)."""
+    attempts: int
+    """Including the one that starts now."""
+    reclaimed: bool
+    """True when the row was taken over from an expired lease."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message_id: str
+    wamid: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    message_id: str
+    due_at: datetime
+    error: str
+    details: dict[str, Any] = field(default_factory=dict)
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    message_id: str
+    failure: Failure
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Not attempted after all (pair-rate spacing, a clean shutdown): queued again, the
+    attempt not counted."""
+
+    message_id: str
+    due_at: datetime
+
+
+Outcome = Sent | Retry | Failed | Released
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxState:
+    attempts: int
+    ambiguous_attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    priority: int
+    idempotency_key: str | None
+    callback_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    id: str
+    to: str
+    channel: Channel | None
+    template: TemplateRef | None
+    status: MessageStatus
+    failure: Failure | None
+    attempts: int
+    ambiguous_attempts: int
+    wamid: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OutboxRepo(ABC):
+    @abstractmethod
+    async def add(self, message: Message, schedule: Schedule) -> None:
+        """Store a new outbound message with its place in the outbox: what
+        :meth:`MessageRepo.insert <engine.store.messages.MessageRepo.insert>` stores, plus
+        the outbox columns, in as many statements (enqueue is on the broadcast hot path)."""
+
+    @abstractmethod
+    async def find_by_idempotency_key(self, key: str) -> str | None:
+        """The id of the message created with ``key``, if any."""
+
+    @abstractmethod
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        expired: bool = True,
+    ) -> list[Claimed]:
+        """Move up to ``limit`` due rows to ``sending`` under ``owner``'s lease: queued rows
+        whose time has come and (with ``expired``) rows whose lease expired, heads of
+        their contact's queue only, most urgent first (priority, then due time, then age)."""
+
+    @abstractmethod
+    async def has_due(self, now: datetime) -> bool:
+        """Whether :meth:`claim` would find anything (a cheap read for an idle sender)."""
+
+    @abstractmethod
+    async def record(self, owner: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        """Apply outcomes. ``Sent`` always records the wamid (it is the truth, whoever
+        holds the lease); the others apply only while ``owner`` still holds the row."""
+
+    @abstractmethod
+    async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
+        """Record the wamid of an outbound message that has none yet (a status named it in
+        ``biz_opaque_callback_data``); a queued or sending row becomes ``sent``. True when
+        the wamid was recorded."""
+
+    @abstractmethod
+    async def state(self, message_id: str) -> OutboxState | None: ...
+
+    @abstractmethod
+    async def report(self, where: MessageFilter) -> list[ReportRow]:
+        """Outbound messages matching ``where`` in creation order (``after_id`` pages)."""
+
+    @abstractmethod
+    async def report_counts(self, where: MessageFilter) -> dict[str, int]:
+        """How many outbound messages match ``where`` by status, and ``ambiguous``: how
+        many were tried again after an attempt with an unknown outcome."""

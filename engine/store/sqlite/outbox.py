@@ -1,0 +1,350 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from engine.models.message import Channel, Failure, Message, MessageStatus, TemplateRef
+from engine.store.messages import MessageFilter
+from engine.store.outbox import (
+    Claimed,
+    Failed,
+    OutboxRepo,
+    OutboxState,
+    Outcome,
+    Released,
+    ReportRow,
+    Retry,
+    Schedule,
+    Sent,
+)
+from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
+
+# Only the head of a contact's queue may go: one message at a time per contact, in order.
+_HEAD_OF_QUEUE = """NOT EXISTS (
+    SELECT 1 FROM messages e
+    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id)"""
+
+_PENDING = "('queued', 'sending')"
+
+
+def _failure(code: str | None, reason: str | None) -> Failure | None:
+    return None if code is None else Failure(code=code, reason=reason or "")
+
+
+def _filter_sql(where: MessageFilter) -> tuple[str, list[Any]]:
+    clauses = ["m.direction = 'outbound'"]
+    params: list[Any] = []
+    if where.channel is not None:
+        clauses.append("m.channel = ?")
+        params.append(where.channel.value)
+    if where.status is not None:
+        clauses.append("m.status = ?")
+        params.append(where.status.value)
+    if where.since is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(to_db(where.since))
+    if where.until is not None:
+        clauses.append("m.created_at < ?")
+        params.append(to_db(where.until))
+    if where.contact_id is not None:
+        clauses.append("m.contact_id = ?")
+        params.append(where.contact_id)
+    return " AND ".join(clauses), params
+
+
+class SqliteOutboxRepo(OutboxRepo):
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def add(self, message: Message, schedule: Schedule) -> None:
+        # The columns of SqliteMessageRepo.insert, plus the outbox's: one row, one statement.
+        failure = message.failure
+        await self._db.run(
+            "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
+            " payload, status, failure_code, failure_reason, wamid, created_at, updated_at,"
+            " priority, recipient, next_attempt_at, phone_number_id, idempotency_key,"
+            " callback_url, request_body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.direction.value,
+                message.channel.value if message.channel else None,
+                message.contact_id,
+                message.kind,
+                message.text,
+                message.template.model_dump_json() if message.template else None,
+                json_or_none(message.payload),
+                message.status.value,
+                failure.code if failure else None,
+                failure.reason if failure else None,
+                message.wamid,
+                to_db(message.created_at),
+                to_db(message.updated_at),
+                schedule.priority,
+                schedule.recipient,
+                to_db(schedule.due_at),
+                schedule.phone_number_id,
+                schedule.idempotency_key,
+                schedule.callback_url,
+                schedule.request_body,
+            ),
+        )
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                message.id,
+                message.status.value,
+                to_db(message.created_at),
+                failure.code if failure else None,
+                failure.reason if failure else None,
+            ),
+        )
+
+    async def find_by_idempotency_key(self, key: str) -> str | None:
+        row = await self._db.one("SELECT id FROM messages WHERE idempotency_key = ?", (key,))
+        return None if row is None else str(row["id"])
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        expired: bool = True,
+    ) -> list[Claimed]:
+        moment = to_db(now)
+        claim = (
+            "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?,"
+            " attempts = attempts + 1,"
+            " ambiguous_attempts = ambiguous_attempts + (status = 'sending')"
+            " WHERE id IN ({candidates}) RETURNING json_array(id, contact_id, recipient,"
+            " phone_number_id, priority, next_attempt_at, request_body,"
+            " CASE WHEN request_body IS NULL THEN payload END, attempts)"
+        )
+        # The writer runs one job at a time, so the sub-selects and the update are atomic
+        # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
+        taken_over: list[sqlite3.Row] = []
+        if expired:
+            taken_over = await self._db.all(
+                claim.format(
+                    candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
+                    f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
+                    " ORDER BY m.lease_until LIMIT ?"
+                ),
+                (owner, to_db(lease_until), moment, limit),
+            )
+        due = await self._db.all(
+            claim.format(
+                candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
+                f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"
+                " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT ?"
+            ),
+            (owner, to_db(lease_until), moment, limit - len(taken_over)),
+        )
+        # One JSON text per row: the rows cross from the database thread cheaply.
+        rows = json.loads("[" + ",".join(row[0] for row in [*taken_over, *due]) + "]")
+        reclaimed = len(taken_over)
+        claimed = [
+            Claimed(
+                message_id=row[0],
+                contact_id=row[1],
+                recipient=row[2],
+                phone_number_id=row[3],
+                priority=row[4],
+                request_body=row[6].encode() if row[6] is not None else None,
+                payload=row[7],
+                attempts=row[8],
+                reclaimed=index < reclaimed,
+            )
+            for index, row in enumerate(rows)
+        ]
+        order = {row[0]: (row[4], row[5], row[0]) for row in rows}
+        claimed.sort(key=lambda c: order[c.message_id])
+        return claimed
+
+    async def has_due(self, now: datetime) -> bool:
+        moment = to_db(now)
+        row = await self._db.one(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE status = 'queued'"
+            " AND next_attempt_at <= ?) OR EXISTS (SELECT 1 FROM messages"
+            " WHERE status = 'sending' AND lease_until <= ? AND wamid IS NULL) AS due",
+            (moment, moment),
+        )
+        return bool(row and row["due"])
+
+    async def record(self, owner: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        moment = to_db(now)
+        sent = [o for o in outcomes if isinstance(o, Sent)]
+        retries = [o for o in outcomes if isinstance(o, Retry)]
+        failed = [o for o in outcomes if isinstance(o, Failed)]
+        released = [o for o in outcomes if isinstance(o, Released)]
+        if sent:
+            # The whole batch as one JSON parameter: two statements, whatever its size.
+            batch = json.dumps([[o.message_id, o.wamid, o.attempt] for o in sent])
+            await self._db.run(
+                "INSERT INTO message_statuses (message_id, status, at, details)"
+                " SELECT m.id, 'sent', ?, json_object('attempt', o.value ->> 2)"
+                " FROM json_each(?) o JOIN messages m ON m.id = o.value ->> 0"
+                f" WHERE m.status IN {_PENDING}",
+                (moment, batch),
+            )
+            await self._db.run(
+                "UPDATE messages SET"
+                f" updated_at = CASE WHEN status IN {_PENDING} THEN ? ELSE updated_at END,"
+                f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
+                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                " lease_until = NULL, last_error = NULL"
+                " FROM (SELECT value ->> 0 AS id, value ->> 1 AS acknowledged"
+                " FROM json_each(?)) o WHERE messages.id = o.id",
+                (moment, batch),
+            )
+        held = "status = 'sending' AND lease_owner = ?"
+        if retries:
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'sending', ?, ?, ?, ? FROM messages"
+                f" WHERE id = ? AND {held}",
+                [
+                    (
+                        moment,
+                        str(o.details.get("code", "")) or None,
+                        o.error,
+                        json.dumps({**o.details, "retry_at": to_db(o.due_at)}),
+                        o.message_id,
+                        owner,
+                    )
+                    for o in retries
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = ?, last_error = ?,"
+                " ambiguous_attempts = ambiguous_attempts + ?, lease_owner = NULL,"
+                f" lease_until = NULL, updated_at = ? WHERE id = ? AND {held}",
+                [
+                    (to_db(o.due_at), o.error, int(o.ambiguous), moment, o.message_id, owner)
+                    for o in retries
+                ],
+            )
+        if failed:
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'failed', ?, ?, ?, ? FROM messages"
+                f" WHERE id = ? AND {held}",
+                [
+                    (
+                        moment,
+                        o.failure.code,
+                        o.failure.reason,
+                        json_or_none(o.details or None),
+                        o.message_id,
+                        owner,
+                    )
+                    for o in failed
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'failed', failure_code = ?, failure_reason = ?,"
+                " last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                f" WHERE id = ? AND {held}",
+                [
+                    (
+                        o.failure.code,
+                        o.failure.reason,
+                        o.failure.reason,
+                        moment,
+                        o.message_id,
+                        owner,
+                    )
+                    for o in failed
+                ],
+            )
+        if released:
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = ?,"
+                " attempts = attempts - 1, lease_owner = NULL, lease_until = NULL"
+                f" WHERE id = ? AND {held}",
+                [(to_db(o.due_at), o.message_id, owner) for o in released],
+            )
+
+    async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
+        moment = to_db(at)
+        without_wamid = "id = ? AND wamid IS NULL AND direction = 'outbound'"
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, details)"
+            " SELECT id, 'sent', ?, ? FROM messages"
+            f" WHERE {without_wamid} AND status IN {_PENDING}",
+            (moment, json.dumps({"adopted_from_status": True}), message_id),
+        )
+        changed = await self._db.run(
+            "UPDATE messages SET"
+            f" updated_at = CASE WHEN status IN {_PENDING} THEN ? ELSE updated_at END,"
+            f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
+            f" wamid = ?, lease_owner = NULL, lease_until = NULL WHERE {without_wamid}",
+            (moment, wamid, message_id),
+        )
+        return changed > 0
+
+    async def state(self, message_id: str) -> OutboxState | None:
+        row = await self._db.one(
+            "SELECT attempts, ambiguous_attempts, last_error, next_attempt_at, priority,"
+            " idempotency_key, callback_url FROM messages WHERE id = ?",
+            (message_id,),
+        )
+        if row is None:
+            return None
+        return OutboxState(
+            attempts=row["attempts"],
+            ambiguous_attempts=row["ambiguous_attempts"],
+            last_error=row["last_error"],
+            next_attempt_at=from_db_opt(row["next_attempt_at"]),
+            priority=row["priority"],
+            idempotency_key=row["idempotency_key"],
+            callback_url=row["callback_url"],
+        )
+
+    async def report(self, where: MessageFilter) -> list[ReportRow]:
+        condition, params = _filter_sql(where)
+        if where.after_id is not None:
+            condition += " AND m.id > ?"
+            params.append(where.after_id)
+        rows = await self._db.all(
+            "SELECT m.id, coalesce(m.recipient, c.wa_id, c.user_id) AS recipient, m.channel,"
+            " m.template, m.status, m.failure_code, m.failure_reason, m.attempts,"
+            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at"
+            " FROM messages m JOIN contacts c ON c.id = m.contact_id"
+            f" WHERE {condition} ORDER BY m.id LIMIT ?",
+            (*params, where.limit),
+        )
+        return [_report_row(row) for row in rows]
+
+    async def report_counts(self, where: MessageFilter) -> dict[str, int]:
+        condition, params = _filter_sql(where)
+        rows = await self._db.all(
+            "SELECT m.status, count(*) AS n, sum(m.ambiguous_attempts > 0) AS ambiguous"
+            f" FROM messages m WHERE {condition} GROUP BY m.status",
+            params,
+        )
+        counts = {row["status"]: int(row["n"]) for row in rows}
+        counts["ambiguous"] = sum(int(row["ambiguous"] or 0) for row in rows)
+        return counts
+
+
+def _report_row(row: sqlite3.Row) -> ReportRow:
+    return ReportRow(
+        id=row["id"],
+        to=row["recipient"],
+        channel=Channel(row["channel"]) if row["channel"] else None,
+        template=TemplateRef.model_validate_json(row["template"]) if row["template"] else None,
+        status=MessageStatus(row["status"]),
+        failure=_failure(row["failure_code"], row["failure_reason"]),
+        attempts=row["attempts"],
+        ambiguous_attempts=row["ambiguous_attempts"],
+        wamid=row["wamid"],
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+    )

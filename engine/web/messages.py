@@ -1,0 +1,330 @@
+"""REST: the API & integrations channel and the messages report (API.md §2).
+
+``POST /api/v1/messages`` sends a template or free text to one number. The contact is
+created when unknown (opt-in from ``DEFAULT_MARKETING_OPT_IN``, consent source
+``api``), and the message goes through the one outbound entrance, so the opt-in rule
+of the ``api`` channel applies: a MARKETING template to an opted-out contact is
+recorded as ``failed`` with ``marketing_opt_out`` and never sent. Problems the caller
+can fix (an unknown template, a wrong parameter count, a number that does not parse,
+free text outside the 24-hour window) are a 422 and change nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import AfterValidator, Field, HttpUrl, StringConstraints
+
+from engine.models.contact import ConsentSource
+from engine.models.content import TemplateContent, TextContent
+from engine.models.message import Channel, Message, MessageStatus
+from engine.outbound.enqueue import OutboundRequest, TemplateProblem, enqueue
+from engine.store import Tx
+from engine.store.contacts import Consent, NewContact
+from engine.store.messages import MessageFilter
+from engine.store.outbox import OutboxState, ReportRow
+from engine.web.errors import ApiError, not_found
+from engine.web.keys import CALLBACK_SECRET, CLOCK, SENDER, SETTINGS, STORE
+from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
+
+routes = web.RouteTableDef()
+
+REPORT_PAGE = 1000
+CSV_COLUMNS = (
+    "id",
+    "to",
+    "channel",
+    "template",
+    "template_language",
+    "status",
+    "failure_code",
+    "failure_reason",
+    "attempts",
+    "ambiguous_attempts",
+    "wamid",
+    "created_at",
+    "updated_at",
+)
+
+Param = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class TemplateChoice(Body):
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=2, max_length=16, examples=["en_US"])
+    params: list[Param] = Field(default_factory=list, description="body parameters {{1}}..")
+
+
+class MessageCreate(Body):
+    to: PhoneNumber
+    template: TemplateChoice | None = None
+    text: str | None = Field(default=None, min_length=1, max_length=4096)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    callback_url: HttpUrl | None = None
+
+
+class ReportQuery(Body):
+    channel: Channel | None = None
+    status: MessageStatus | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+    format: Literal["json", "csv"] = "json"
+    after: str | None = Field(default=None, description="the next_after of the previous page")
+    limit: int = Field(default=REPORT_PAGE, ge=1, le=10_000)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def accepted_json(message: Message) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "id": message.id,
+        "status": message.status.value,
+        "to": message.contact,
+        "channel": message.channel.value if message.channel else None,
+    }
+    if message.failure is not None:
+        answer["failure"] = message.failure.model_dump()
+    return answer
+
+
+def message_json(message: Message, state: OutboxState | None) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "direction": message.direction.value,
+        "channel": message.channel.value if message.channel else None,
+        "to": message.contact,
+        "kind": message.kind,
+        "text": message.text,
+        "template": message.template.model_dump(mode="json") if message.template else None,
+        "status": message.status.value,
+        "failure": message.failure.model_dump() if message.failure else None,
+        "wamid": message.wamid,
+        "attempts": state.attempts if state else 0,
+        "ambiguous_attempts": state.ambiguous_attempts if state else 0,
+        "next_attempt_at": iso(state.next_attempt_at)
+        if state and state.next_attempt_at and message.status is MessageStatus.QUEUED
+        else None,
+        "callback_url": state.callback_url if state else None,
+        "history": [
+            {
+                "status": change.status.value,
+                "at": iso(change.at),
+                "failure": change.failure.model_dump() if change.failure else None,
+                "details": change.details,
+            }
+            for change in message.history
+        ],
+        "created_at": iso(message.created_at),
+        "updated_at": iso(message.updated_at),
+    }
+
+
+def report_json(row: ReportRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "to": row.to,
+        "channel": row.channel.value if row.channel else None,
+        "template": row.template.name if row.template else None,
+        "template_language": row.template.language if row.template else None,
+        "status": row.status.value,
+        "failure": row.failure.model_dump() if row.failure else None,
+        "attempts": row.attempts,
+        "ambiguous_attempts": row.ambiguous_attempts,
+        "wamid": row.wamid,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def report_csv_row(row: ReportRow) -> list[Any]:
+    flat = report_json(row)
+    failure = flat.pop("failure") or {}
+    flat["failure_code"] = failure.get("code")
+    flat["failure_reason"] = failure.get("reason")
+    return ["" if flat[column] is None else flat[column] for column in CSV_COLUMNS]
+
+
+@routes.post("/api/v1/messages")
+async def send_message(request: web.Request) -> web.Response:
+    body = await parse_body(request, MessageCreate)
+    if (body.template is None) == (body.text is None):
+        problem = "give exactly one of template and text"
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"template, text: {problem}",
+            fields=[
+                {"field": "template", "message": problem},
+                {"field": "text", "message": problem},
+            ],
+        )
+    content: TemplateContent | TextContent
+    if body.template is not None:
+        content = TemplateContent(
+            name=body.template.name,
+            language=body.template.language,
+            params=tuple(body.template.params),
+        )
+    else:
+        assert body.text is not None
+        content = TextContent(body=body.text)
+    settings, clock = request.app[SETTINGS], request.app[CLOCK]
+
+    async def job(tx: Tx) -> tuple[Message, bool]:
+        if body.idempotency_key is not None:
+            existing = await tx.outbox.find_by_idempotency_key(body.idempotency_key)
+            if existing is not None:
+                message = await tx.messages.get(existing)
+                assert message is not None
+                return message, True
+        contact, _ = await tx.contacts.get_or_create(
+            NewContact(wa_id=body.to, marketing_opt_in=settings.default_marketing_opt_in),
+            Consent(ConsentSource.API, actor="api", note="created by POST /api/v1/messages"),
+        )
+        now = clock.now()
+        if isinstance(content, TextContent):
+            conversation = await tx.conversations.get(contact.id)
+            if not conversation.window_open(now):
+                raise ApiError(
+                    422,
+                    "window_closed",
+                    f"text: the 24-hour customer-service window with {body.to} is closed "
+                    "(they have not written in the last 24 hours); send a template instead",
+                    fields=[{"field": "text", "message": "the 24-hour window is closed"}],
+                )
+        enqueued = await enqueue(
+            tx,
+            OutboundRequest(
+                contact,
+                Channel.API,
+                content,
+                idempotency_key=body.idempotency_key,
+                callback_url=str(body.callback_url) if body.callback_url else None,
+            ),
+            now=now,
+        )
+        assert enqueued.message is not None, "the api channel never asks for confirmation"
+        return enqueued.message, False
+
+    try:
+        message, replayed = await request.app[STORE].write(job)
+    except TemplateProblem as problem:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"{problem.field}: {problem.message}",
+            fields=[{"field": problem.field, "message": problem.message}],
+        ) from None
+    if message.status is MessageStatus.QUEUED:
+        request.app[SENDER].wake()
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return web.json_response(accepted_json(message), status=202, headers=headers)
+
+
+@routes.get("/api/v1/messages/{id}")
+async def get_message(request: web.Request) -> web.Response:
+    message_id = request.match_info["id"]
+    async with request.app[STORE].read() as tx:
+        message = await tx.messages.get(message_id)
+        state = await tx.outbox.state(message_id)
+        deliveries = await tx.callbacks.for_message(message_id)
+    if message is None:
+        raise not_found(f"message {message_id}")
+    document = message_json(message, state)
+    document["callbacks"] = [
+        {"status": d.status.value, "state": d.state, "attempts": d.attempts, "error": d.last_error}
+        for d in deliveries
+    ]
+    return web.json_response(document)
+
+
+@routes.get("/api/v1/reports/messages")
+async def report_messages(request: web.Request) -> web.StreamResponse:
+    query = parse_query(request, ReportQuery)
+    where = MessageFilter(
+        channel=query.channel,
+        status=query.status,
+        since=query.since,
+        until=query.until,
+        after_id=query.after,
+        limit=query.limit,
+    )
+    store = request.app[STORE]
+    if query.format == "csv":
+        return await _stream_csv(request, where)
+    async with store.read() as tx:
+        rows = await tx.outbox.report(where)
+        counts = await tx.outbox.report_counts(where)
+    return web.json_response(
+        {
+            "rows": [report_json(row) for row in rows],
+            "next_after": rows[-1].id if len(rows) == query.limit else None,
+            "counts": counts,
+        }
+    )
+
+
+async def _stream_csv(request: web.Request, where: MessageFilter) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="messages.csv"',
+        }
+    )
+    await response.prepare(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    page = MessageFilter(
+        channel=where.channel,
+        status=where.status,
+        since=where.since,
+        until=where.until,
+        after_id=where.after_id,
+        limit=REPORT_PAGE,
+    )
+    # The CSV is the whole report, read page by page so a large one never sits in memory.
+    while True:
+        async with request.app[STORE].read() as tx:
+            rows = await tx.outbox.report(page)
+        for row in rows:
+            writer.writerow(report_csv_row(row))
+        await response.write(buffer.getvalue().encode())
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < REPORT_PAGE:
+            break
+        page = MessageFilter(
+            channel=page.channel,
+            status=page.status,
+            since=page.since,
+            until=page.until,
+            after_id=rows[-1].id,
+            limit=REPORT_PAGE,
+        )
+    await response.write_eof()
+    return response
+
+
+@routes.get("/api/v1/callbacks/secret")
+async def callback_secret(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "secret": request.app[CALLBACK_SECRET],
+            "header": "X-Optinflow-Signature",
+            "scheme": "sha256=<hex HMAC-SHA256 of the raw body>",
+        }
+    )

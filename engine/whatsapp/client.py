@@ -1,0 +1,109 @@
+"""The Cloud API client: ``POST {graph_base}/{version}/{phone_number_id}/messages``.
+
+One call, one answer: :meth:`CloudApiClient.send` returns :class:`Accepted` with the
+wamid Meta gave the message (``messages[0].id``), or raises a
+:class:`~engine.whatsapp.errors.SendError` saying whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aiohttp
+
+from engine.whatsapp.errors import SendError, Unavailable, classify
+from engine.whatsapp.send import SendBody, wire_json
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Meta took the message; ``wamid`` ties its later status notifications to it."""
+
+    wamid: str
+    wa_id: str | None = None
+    message_status: str | None = None
+
+
+class CloudApiClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        graph_base: str,
+        api_version: str,
+        access_token: str,
+        timeout_seconds: float = 15.0,
+    ) -> None:
+        self._session = session
+        self._base = f"{graph_base.rstrip('/')}/{api_version}"
+        self._headers = {
+            "Authorization": f"Bearer {access_token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        self.timeout_seconds = timeout_seconds
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+
+    def messages_url(self, phone_number_id: str) -> str:
+        return f"{self._base}/{phone_number_id}/messages"
+
+    async def send(self, phone_number_id: str, body: SendBody | bytes) -> Accepted:
+        data = body if isinstance(body, bytes) else wire_json(body)
+        try:
+            async with self._session.post(
+                self.messages_url(phone_number_id),
+                data=data,
+                headers=self._headers,
+                timeout=self._timeout,
+            ) as response:
+                answer = await response.read()
+                status = response.status
+                retry_after = _seconds(response.headers.get("Retry-After"))
+        except aiohttp.ClientConnectorError as error:
+            # Nothing reached Meta: retrying cannot send twice.
+            raise Unavailable("connection_failed", f"cannot connect: {error}") from None
+        except TimeoutError:
+            raise Unavailable(
+                "timeout", "the Cloud API did not answer in time", ambiguous=True
+            ) from None
+        except aiohttp.ClientError as error:
+            raise Unavailable(
+                "connection_lost", f"the connection broke: {error!r}", ambiguous=True
+            ) from None
+        if 200 <= status < 300:
+            return _accepted(status, answer)
+        raise classify(status, answer, retry_after=retry_after)
+
+
+def _accepted(status: int, answer: bytes) -> Accepted:
+    try:
+        document = json.loads(answer)
+        message = document["messages"][0]
+        wamid = message["id"]
+        if not isinstance(wamid, str) or not wamid:
+            raise ValueError("empty id")
+    except (ValueError, KeyError, IndexError, TypeError):
+        # A 2xx without a wamid: Meta may have taken the message; we cannot tell.
+        raise _unreadable(status, answer) from None
+    contacts = document.get("contacts") or [{}]
+    wa_id = contacts[0].get("wa_id") if isinstance(contacts[0], dict) else None
+    return Accepted(wamid=wamid, wa_id=wa_id, message_status=message.get("message_status"))
+
+
+def _unreadable(status: int, answer: bytes) -> SendError:
+    return Unavailable(
+        "unreadable_response",
+        f"HTTP {status} without a message id: {answer[:200]!r}",
+        http_status=status,
+        ambiguous=True,
+    )
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,677 @@
+"""A built-in stand-in for Meta's Cloud API, for the embedded default, demos and tests.
+
+When ``WA_ACCESS_TOKEN`` is unset the server mounts the simulator under ``/simulator``
+and points its own Cloud API client there. Like Meta, the simulator:
+
+- takes ``POST /simulator/{version}/{phone_number_id}/messages`` with a Bearer token and
+  Meta's send body, checks it (known fields, the template exists in the catalogue in
+  that language, the number of body parameters), and answers with a wamid, or with
+  Meta's error envelope (100, 131008, 132000, 132001, ...);
+- then posts ``sent``, ``delivered`` and ``read`` status notifications in Meta's shape,
+  signed with ``X-Hub-Signature-256`` when an app secret is configured, to the
+  configured webhook URL (our own ``POST /webhook``);
+- fails free-form messages (text, interactive, media) with 131047 in a ``failed``
+  status when the contact has not written in the last 24 hours (it reads the store).
+
+It can be told to fail chosen recipients (``POST /simulator/failures``): with a Meta
+code answered at once (130429, 131056, 100, ...) or in a ``failed`` status (131026,
+131050, 131049, 131047, as Meta does), with an HTTP 5xx, with an unreadable answer
+(``garbage``), or by not answering in time (``timeout``); every time or the next
+``times`` sends. ``GET /simulator/messages`` lists what it received.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hmac
+import itertools
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.clock import Clock, SystemClock
+from engine.config import SIMULATOR_PREFIX
+from engine.models.template import Template
+from engine.store import Store, open_store
+from engine.whatsapp.errors import MARKETING_STOPPED, WINDOW_CLOSED, title_of
+from engine.whatsapp.send import SendBody
+from engine.whatsapp.signature import HEADER as SIGNATURE_HEADER
+from engine.whatsapp.signature import sign
+
+log = logging.getLogger(__name__)
+
+ASYNC_CODES = frozenset({131026, MARKETING_STOPPED, 131049, WINDOW_CLOSED})
+"""Failures Meta reports in a ``failed`` status after accepting the send."""
+
+_NOT_FOUND_CODES = frozenset({132001})
+
+
+class FailureRule(BaseModel):
+    """``POST /simulator/failures`` body."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    to: str = Field(min_length=1, description="the recipient (wa_id) to fail")
+    code: int | Literal["timeout", "garbage", "slow"] = Field(
+        description="a Meta error code, an HTTP status 500-599, 'timeout' (no answer in "
+        "time), 'garbage' (an unreadable 200), or 'slow' (accepted, but answered late)"
+    )
+    times: int | None = Field(default=None, ge=1, description="the next N sends; null: all")
+    delivery: Literal["response", "webhook"] | None = Field(
+        default=None,
+        description="answer the error at once, or accept and report a failed status; "
+        "by default as Meta does for that code",
+    )
+    hold_seconds: float = Field(default=30.0, ge=0, description="for 'timeout' and 'slow'")
+
+    @property
+    def answered_at_once(self) -> bool:
+        return not self.in_webhook and self.code != "slow"
+
+    @property
+    def in_webhook(self) -> bool:
+        if self.delivery is not None:
+            return self.delivery == "webhook"
+        return isinstance(self.code, int) and self.code in ASYNC_CODES
+
+
+@dataclass(slots=True)
+class _ActiveRule:
+    rule: FailureRule
+    left: int | None
+
+
+@dataclass(slots=True)
+class Received:
+    """One send request as the simulator saw it."""
+
+    seq: int
+    phone_number_id: str
+    to: str | None
+    type: str | None
+    reference: str | None
+    raw: bytes
+    received_at: datetime
+    monotonic: float
+    wamid: str | None = None
+    error: dict[str, Any] | None = None
+    statuses: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        try:
+            body: Any = json.loads(self.raw)
+        except ValueError:
+            body = self.raw.decode("utf-8", "replace")
+        return {
+            "seq": self.seq,
+            "phone_number_id": self.phone_number_id,
+            "to": self.to,
+            "type": self.type,
+            "biz_opaque_callback_data": self.reference,
+            "wamid": self.wamid,
+            "error": self.error,
+            "statuses": list(self.statuses),
+            "received_at": self.received_at.isoformat(),
+            "body": body,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+def _json(status: int, document: dict[str, Any]) -> Answer:
+    return Answer(status, json.dumps(document, separators=(",", ":")).encode())
+
+
+def graph_error(
+    code: int,
+    details: str | None = None,
+    *,
+    status: int = 400,
+    subcode: int | None = None,
+    message: str | None = None,
+) -> Answer:
+    """Meta's error envelope."""
+    error: dict[str, Any] = {
+        "message": message or f"(#{code}) {title_of(code)}",
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "A" + uuid.uuid4().hex[:22],
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if details is not None:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return _json(status, {"error": error})
+
+
+class Simulator:
+    def __init__(
+        self,
+        *,
+        store: Store | None,
+        clock: Clock,
+        phone_number_id: str,
+        display_phone_number: str = "15550783881",
+        waba_id: str = "102290129340398",
+        webhook_url: str | None = None,
+        app_secret: str | None = None,
+        access_token: str | None = None,
+        status_delay_seconds: float = 0.05,
+        read_receipts: bool = True,
+    ) -> None:
+        self.phone_number_id = phone_number_id
+        self.display_phone_number = display_phone_number
+        self.waba_id = waba_id
+        self.webhook_url = webhook_url
+        self.app_secret = app_secret
+        self.read_receipts = read_receipts
+        self._store = store
+        self._clock = clock
+        self._access_token = access_token
+        self._delay = status_delay_seconds
+        self._received: list[Received] = []
+        self._seq = itertools.count(1)
+        self._rules: dict[str, list[_ActiveRule]] = {}
+        self._templates: dict[tuple[str, str], tuple[Template, float]] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._warned_404 = False
+
+    # -- lifetime -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def settle(self, within_seconds: float = 5.0) -> None:
+        """Wait until every status notification due so far has been posted."""
+        deadline = time.monotonic() + within_seconds
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(list(self._tasks), timeout=deadline - time.monotonic())
+
+    # -- control ------------------------------------------------------------------
+
+    def add_failure(self, rule: FailureRule) -> None:
+        self._rules.setdefault(rule.to, []).append(_ActiveRule(rule, rule.times))
+
+    def failures(self) -> list[FailureRule]:
+        return [active.rule for rules in self._rules.values() for active in rules]
+
+    def clear_failures(self) -> None:
+        self._rules.clear()
+
+    def received(self, to: str | None = None) -> list[Received]:
+        return [r for r in self._received if to is None or r.to == to]
+
+    def clear_received(self) -> None:
+        self._received.clear()
+
+    def stats(self) -> dict[str, Any]:
+        accepted = [r for r in self._received if r.wamid is not None]
+        seconds = accepted[-1].monotonic - accepted[0].monotonic if len(accepted) > 1 else 0.0
+        return {
+            "received": len(self._received),
+            "accepted": len(accepted),
+            "rejected": len(self._received) - len(accepted),
+            "seconds": seconds,
+            "rate": (len(accepted) - 1) / seconds if seconds > 0 else None,
+        }
+
+    def _take_rule(self, to: str) -> FailureRule | None:
+        rules = self._rules.get(to)
+        if not rules:
+            return None
+        active = rules[0]
+        if active.left is not None:
+            active.left -= 1
+            if active.left <= 0:
+                rules.pop(0)
+        return active.rule
+
+    # -- the Cloud API ------------------------------------------------------------
+
+    async def handle_send(
+        self, phone_number_id: str, authorization: str | None, raw: bytes
+    ) -> Answer:
+        record = Received(
+            seq=next(self._seq),
+            phone_number_id=phone_number_id,
+            to=None,
+            type=None,
+            reference=None,
+            raw=raw,
+            received_at=self._clock.now(),
+            monotonic=time.monotonic(),
+        )
+        self._received.append(record)
+        answer, body, template = await self._check(phone_number_id, authorization, raw, record)
+        if answer is not None:
+            record.error = _error_of(answer)
+            return answer
+        assert body is not None
+        assert record.to is not None
+        wamid = _new_wamid(record.to)
+        record.wamid = wamid
+        rule = self._peek_rule(record.to)
+        failure: int | None = None
+        late_by = 0.0
+        if rule is not None and rule.in_webhook and isinstance(rule.code, int):
+            self._take_rule(record.to)
+            failure = rule.code
+        elif rule is not None and rule.code == "slow":
+            self._take_rule(record.to)
+            late_by = rule.hold_seconds
+        elif template is None and not await self._window_open(record.to):
+            failure = WINDOW_CLOSED
+        category = template.category.value.lower() if template else "service"
+        self._notify(record, category, failure)
+        if late_by:
+            await asyncio.sleep(late_by)
+        message: dict[str, Any] = {"id": wamid}
+        if body.type == "template":
+            message["message_status"] = "accepted"
+        return _json(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": record.to, "wa_id": record.to}],
+                "messages": [message],
+            },
+        )
+
+    async def _check(
+        self, phone_number_id: str, authorization: str | None, raw: bytes, record: Received
+    ) -> tuple[Answer | None, SendBody | None, Template | None]:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return (
+                graph_error(
+                    190,
+                    status=401,
+                    message="Invalid OAuth access token - Cannot parse access token",
+                ),
+                None,
+                None,
+            )
+        if self._access_token and not hmac.compare_digest(token, self._access_token):
+            return graph_error(190, status=401, message="Error validating access token"), None, None
+        if phone_number_id != self.phone_number_id:
+            return (
+                graph_error(
+                    100,
+                    subcode=33,
+                    message=f"Unsupported post request. Object with ID '{phone_number_id}' "
+                    "does not exist, cannot be loaded due to missing permissions, or does "
+                    "not support this operation.",
+                ),
+                None,
+                None,
+            )
+        try:
+            document = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            return graph_error(100, "the request body is not JSON"), None, None
+        if isinstance(document, dict):
+            record.to = document.get("to") or document.get("recipient")
+            record.type = document.get("type")
+            record.reference = document.get("biz_opaque_callback_data")
+        try:
+            body = SendBody.model_validate(document)
+        except ValidationError as error:
+            issue = error.errors(include_url=False)[0]
+            where = ".".join(str(part) for part in issue["loc"]) or "body"
+            code = 131008 if issue["type"] == "missing" else 100
+            return graph_error(code, f"{where}: {issue['msg']}"), None, None
+        rule = self._peek_rule(body.address)
+        if rule is not None and rule.answered_at_once:
+            self._take_rule(body.address)
+            return await self._fail_at_once(rule), None, None
+        template = None
+        if body.template is not None:
+            found = await self._template(body.template.name, body.template.language.code)
+            if found is None:
+                return (
+                    graph_error(
+                        132001,
+                        f"template name ({body.template.name}) does not exist in "
+                        f"{body.template.language.code}",
+                        status=404,
+                    ),
+                    None,
+                    None,
+                )
+            given = len(body.template.body_parameters())
+            if given != found.param_count:
+                return (
+                    graph_error(
+                        132000,
+                        f"body: number of localizable_params ({given}) does not match the "
+                        f"expected number of params ({found.param_count})",
+                    ),
+                    None,
+                    None,
+                )
+            template = found
+        return None, body, template
+
+    def _peek_rule(self, to: str) -> FailureRule | None:
+        rules = self._rules.get(to)
+        return rules[0].rule if rules else None
+
+    async def _fail_at_once(self, rule: FailureRule) -> Answer:
+        if rule.code == "timeout":
+            await asyncio.sleep(rule.hold_seconds)
+            return graph_error(131000, "answered too late")
+        if rule.code == "garbage":
+            return Answer(
+                200, b"<html><body>Service temporarily unavailable</body></html>", "text/html"
+            )
+        assert isinstance(rule.code, int), "slow sends are answered, late"
+        if 500 <= rule.code <= 599:
+            return Answer(rule.code, b"<html><body>Upstream error</body></html>", "text/html")
+        status = 404 if rule.code in _NOT_FOUND_CODES else 400
+        return graph_error(rule.code, f"simulated failure {rule.code}", status=status)
+
+    async def _template(self, name: str, language: str) -> Template | None:
+        key = (name, language)
+        cached = self._templates.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        if self._store is None:
+            return None
+        async with self._store.read() as tx:
+            template = await tx.templates.get(name, language)
+        if template is not None:
+            self._templates[key] = (template, time.monotonic() + 1.0)
+        return template
+
+    async def _window_open(self, address: str) -> bool:
+        if self._store is None:
+            return True
+        async with self._store.read() as tx:
+            contact = await tx.contacts.get(address)
+            if contact is None:
+                return False
+            conversation = await tx.conversations.get(contact.id)
+        return conversation.window_open(self._clock.now())
+
+    # -- status notifications -----------------------------------------------------
+
+    def _notify(self, record: Received, category: str, failure: int | None) -> None:
+        if self.webhook_url is None or self._session is None:
+            return
+        steps = ["failed"] if failure is not None else ["sent", "delivered"]
+        if failure is None and self.read_receipts:
+            steps.append("read")
+        task = asyncio.create_task(self._post_statuses(record, steps, category, failure))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post_statuses(
+        self, record: Received, steps: list[str], category: str, failure: int | None
+    ) -> None:
+        for status in steps:
+            await asyncio.sleep(self._delay)
+            document = self.status_notification(record, status, category, failure)
+            if await self._post(json.dumps(document, separators=(",", ":")).encode()):
+                record.statuses.append(status)
+
+    def status_notification(
+        self, record: Received, status: str, category: str, failure: int | None = None
+    ) -> dict[str, Any]:
+        """Meta's notification of one status of a message we accepted."""
+        assert record.wamid is not None
+        entry: dict[str, Any] = {
+            "id": record.wamid,
+            "status": status,
+            "timestamp": str(int(self._clock.now().timestamp())),
+            "recipient_id": record.to,
+        }
+        if record.reference is not None:
+            entry["biz_opaque_callback_data"] = record.reference
+        if status in ("sent", "delivered"):
+            entry["pricing"] = {
+                "billable": category != "service",
+                "pricing_model": "PMP",
+                "category": category,
+                "type": "regular" if category != "service" else "free_customer_service",
+            }
+        if status == "failed" and failure is not None:
+            entry["errors"] = [
+                {
+                    "code": failure,
+                    "title": title_of(failure),
+                    "message": title_of(failure),
+                    "error_data": {"details": _failure_details(failure)},
+                    "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/"
+                    "support/error-codes/",
+                }
+            ]
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": self.waba_id,
+                    "changes": [
+                        {
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": self.display_phone_number,
+                                    "phone_number_id": record.phone_number_id,
+                                },
+                                "statuses": [entry],
+                            },
+                            "field": "messages",
+                        }
+                    ],
+                }
+            ],
+        }
+
+    async def _post(self, body: bytes) -> bool:
+        assert self._session is not None
+        assert self.webhook_url is not None
+        headers = {"Content-Type": "application/json"}
+        if self.app_secret:
+            headers[SIGNATURE_HEADER] = sign(body, self.app_secret)
+        for attempt in range(3):
+            try:
+                async with self._session.post(
+                    self.webhook_url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as response:
+                    await response.read()
+                    if 200 <= response.status < 300:
+                        return True
+                    if response.status == 404 and not self._warned_404:
+                        self._warned_404 = True
+                        log.warning("the simulator's webhook %s answers 404", self.webhook_url)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                log.debug("posting a status to %s failed: %s", self.webhook_url, error)
+            await asyncio.sleep(0.2 * 2**attempt)
+        return False
+
+
+def _failure_details(code: int) -> str:
+    if code == WINDOW_CLOSED:
+        return (
+            "Message failed to send because more than 24 hours have passed since the "
+            "customer last replied to this number."
+        )
+    if code == MARKETING_STOPPED:
+        return (
+            "This recipient has chosen to stop receiving marketing messages on WhatsApp "
+            "from your business."
+        )
+    return title_of(code)
+
+
+def _error_of(answer: Answer) -> dict[str, Any]:
+    try:
+        error = json.loads(answer.body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return {"http_status": answer.status, "body": answer.body.decode("utf-8", "replace")}
+    return error if isinstance(error, dict) else {"http_status": answer.status}
+
+
+def _new_wamid(to: str) -> str:
+    raw = f"\x00\x0b{to}\x15\x02\x00\x11\x18\x12{uuid.uuid4().hex.upper()}\x00".encode()
+    return "wamid." + base64.b64encode(raw).decode().rstrip("=")
+
+
+# -- routes -----------------------------------------------------------------------
+
+SIMULATOR = web.AppKey("simulator", Simulator)
+routes = web.RouteTableDef()
+
+
+@routes.post(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{phone_number_id}/messages")
+async def send_message(request: web.Request) -> web.Response:
+    answer = await request.app[SIMULATOR].handle_send(
+        request.match_info["phone_number_id"],
+        request.headers.get("Authorization"),
+        await request.read(),
+    )
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
+@routes.get(SIMULATOR_PREFIX + "/messages")
+async def list_received(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR]
+    to = request.query.get("to")
+    return web.json_response({"messages": [r.as_json() for r in simulator.received(to)]})
+
+
+@routes.delete(SIMULATOR_PREFIX + "/messages")
+async def clear_received(request: web.Request) -> web.Response:
+    request.app[SIMULATOR].clear_received()
+    return web.Response(status=204)
+
+
+@routes.get(SIMULATOR_PREFIX + "/stats")
+async def stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SIMULATOR].stats())
+
+
+@routes.post(SIMULATOR_PREFIX + "/failures")
+async def add_failure(request: web.Request) -> web.Response:
+    try:
+        rule = FailureRule.model_validate_json(await request.read())
+    except ValidationError as error:
+        fields = [
+            {"field": ".".join(str(p) for p in issue["loc"]) or "body", "message": issue["msg"]}
+            for issue in error.errors(include_url=False)
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return web.json_response(
+            {"error": {"code": "invalid_request", "message": message, "fields": fields}},
+            status=422,
+        )
+    request.app[SIMULATOR].add_failure(rule)
+    return web.json_response(rule.model_dump(), status=201)
+
+
+@routes.get(SIMULATOR_PREFIX + "/failures")
+async def list_failures(request: web.Request) -> web.Response:
+    return web.json_response(
+        {"failures": [rule.model_dump() for rule in request.app[SIMULATOR].failures()]}
+    )
+
+
+@routes.delete(SIMULATOR_PREFIX + "/failures")
+async def clear_failures(request: web.Request) -> web.Response:
+    request.app[SIMULATOR].clear_failures()
+    return web.Response(status=204)
+
+
+# -- standalone -------------------------------------------------------------------
+
+
+def create_simulator_app(simulator: Simulator) -> web.Application:
+    """The simulator alone, e.g. in its own process for benchmarks."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SIMULATOR] = simulator
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        await simulator.start()
+        yield
+        await simulator.close()
+
+    app.cleanup_ctx.append(lifetime)
+    app.add_routes(routes)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the Cloud API simulator on its own.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="the store whose template catalogue and windows it checks",
+    )
+    parser.add_argument(
+        "--phone-number-id", default=os.environ.get("WA_PHONE_NUMBER_ID", "100000000000001")
+    )
+    parser.add_argument("--webhook-url", default=None)
+    parser.add_argument("--app-secret", default=os.environ.get("WA_APP_SECRET"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    async def serve() -> None:
+        store = await open_store(args.database_url) if args.database_url else None
+        simulator = Simulator(
+            store=store,
+            clock=SystemClock(),
+            phone_number_id=args.phone_number_id,
+            webhook_url=args.webhook_url,
+            app_secret=args.app_secret,
+        )
+        runner = web.AppRunner(create_simulator_app(simulator), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, args.host, args.port).start()
+        print(
+            f"simulator listening on http://{args.host}:{args.port}{SIMULATOR_PREFIX}", flush=True
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+            if store is not None:
+                await store.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
