@@ -60,7 +60,10 @@ async def test_a_failure_keeps_meta_s_error(store: Store, clock: FrozenClock) ->
     stored = await message(store, sent.id)
     assert stored.status is MessageStatus.FAILED
     assert stored.failure is not None
-    assert (stored.failure.code, stored.failure.reason) == ("131047", "Re-engagement message")
+    assert stored.failure.code == "131047"
+    assert stored.failure.reason.startswith("window closed:"), stored.failure.reason
+    assert "send a template instead" in stored.failure.reason
+    assert "Re-engagement message" in stored.failure.reason, "Meta's own title is kept"
     assert (await contact_of(store, ANN)).marketing_opt_in is True
 
 

@@ -56,10 +56,8 @@ async def integration(aiohttp_server: Any) -> Integration:
 
 
 @pytest.fixture
-async def outbound(
-    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, clock: FrozenClock
-) -> Outbound:
-    return await start_outbound(aiohttp_client, aiohttp_server, tmp_path, clock)
+async def outbound(aiohttp_client: Any, tmp_path: Path, clock: FrozenClock) -> Outbound:
+    return await start_outbound(aiohttp_client, tmp_path, clock)
 
 
 async def secret(outbound: Outbound) -> str:
@@ -149,14 +147,11 @@ async def test_a_failure_at_enqueue_and_a_change_from_any_path_are_posted(
 
 async def test_a_dead_endpoint_is_abandoned_after_the_last_try(
     aiohttp_client: Any,
-    aiohttp_server: Any,
     tmp_path: Path,
     clock: FrozenClock,
     integration: Integration,
 ) -> None:
-    outbound = await start_outbound(
-        aiohttp_client, aiohttp_server, tmp_path, clock, CALLBACK_MAX_TRIES=2
-    )
+    outbound = await start_outbound(aiohttp_client, tmp_path, clock, CALLBACK_MAX_TRIES=2)
     integration.refuse = 100
     await outbound.client.post("/api/v1/contacts", json={"wa_id": ANN, "marketing_opt_in": False})
     refused = await outbound.send(

@@ -23,10 +23,8 @@ BOB = "16505550000"
 
 
 @pytest.fixture
-async def outbound(
-    aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path, clock: FrozenClock
-) -> Outbound:
-    return await start_outbound(aiohttp_client, aiohttp_server, tmp_path, clock)
+async def outbound(aiohttp_client: Any, tmp_path: Path, clock: FrozenClock) -> Outbound:
+    return await start_outbound(aiohttp_client, tmp_path, clock)
 
 
 async def opted_out(outbound: Outbound, wa_id: str) -> None:

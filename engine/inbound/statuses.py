@@ -20,9 +20,11 @@ from typing import Any
 
 from engine.models.contact import ConsentSource
 from engine.models.message import Failure, MessageStatus
+from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent
 from engine.store.inbound import UnmatchedStatus
+from engine.whatsapp.errors import failure_from_status_error
 from engine.whatsapp.webhook import StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,7 @@ class StatusResult(StrEnum):
 def _failure(update: StatusUpdate) -> Failure:
     if not update.errors:
         return Failure(code="failed", reason="WhatsApp reported the message failed")
-    first = update.errors[0]
-    return Failure(code=str(first.code), reason=first.describe())
+    return failure_from_status_error(update.errors[0].model_dump(exclude_none=True))
 
 
 async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> StatusResult:
@@ -63,7 +64,9 @@ async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> Status
     details: dict[str, Any] | None = {
         key: value for key, value in update.raw.items() if key not in _NOT_DETAILS
     } or None
-    message = await tx.messages.get_by_wamid(update.id)
+    # By wamid, or, when the sender never stored one (it stopped during the call), by
+    # the message id the send carried in biz_opaque_callback_data.
+    message = await message_for_status(tx, update.id, update.biz_opaque_callback_data, at=at)
 
     consent_applied = False
     if any(error.code == MARKETING_STOPPED for error in update.errors):

@@ -7,9 +7,8 @@ the answer was lost), Meta may have accepted the message while we hold no wamid;
 ``sent`` status then names our id, and :func:`message_for_status` records the wamid
 (:meth:`~engine.store.outbox.OutboxRepo.adopt_wamid`). A queued or sending row becomes
 ``sent``, so the expired lease does not send the message a second time.
-
-MERGE: the webhook's status handler (inbound branch) should look messages up with this
-function instead of ``tx.messages.get_by_wamid`` alone.
+The webhook's status handler (:func:`engine.inbound.statuses.apply_status`) looks
+messages up with it.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from engine.clock import Clock
 from engine.ids import new_id
+from engine.inbound.statuses import replay_unmatched_statuses
 from engine.models.content import OutboundContent, TemplateContent
 from engine.models.message import Failure
 from engine.models.template import Template
@@ -66,14 +67,9 @@ _FLUSH_LINGER_SECONDS = 0.01
 
 
 async def on_wamid_recorded(tx: Tx, message_id: str, wamid: str) -> None:
-    """Called in the transaction that records a message's wamid.
-
-    MERGE: the lead connects this to
-    ``engine.inbound.statuses.replay_unmatched_statuses(tx, message_id, wamid)`` (written
-    in parallel on the inbound branch), so statuses Meta sent before we stored the wamid
-    are applied now. Until then it does nothing.
-    """
-    return
+    """Called in the transaction that records a message's wamid: statuses Meta sent
+    before we stored it (they were kept aside) are applied now."""
+    await replay_unmatched_statuses(tx, message_id, wamid)
 
 
 @dataclass(frozen=True, slots=True)
