@@ -30,6 +30,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "API_TOKEN": API_TOKEN,
         "TEMPLATES_FILE": FIXTURES / "templates.yaml",
         "FLOWS_DIR": ROOT / "flows",
+        # No sender unless a test serves the app where the built-in simulator expects it
+        # (tests/outbound_support.py start_outbound): queued rows stay queued.
+        "OUTBOUND_WORKER": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -106,6 +106,7 @@ async def start_outbound(
         "WA_APP_SECRET": APP_SECRET,
         "SIMULATOR_STATUS_DELAY_SECONDS": 0,
         "OUTBOUND_POLL_SECONDS": 0.02,
+        "OUTBOUND_WORKER": True,
     }
     values.update(overrides)
     app = create_app(make_settings(tmp_path, **values), clock=clock)

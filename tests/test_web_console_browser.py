@@ -3,9 +3,10 @@ the real server on loopback.
 
 An agent signs in, takes over a conversation from the queue, sees that the contact
 opted out of marketing, picks a MARKETING template, sees the warning, cancels
-(nothing is recorded), then confirms and sends (the message is queued with the
-confirmation). Screenshots of the warning and of the conversation view are saved
-under ``artifacts/``.
+(nothing is recorded), then confirms and sends: the message is recorded with the
+confirmation, reaches the built-in Cloud API simulator, and its delivery ticks come
+back through the webhook while the page is open. Screenshots of the warning and of
+the conversation view are saved under ``artifacts/``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from engine.clock import FrozenClock
@@ -25,9 +25,11 @@ from engine.models import Channel, MessageStatus, Owner
 from engine.models.content import TextContent
 from engine.outbound.enqueue import OutboundRequest, enqueue
 from engine.store import Store, Tx
+from engine.web.app import create_app
 from engine.web.keys import STORE
-from tests.conftest import AUTH, ROOT
+from tests.conftest import AUTH, ROOT, make_settings
 from tests.desk import PASSWORD, Client, add_agent, add_contact, receive
+from tests.outbound_support import APP_SECRET, eventually, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -146,11 +148,20 @@ def expect_of() -> Any:
 async def test_an_agent_confirms_marketing_to_an_opted_out_contact_in_the_console(
     aiohttp_server: Any,
     aiohttp_client: Any,
-    app: web.Application,
+    tmp_path: Path,
     clock: FrozenClock,
     browser_page: Any,
 ) -> None:
-    server: TestServer = await aiohttp_server(app, host="127.0.0.1")
+    port = free_port()
+    settings = make_settings(
+        tmp_path,
+        PORT=port,
+        WA_APP_SECRET=APP_SECRET,
+        OUTBOUND_WORKER=True,
+        SIMULATOR_STATUS_DELAY_SECONDS=0.2,  # ticks a person can watch move
+    )
+    app = create_app(settings, clock=clock)
+    server: TestServer = await aiohttp_server(app, host="127.0.0.1", port=port)
     api: Client = await aiohttp_client(server, headers=AUTH)
     store = app[STORE]
     await seed(api, store, clock)
@@ -207,18 +218,24 @@ async def test_an_agent_confirms_marketing_to_an_opted_out_contact_in_the_consol
     await sent.locator(".msg-confirm", has_text="confirmed by Ann Lee").wait_for()
 
     rows = await compose_rows(api)
-    assert [(m["kind"], m["status"]) for m in rows] == [("text", "queued"), ("template", "queued")]
+    assert [m["kind"] for m in rows] == ["text", "template"]
     assert rows[1]["template"]["name"] == "spring_sale"
     assert rows[1]["confirmed_opted_out"]["by"] == ANN
 
-    # The sender and Meta's statuses move it on; the open page follows without a reload.
-    async def delivered(tx: Tx) -> None:
-        await tx.messages.change_status(rows[0]["id"], MessageStatus.SENT, at=clock.now())
-        await tx.messages.change_status(rows[0]["id"], MessageStatus.DELIVERED, at=clock.now())
+    # The sender posts it to the Cloud API (here the built-in simulator) ...
+    async def in_the_simulator() -> list[dict[str, Any]]:
+        listed = await (await api.get("/simulator/messages", params={"to": CHRIS})).json()
+        return [m for m in listed["messages"] if m["type"] == "template" and m["wamid"]]
 
-    await store.write(delivered)
-    first = page.locator(f'.msg[data-id="{rows[0]["id"]}"] .status-delivered')
-    await first.wait_for()
+    [template] = await eventually(in_the_simulator, what="the template at the Cloud API")
+    assert template["body"]["template"]["name"] == "spring_sale"
+    assert template["body"]["template"]["components"][0]["parameters"] == [
+        {"type": "text", "text": "Chris"},
+        {"type": "text", "text": "20%"},
+    ]
+    # ... and Meta's statuses come back through the webhook: the open page follows.
+    read = page.locator(f'.msg[data-id="{rows[1]["id"]}"] .status-read')
+    await read.wait_for()
     await expect(queue.locator('[data-wa-id="4915123456789"] .badge')).to_have_text("2")
 
     await page.screenshot(path=str(ARTIFACTS / "console-conversation.png"))
