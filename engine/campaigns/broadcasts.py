@@ -36,7 +36,6 @@ from engine.models.message import Channel, Failure, TemplateRef
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import (
     BulkRequest,
-    Recipient,
     TemplateProblem,
     enqueue_many,
     resolve,
@@ -134,11 +133,14 @@ def stored_audience(broadcast: Broadcast) -> AudienceQuery:
 
 
 def audience_query(spec: AudienceSpec, contact_ids: tuple[int, ...] | None) -> AudienceQuery:
+    """The audience of a broadcast not created yet: a preview (it reads when each
+    contact last wrote to us)."""
     return AudienceQuery(
         tags=spec.tags,
         all_tags=spec.tags_match == "all",
         attributes=spec.attributes,
         contact_ids=contact_ids,
+        last_inbound=True,
     )
 
 
@@ -274,7 +276,7 @@ async def plan_batch(
                 BulkRequest(
                     Channel.BROADCAST,
                     template_content(broadcast.template),
-                    [Recipient(m.contact_id, m.address, m.opted_in) for m in page.members],
+                    page.members,
                     Options(opted_in_only=broadcast.opted_in_only),
                 ),
                 now=now,

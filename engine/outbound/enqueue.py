@@ -20,8 +20,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from engine.ids import new_id
+from engine.ids import new_id, new_ids
 from engine.models.contact import Contact
 from engine.models.content import (
     ButtonsContent,
@@ -191,13 +192,15 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
 
 
 # Campaigns (issue 6): one content to many recipients in one go (broadcast batches).
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """A contact as bulk planning reads it."""
+class Recipient(Protocol):
+    """A contact as bulk planning reads it (e.g. a page of a broadcast's audience)."""
 
-    contact_id: int
-    address: str
-    opted_in: bool
+    @property
+    def contact_id(self) -> int: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def opted_in(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,32 +233,33 @@ async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEn
     body_for = send_json_for(request.content, template=resolved.template)
     verdicts: Counter[Verdict] = Counter()
     notices: Counter[str] = Counter()
-    outcomes: dict[Decision, tuple[MessageStatus, Failure | None]] = {}
+    not_sent: dict[tuple[Verdict, str | None, str | None], tuple[MessageStatus, Failure | None]]
+    not_sent = {}
+    channel, kind, options = request.channel, resolved.kind, request.options
+    queued = MessageStatus.QUEUED
     messages: list[BatchMessage] = []
-    for recipient in request.recipients:
-        decision = decide(
-            request.channel, resolved.kind, opted_in=recipient.opted_in, options=request.options
-        )
-        if decision.verdict is Verdict.NEEDS_CONFIRMATION:
-            raise ValueError(f"the {request.channel} channel cannot send in bulk")
-        verdicts[decision.verdict] += 1
-        if decision.notice is not None and decision.sends:
-            notices[decision.notice.code] += 1
-        outcome = outcomes.get(decision)
-        if outcome is None:
-            outcome = outcomes[decision] = _recorded(decision)
-        status, failure = outcome
-        message_id = new_id()
-        messages.append(
-            BatchMessage(
-                message_id,
-                recipient.contact_id,
-                recipient.address,
-                status,
-                failure,
-                body_for(recipient.address, message_id) if status is MessageStatus.QUEUED else None,
+    for recipient, message_id in zip(
+        request.recipients, new_ids(len(request.recipients)), strict=True
+    ):
+        decision = decide(channel, kind, opted_in=recipient.opted_in, options=options)
+        verdict = decision.verdict
+        verdicts[verdict] += 1
+        address = recipient.address
+        if decision.sends:
+            if decision.notice is not None:
+                notices[decision.notice.code] += 1
+            body = body_for(address, message_id)
+            messages.append(
+                BatchMessage(message_id, recipient.contact_id, address, queued, None, body)
             )
-        )
+            continue
+        if verdict is Verdict.NEEDS_CONFIRMATION:
+            raise ValueError(f"the {channel} channel cannot send in bulk")
+        key = (verdict, decision.code, decision.reason)
+        if key not in not_sent:
+            not_sent[key] = _recorded(decision)
+        status, failure = not_sent[key]
+        messages.append(BatchMessage(message_id, recipient.contact_id, address, status, failure))
     if messages:
         await tx.outbox.add_batch(
             MessageBatch(

@@ -34,6 +34,8 @@ class AudienceQuery:
     attributes: tuple[AttributeCondition, ...] = ()
     contact_ids: tuple[int, ...] | None = None
     broadcast_id: str | None = None
+    last_inbound: bool = False
+    """Read each member's last message time too (a preview; planning does not need it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,7 @@ class BroadcastRepo(ABC):
         self, audience: AudienceQuery, *, after: int, limit: int
     ) -> AudiencePage:
         """Up to ``limit`` contacts of ``audience`` after contact id ``after``, in id order,
-        with their opt-in and the time of their last message to us."""
+        with their opt-in (and, when asked, the time of their last message to us)."""
 
     @abstractmethod
     async def create(self, broadcast: Broadcast, contact_ids: Sequence[int]) -> None:

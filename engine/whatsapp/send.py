@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from json.encoder import encode_basestring
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -382,6 +383,10 @@ def send_json(
 
 
 # Campaigns (issue 6): one content to many recipients.
+_quoted: Callable[[str], str] = encode_basestring
+"""A text as a JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+
+
 _ADDRESS = "\x00address\x00"
 _REFERENCE = "\x00reference\x00"
 
@@ -421,7 +426,7 @@ def send_json_for(
         if found is None:
             return send_json(address, content, template=template, reference=reference)
         head, middle, tail = found
-        return head + json.dumps(address) + middle + json.dumps(reference) + tail
+        return head + _quoted(address) + middle + _quoted(reference) + tail
 
     return body
 

@@ -105,8 +105,13 @@ class SqliteBroadcastRepo(BroadcastRepo):
     async def audience_page(
         self, audience: AudienceQuery, *, after: int, limit: int
     ) -> AudiencePage:
-        selected = "SELECT c.id, c.wa_id, c.user_id, c.marketing_opt_in, v.last_inbound_at"
-        joined = " FROM contacts c LEFT JOIN conversations v ON v.contact_id = c.id"
+        selected = "SELECT c.id, c.wa_id, c.user_id, c.marketing_opt_in"
+        joined = " FROM contacts c"
+        if audience.last_inbound:
+            selected += ", v.last_inbound_at"
+            joined += " LEFT JOIN conversations v ON v.contact_id = c.id"
+        else:
+            selected += ", NULL"
         where: list[str] = []
         params: list[Any] = []
         for condition in audience.attributes:
@@ -369,10 +374,8 @@ class SqliteBroadcastRepo(BroadcastRepo):
 
 
 def _member(row: sqlite3.Row) -> AudienceMember:
+    # Positional, and the time parsed only when read: this runs once per recipient.
+    last = row[4]
     return AudienceMember(
-        contact_id=row[0],
-        wa_id=row[1],
-        user_id=row[2],
-        opted_in=bool(row[3]),
-        last_inbound_at=from_db_opt(row[4]),
+        row[0], row[1], row[2], bool(row[3]), None if last is None else from_db(last)
     )
