@@ -39,6 +39,7 @@ _COLUMNS = (
     " excluded_opted_out, quality_risk, planned_until, planned, planning_done, guard,"
     " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at"
 )
+_IS_BOOLEAN = "({} IN ('true', 'false'))"
 _OF_BROADCAST = "SELECT message_id FROM broadcast_recipients WHERE broadcast_id = ?"
 
 
@@ -72,19 +73,25 @@ def _broadcast(row: sqlite3.Row) -> Broadcast:
 
 def _attribute_sql(condition: AttributeCondition) -> tuple[str, list[Any]]:
     path = f'$."{condition.attribute}"'
+    # Values compare as JSON values: "1" is not 1 (text and number), and, although SQLite
+    # reads JSON true as 1, true is not 1 either.
     match condition.op:
         case "equals":
-            # Both sides through json_extract, so JSON types compare as JSON types:
-            # "1" is not 1, and true is true.
-            return "json_extract(c.attributes, ?) = json_extract(?, '$')", [
-                path,
-                json.dumps(condition.equals),
-            ]
+            value = json.dumps(condition.equals)
+            return (
+                "json_extract(c.attributes, ?) = json_extract(?, '$') AND"
+                f" {_IS_BOOLEAN.format('json_type(c.attributes, ?)')}"
+                f" = {_IS_BOOLEAN.format('json_type(?)')}",
+                [path, value, path, value],
+            )
         case "in":
-            return "json_extract(c.attributes, ?) IN (SELECT value FROM json_each(?))", [
-                path,
-                json.dumps(list(condition.in_ or ())),
-            ]
+            return (
+                "EXISTS (SELECT 1 FROM json_each(?) v"
+                " WHERE v.atom = json_extract(c.attributes, ?) AND"
+                f" {_IS_BOOLEAN.format('v.type')}"
+                f" = {_IS_BOOLEAN.format('json_type(c.attributes, ?)')})",
+                [json.dumps(list(condition.in_ or ())), path, path],
+            )
         case "exists":
             test = "IS NOT NULL" if condition.exists else "IS NULL"
             return f"json_type(c.attributes, ?) {test}", [path]
