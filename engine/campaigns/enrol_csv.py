@@ -14,10 +14,9 @@ one is an error of its line.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 
-from engine.contacts.csv_import import CsvFormatError, RowError
+from engine.contacts.csv_import import CsvFormatError, RowError, open_csv
 from engine.phone import InvalidPhoneNumber, to_wa_id
 
 
@@ -29,17 +28,7 @@ class ParsedNumbers:
 
 
 def parse_numbers_csv(data: bytes, default_region: str) -> ParsedNumbers:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise CsvFormatError(1, f"the file is not UTF-8 text: {error}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [column.strip().lower() for column in next(reader)]
-    except StopIteration:
-        raise CsvFormatError(1, "the file is empty; expected a header row") from None
-    except csv.Error as error:
-        raise CsvFormatError(1, f"the header row is not valid CSV: {error}") from None
+    reader, header = open_csv(data)
     column = "wa_id" if "wa_id" in header else "phone" if "phone" in header else None
     if column is None:
         raise CsvFormatError(1, "the header needs a wa_id or phone column")

@@ -31,7 +31,7 @@ from engine.store.broadcasts import RecipientRow
 from engine.web.campaigns import campaign_error, invalid, template_error
 from engine.web.errors import ApiError, not_found
 from engine.web.keys import CAMPAIGNS, CLOCK, STORE
-from engine.web.messages import TemplateChoice, UtcDatetime, iso
+from engine.web.messages import TemplateChoice, UtcDatetime, csv_cells, iso
 from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
 
 routes = web.RouteTableDef()
@@ -138,12 +138,8 @@ def recipient_json(row: RecipientRow) -> dict[str, Any]:
     }
 
 
-def recipient_csv(row: RecipientRow) -> list[str]:
-    flat = recipient_json(row)
-    failure = flat.pop("failure") or {}
-    flat["failure_code"] = failure.get("code")
-    flat["failure_reason"] = failure.get("reason")
-    return ["" if flat[column] is None else str(flat[column]) for column in CSV_COLUMNS]
+def recipient_csv(row: RecipientRow) -> list[Any]:
+    return csv_cells(recipient_json(row), CSV_COLUMNS)
 
 
 def _audience(body: BroadcastPreview) -> AudienceSpec:

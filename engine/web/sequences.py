@@ -29,7 +29,13 @@ from engine.models.message import TemplateRef
 from engine.store import AlreadyExists, NotFound, Tx
 from engine.store.campaign_work import WorkKind
 from engine.web.campaigns import campaign_error, invalid
-from engine.web.contacts import IMPORT_LIMIT_BYTES, _read_limited, contact_address
+from engine.web.contacts import (
+    IMPORT_LIMIT_BYTES,
+    contact_address,
+    invalid_csv,
+    read_limited,
+    require_contact,
+)
 from engine.web.errors import ApiError, not_found
 from engine.web.keys import CAMPAIGNS, CLOCK, SETTINGS, STORE
 from engine.web.messages import TemplateChoice, iso
@@ -244,18 +250,13 @@ async def edit_sequence(request: web.Request) -> web.Response:
 @routes.post("/api/v1/sequences/{id}/enrollments/import")
 async def enrol_csv(request: web.Request) -> web.Response:
     sequence_id = request.match_info["id"]
-    data = await _read_limited(request, IMPORT_LIMIT_BYTES)
+    data = await read_limited(request, IMPORT_LIMIT_BYTES)
     try:
         parsed = await asyncio.to_thread(
             parse_numbers_csv, data, request.app[SETTINGS].default_region
         )
     except CsvFormatError as error:
-        raise ApiError(
-            422,
-            "invalid_csv",
-            f"line {error.line}: {error.message}",
-            errors=[{"line": error.line, "message": error.message}],
-        ) from None
+        raise invalid_csv(error) from None
     async with request.app[STORE].read() as tx:
         await _require_sequence(tx, sequence_id)
     now = request.app[CLOCK].now()
@@ -345,19 +346,12 @@ async def enrol_contact(request: web.Request) -> web.Response:
     return web.json_response(document, status=201)
 
 
-async def _contact(tx: Tx, address: str) -> Contact:
-    contact = await tx.contacts.get(address)
-    if contact is None:
-        raise not_found(f"contact {address}")
-    return contact
-
-
 @routes.get("/api/v1/sequences/{id}/enrollments/{contact}")
 async def get_enrolment(request: web.Request) -> web.Response:
     address = contact_address(request)
     async with request.app[STORE].read() as tx:
         sequence = await _require_sequence(tx, request.match_info["id"])
-        contact = await _contact(tx, address)
+        contact = await require_contact(tx, address)
         enrolment = await tx.sequences.latest_enrolment(sequence.id, contact.id)
         if enrolment is None:
             raise ApiError(404, "not_enrolled", f"{address} was never in sequence {sequence.name}")
@@ -372,7 +366,7 @@ async def unenrol_contact(request: web.Request) -> web.Response:
 
     async def job(tx: Tx) -> dict[str, Any]:
         sequence = await _require_sequence(tx, request.match_info["id"])
-        contact = await _contact(tx, address)
+        contact = await require_contact(tx, address)
         enrolment = await sequences.unenrol(tx, sequence, contact, now=now)
         return await enrolment_json(tx, sequence, enrolment, contact)
 
