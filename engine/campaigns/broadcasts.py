@@ -17,8 +17,11 @@ held back from the sender, and a person resumes it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from typing import Protocol
 
 import phonenumbers
 
@@ -41,7 +44,7 @@ from engine.outbound.enqueue import (
     resolve,
 )
 from engine.policy import QUALITY_RATING_RISK, Options, Verdict, decide
-from engine.store import Tx
+from engine.store import NotFound, Store, Tx
 from engine.store.broadcasts import AudienceMember, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
 from engine.whatsapp.errors import title_of
@@ -240,6 +243,8 @@ class Planned:
     queued: int = 0
     more: bool = False
     """The item is still held and more of the audience remains to plan."""
+    paused: bool = False
+    """Planning could not go on: the broadcast paused itself (hold its queued messages)."""
 
 
 async def plan_batch(
@@ -285,7 +290,7 @@ async def plan_batch(
             await _pause(
                 tx, broadcast, by="planner", reason=f"Planning stopped: {problem}", now=now
             )
-            return Planned()
+            return Planned(paused=True)
         await tx.broadcasts.add_recipients(
             broadcast.id,
             [
@@ -313,11 +318,12 @@ async def plan_batch(
 async def _require(tx: Tx, broadcast_id: str) -> Broadcast:
     broadcast = await tx.broadcasts.get(broadcast_id)
     if broadcast is None:
-        raise LookupError(broadcast_id)
+        raise NotFound(f"no broadcast {broadcast_id}")
     return broadcast
 
 
 async def _pause(tx: Tx, broadcast: Broadcast, *, by: str, reason: str, now: datetime) -> None:
+    """Nothing more is planned; the queued messages are then held (:func:`hold_queued`)."""
     await tx.broadcasts.set_state(
         broadcast.id,
         BroadcastState.PAUSED,
@@ -326,18 +332,16 @@ async def _pause(tx: Tx, broadcast: Broadcast, *, by: str, reason: str, now: dat
         paused_by=by,
         reason=reason,
     )
-    await tx.broadcasts.hold_queued(broadcast.id)
     await tx.campaign_work.cancel(WorkKind.BROADCAST, broadcast.id)
 
 
 async def cancel(tx: Tx, broadcast_id: str, *, now: datetime) -> Broadcast:
-    """Stop a broadcast: nothing more is planned, and its unsent messages are skipped
-    (``cancelled``). Messages already with the sender finish their send."""
+    """Stop a broadcast: nothing more is planned, and its unsent messages are then
+    skipped (:func:`skip_queued`). Messages already with the sender finish their send."""
     broadcast = await _require(tx, broadcast_id)
     if broadcast.state.is_final:
         raise WrongState(f"broadcast {broadcast_id} is {broadcast.state}; it cannot be cancelled")
     await tx.campaign_work.cancel(WorkKind.BROADCAST, broadcast_id)
-    await tx.broadcasts.skip_queued(broadcast_id, CANCELLED, now)
     await tx.broadcasts.set_state(broadcast_id, BroadcastState.CANCELLED, now=now)
     return await _require(tx, broadcast_id)
 
@@ -351,18 +355,65 @@ async def pause(tx: Tx, broadcast_id: str, *, by: str, reason: str, now: datetim
 
 
 async def resume(tx: Tx, broadcast_id: str, *, now: datetime) -> Broadcast:
-    """A person resumes a paused broadcast; a guard that paused it watches no more."""
+    """A person resumes a paused broadcast (its held messages are then released,
+    :func:`release_held`); a guard that paused it watches no more."""
     broadcast = await _require(tx, broadcast_id)
     if broadcast.state is not BroadcastState.PAUSED:
         raise WrongState(f"broadcast {broadcast_id} is {broadcast.state}, not paused")
     guard = GuardState.OVERRIDDEN if broadcast.guard is GuardState.TRIPPED else None
-    await tx.broadcasts.set_state(broadcast_id, BroadcastState.SENDING, now=now, guard=guard)
-    await tx.broadcasts.release_held(broadcast_id, now)
+    waiting = not broadcast.planned and now < broadcast.send_at
+    state = BroadcastState.SCHEDULED if waiting else BroadcastState.SENDING
+    await tx.broadcasts.set_state(broadcast_id, state, now=now, guard=guard)
     if not broadcast.planning_done:
         await tx.campaign_work.schedule(
             WorkKind.BROADCAST, broadcast_id, max(now, broadcast.send_at)
         )
     return await _require(tx, broadcast_id)
+
+
+QUEUED_CHUNK = 2000
+"""Queued messages held, released or skipped per store job."""
+
+
+class Chunk(Protocol):
+    """One job of a change made a chunk at a time: the last id it reached, or None."""
+
+    def __call__(self, tx: Tx, *, after: str) -> Awaitable[str | None]: ...
+
+
+async def _in_chunks(store: Store, change: Chunk) -> None:
+    after: str | None = ""
+    while after is not None:
+        after = await store.write(partial(change, after=after))
+
+
+async def hold_queued(store: Store, broadcast_id: str) -> None:
+    """Hold a paused broadcast's queued messages back from the sender, a chunk per job.
+    The sender may still take a few while this runs; they are sent."""
+
+    async def chunk(tx: Tx, *, after: str) -> str | None:
+        broadcast = await tx.broadcasts.get(broadcast_id)
+        if broadcast is None or broadcast.state is not BroadcastState.PAUSED:
+            return None  # resumed (or cancelled) meanwhile
+        return await tx.broadcasts.hold_queued(broadcast_id, after=after, limit=QUEUED_CHUNK)
+
+    await _in_chunks(store, chunk)
+
+
+async def release_held(store: Store, broadcast_id: str, now: datetime) -> None:
+    async def chunk(tx: Tx, *, after: str) -> str | None:
+        return await tx.broadcasts.release_held(broadcast_id, now, after=after, limit=QUEUED_CHUNK)
+
+    await _in_chunks(store, chunk)
+
+
+async def skip_queued(store: Store, broadcast_id: str, now: datetime) -> None:
+    async def chunk(tx: Tx, *, after: str) -> str | None:
+        return await tx.broadcasts.skip_queued(
+            broadcast_id, CANCELLED, now, after=after, limit=QUEUED_CHUNK
+        )
+
+    await _in_chunks(store, chunk)
 
 
 def guard_reason(
@@ -415,12 +466,16 @@ async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch
     return None
 
 
-async def apply_watch(tx: Tx, found: Watch, *, now: datetime) -> None:
+async def apply_watch(tx: Tx, found: Watch, *, now: datetime) -> bool:
+    """Pause or complete the broadcast as found; True when it paused it (then hold its
+    queued messages)."""
     broadcast = await tx.broadcasts.get(found.broadcast_id)
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
-        return  # changed since it was looked at
+        return False  # changed since it was looked at
     if found.trip is not None:
         log.warning("broadcast %s paused by the quality guard", broadcast.id)
         await _pause(tx, broadcast, by=GUARD, reason=found.trip, now=now)
-    elif found.completed and not await tx.broadcasts.has_pending(broadcast.id):
+        return True
+    if found.completed and not await tx.broadcasts.has_pending(broadcast.id):
         await tx.broadcasts.set_state(broadcast.id, BroadcastState.COMPLETED, now=now)
+    return False

@@ -140,6 +140,8 @@ class CampaignWorker:
             )
             if planned.queued:
                 self._queued()
+            if planned.paused:
+                await broadcasts.hold_queued(self._store, item.subject)
             if not planned.more:
                 return
 
@@ -153,9 +155,11 @@ class CampaignWorker:
                 if watched is not None:
                     found.append(watched)
         for watched in found:
-            await self._store.write(
+            paused = await self._store.write(
                 partial(broadcasts.apply_watch, found=watched, now=self._clock.now())
             )
+            if paused:
+                await broadcasts.hold_queued(self._store, watched.broadcast_id)
 
     def _queued(self) -> None:
         if self._on_queued is not None:

@@ -6,8 +6,9 @@ the contacts table or of the audience. Nothing ever lists the whole audience.
 
 A broadcast's messages are outbox rows (:mod:`engine.store.outbox`);
 ``broadcast_recipients`` ties each one to its broadcast. Holding, releasing and
-cancelling act on the broadcast's ``queued`` rows only: a row the sender has claimed
-(``sending``) finishes its send.
+skipping act on the broadcast's ``queued`` rows only, a chunk per transaction (a
+broadcast may have a hundred thousand): a row the sender has claimed (``sending``)
+finishes its send.
 """
 
 from __future__ import annotations
@@ -154,13 +155,19 @@ class BroadcastRepo(ABC):
         """Whether a message of the broadcast is still queued or being sent."""
 
     @abstractmethod
-    async def hold_queued(self, broadcast_id: str) -> int:
-        """Keep the broadcast's queued messages from the sender until released."""
+    async def hold_queued(self, broadcast_id: str, *, after: str, limit: int) -> str | None:
+        """Keep queued messages of the broadcast from the sender until released: up to
+        ``limit`` of its messages after message id ``after``, in the order they were
+        planned. The last message id looked at, or None when none is left."""
 
     @abstractmethod
-    async def release_held(self, broadcast_id: str, now: datetime) -> int:
-        """Make the broadcast's held messages due at ``now``."""
+    async def release_held(
+        self, broadcast_id: str, now: datetime, *, after: str, limit: int
+    ) -> str | None:
+        """Make held messages of the broadcast due at ``now`` (in chunks, as above)."""
 
     @abstractmethod
-    async def skip_queued(self, broadcast_id: str, failure: Failure, now: datetime) -> int:
-        """Move the broadcast's queued messages to ``skipped`` with ``failure``."""
+    async def skip_queued(
+        self, broadcast_id: str, failure: Failure, now: datetime, *, after: str, limit: int
+    ) -> str | None:
+        """Move queued messages of the broadcast to ``skipped`` (in chunks, as above)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -26,7 +27,7 @@ from engine.models.content import TemplateContent
 from engine.models.message import MessageStatus
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import TemplateProblem
-from engine.store import Tx
+from engine.store import NotFound, Tx
 from engine.store.broadcasts import RecipientRow
 from engine.web.campaigns import campaign_error, invalid, template_error
 from engine.web.errors import ApiError, not_found
@@ -323,37 +324,49 @@ async def broadcast_report(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _change(request: web.Request, change: Any) -> web.Response:
+async def _change(
+    request: web.Request, change: Any, then: Callable[[str, datetime], Awaitable[None]]
+) -> web.Response:
+    """Change a broadcast's state in one job, then ``then`` its queued messages, a chunk
+    per job (a broadcast may have a hundred thousand)."""
     broadcast_id = request.match_info["id"]
-    now = request.app[CLOCK].now()
-
-    async def job(tx: Tx) -> tuple[Broadcast, dict[str, int]]:
-        broadcast = await change(tx, broadcast_id, now=now)
-        return broadcast, await tx.broadcasts.counts(broadcast_id)
-
+    store, now = request.app[STORE], request.app[CLOCK].now()
     try:
-        broadcast, counts = await request.app[STORE].write(job)
-    except LookupError:
+        await store.write(partial(change, broadcast_id=broadcast_id, now=now))
+    except NotFound:
         raise not_found(f"broadcast {broadcast_id}") from None
     except CampaignError as error:
         raise campaign_error(error) from None
+    await then(broadcast_id, now)
     request.app[CAMPAIGNS].wake()
+    async with store.read() as tx:
+        broadcast = await tx.broadcasts.get(broadcast_id)
+        counts = await tx.broadcasts.counts(broadcast_id)
+    assert broadcast is not None
     return web.json_response(broadcast_json(broadcast, counts))
 
 
 @routes.post("/api/v1/broadcasts/{id}/cancel")
 async def cancel_broadcast(request: web.Request) -> web.Response:
-    return await _change(request, broadcasts.cancel)
+    store = request.app[STORE]
+    return await _change(request, broadcasts.cancel, partial(broadcasts.skip_queued, store))
 
 
 @routes.post("/api/v1/broadcasts/{id}/pause")
 async def pause_broadcast(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+
+    async def hold(broadcast_id: str, now: datetime) -> None:
+        await broadcasts.hold_queued(store, broadcast_id)
+
     return await _change(
         request,
         partial(broadcasts.pause, by="api", reason="Paused through the API; resume it to go on."),
+        hold,
     )
 
 
 @routes.post("/api/v1/broadcasts/{id}/resume")
 async def resume_broadcast(request: web.Request) -> web.Response:
-    return await _change(request, broadcasts.resume)
+    store = request.app[STORE]
+    return await _change(request, broadcasts.resume, partial(broadcasts.release_held, store))

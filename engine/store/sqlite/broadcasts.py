@@ -40,7 +40,7 @@ _COLUMNS = (
     " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at"
 )
 _IS_BOOLEAN = "({} IN ('true', 'false'))"
-_OF_BROADCAST = "SELECT message_id FROM broadcast_recipients WHERE broadcast_id = ?"
+_IN_CHUNK = "SELECT value FROM json_each(?)"
 
 
 def _broadcast(row: sqlite3.Row) -> Broadcast:
@@ -350,34 +350,53 @@ class SqliteBroadcastRepo(BroadcastRepo):
         )
         return bool(row and row["pending"])
 
-    async def hold_queued(self, broadcast_id: str) -> int:
-        return await self._db.run(
-            "UPDATE messages SET next_attempt_at = ?"
-            f" WHERE status = 'queued' AND id IN ({_OF_BROADCAST})",
-            (HELD, broadcast_id),
+    async def _chunk(self, broadcast_id: str, after: str, limit: int) -> list[str]:
+        rows = await self._db.all(
+            "SELECT message_id FROM broadcast_recipients WHERE broadcast_id = ?"
+            " AND message_id > ? ORDER BY message_id LIMIT ?",
+            (broadcast_id, after, limit),
         )
+        return [row[0] for row in rows]
 
-    async def release_held(self, broadcast_id: str, now: datetime) -> int:
-        return await self._db.run(
+    async def hold_queued(self, broadcast_id: str, *, after: str, limit: int) -> str | None:
+        chunk = await self._chunk(broadcast_id, after, limit)
+        await self._db.run(
             "UPDATE messages SET next_attempt_at = ?"
-            f" WHERE status = 'queued' AND next_attempt_at = ? AND id IN ({_OF_BROADCAST})",
-            (to_db(now), HELD, broadcast_id),
+            f" WHERE status = 'queued' AND id IN ({_IN_CHUNK})",
+            (HELD, json.dumps(chunk)),
         )
+        return chunk[-1] if len(chunk) == limit else None
 
-    async def skip_queued(self, broadcast_id: str, failure: Failure, now: datetime) -> int:
+    async def release_held(
+        self, broadcast_id: str, now: datetime, *, after: str, limit: int
+    ) -> str | None:
+        chunk = await self._chunk(broadcast_id, after, limit)
+        await self._db.run(
+            "UPDATE messages SET next_attempt_at = ?"
+            f" WHERE status = 'queued' AND next_attempt_at = ? AND id IN ({_IN_CHUNK})",
+            (to_db(now), HELD, json.dumps(chunk)),
+        )
+        return chunk[-1] if len(chunk) == limit else None
+
+    async def skip_queued(
+        self, broadcast_id: str, failure: Failure, now: datetime, *, after: str, limit: int
+    ) -> str | None:
+        chunk = json.dumps(await self._chunk(broadcast_id, after, limit))
         moment = to_db(now)
         await self._db.run(
             "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
-            " SELECT m.id, 'skipped', ?, ?, ? FROM messages m"
-            f" WHERE m.status = 'queued' AND m.id IN ({_OF_BROADCAST})",
-            (moment, failure.code, failure.reason, broadcast_id),
+            f" SELECT m.id, 'skipped', ?, ?, ? FROM messages m"
+            f" WHERE m.status = 'queued' AND m.id IN ({_IN_CHUNK})",
+            (moment, failure.code, failure.reason, chunk),
         )
-        return await self._db.run(
+        await self._db.run(
             "UPDATE messages SET status = 'skipped', failure_code = ?, failure_reason = ?,"
             " updated_at = ?, next_attempt_at = NULL"
-            f" WHERE status = 'queued' AND id IN ({_OF_BROADCAST})",
-            (failure.code, failure.reason, moment, broadcast_id),
+            f" WHERE status = 'queued' AND id IN ({_IN_CHUNK})",
+            (failure.code, failure.reason, moment, chunk),
         )
+        ids: list[str] = json.loads(chunk)
+        return ids[-1] if len(ids) == limit else None
 
 
 def _member(row: sqlite3.Row) -> AudienceMember:
