@@ -342,13 +342,14 @@ class SqliteBroadcastRepo(BroadcastRepo):
         return GuardSample(sum(int(row["n"]) for row in rows), failures)
 
     async def has_pending(self, broadcast_id: str) -> bool:
+        # Newest first: the messages planned last are the ones still waiting.
         row = await self._db.one(
-            "SELECT EXISTS (SELECT 1 FROM broadcast_recipients r JOIN messages m"
-            " ON m.id = r.message_id WHERE r.broadcast_id = ?"
-            " AND m.status IN ('queued', 'sending')) AS pending",
+            "SELECT 1 FROM broadcast_recipients r JOIN messages m ON m.id = r.message_id"
+            " WHERE r.broadcast_id = ? AND m.status IN ('queued', 'sending')"
+            " ORDER BY r.message_id DESC LIMIT 1",
             (broadcast_id,),
         )
-        return bool(row and row["pending"])
+        return row is not None
 
     async def _chunk(self, broadcast_id: str, after: str, limit: int) -> list[str]:
         rows = await self._db.all(
