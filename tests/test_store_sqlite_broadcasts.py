@@ -73,27 +73,14 @@ async def planned_broadcast(store: Store, clock: FrozenClock, count: int) -> str
     await contacts(store, count, set(range(count)))
     audience = AudienceSpec(tags=("vip",))
     now = clock.now()
-    async with store.read() as tx:
-        category, counted = await broadcasts.preview(
-            tx,
-            CONTENT,
-            broadcasts.audience_query(audience, None),
-            opted_in_only=True,
-            now=now,
-        )
-    created = await store.write(
-        lambda tx: broadcasts.create(
-            tx,
-            name="b",
-            content=CONTENT,
-            category=category,
-            audience=audience,
-            contact_ids=(),
-            opted_in_only=True,
-            send_at=now,
-            counted=counted,
-            now=now,
-        )
+    created, _ = await broadcasts.count_and_create(
+        store,
+        name="b",
+        content=CONTENT,
+        audience=audience,
+        opted_in_only=True,
+        send_at=now,
+        now=now,
     )
     await CampaignWorker(store, clock, CampaignConfig()).run_once()
     return created.id
