@@ -168,6 +168,29 @@ class Settings(BaseSettings):
         default=0.05, ge=0, alias="SIMULATOR_STATUS_DELAY_SECONDS"
     )
 
+    # Campaigns (issue 6): broadcast planning, the broadcast quality guard, sequences.
+    broadcast_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        alias="BROADCAST_BATCH_SIZE",
+        description="Recipients planned per store transaction (webhooks interleave).",
+    )
+    broadcast_guard_sample: int = Field(
+        default=100,
+        ge=1,
+        alias="BROADCAST_GUARD_SAMPLE",
+        description="The quality guard watches this many first messages of a broadcast.",
+    )
+    broadcast_guard_max_failure_share: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        alias="BROADCAST_GUARD_MAX_FAILURE_SHARE",
+        description="More of them failing with 131049, 131050 or 131026 pauses the broadcast.",
+    )
+    campaign_poll_seconds: float = Field(default=1.0, gt=0, alias="CAMPAIGN_POLL_SECONDS")
+
     @property
     def simulator_enabled(self) -> bool:
         """No access token: the built-in Cloud API simulator stands in for Meta."""

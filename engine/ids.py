@@ -24,6 +24,27 @@ def new_id() -> str:
     return str(_monotonic(uuid.UUID(int=value)))
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` new ids at once, in creation order: after the first, each is the one
+    before plus one, as :func:`new_id` does within a millisecond (bulk planning).
+
+    >>> ids = new_ids(3)
+    >>> ids == sorted(ids) and len(set(ids)) == 3 and new_id() > ids[-1]
+    True
+    """
+    global _last
+    if count <= 0:
+        return []
+    first = uuid.UUID(new_id()).int
+    last = first + count - 1
+    _last = uuid.UUID(int=last)
+    if first >> 48 != last >> 48:  # the last 12 digits roll over: format each in full
+        return [str(uuid.UUID(int=value)) for value in range(first, last + 1)]
+    prefix = str(_last)[:24]  # all but the last 12 digits, the same for every id
+    low = first & 0xFFFFFFFFFFFF
+    return [f"{prefix}{value:012x}" for value in range(low, low + count)]
+
+
 _last: uuid.UUID | None = None
 
 

@@ -140,9 +140,9 @@ def test_every_broken_step_is_reported_and_the_rest_still_load() -> None:
     assert problems == [
         "f.yaml:4: send step 'one': a message needs exactly one of text, media or template",
         "f.yaml:5: step 'two' has an unknown kind `wait`; the kinds are ask, branch, end, goto, "
-        "handoff, http, send, set, start",
+        "handoff, http, send, sequence, set, start",
         "f.yaml:6: step 'three' has no `kind`: one of ask, branch, end, goto, handoff, http, "
-        "send, set, start",
+        "send, sequence, set, start",
     ]
     assert flow is not None
     assert list(flow.steps) == ["four"]  # type: ignore[attr-defined]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
 import pytest
 
 from engine.clock import FrozenClock
 from engine.models import Channel, ConsentSource, Contact, MessageStatus
 from engine.models.content import TemplateContent, TextContent
 from engine.models.template import Template, TemplateCategory
-from engine.outbound.enqueue import Enqueued, OutboundRequest, TemplateProblem, enqueue
+from engine.outbound.enqueue import (
+    BulkRequest,
+    Enqueued,
+    OutboundRequest,
+    TemplateProblem,
+    enqueue,
+    enqueue_many,
+)
 from engine.policy import Options, Verdict
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
@@ -19,6 +30,13 @@ SALE = Template(
 RECEIPT = Template(
     name="receipt", language="en_US", category=TemplateCategory.UTILITY, body="Order {{1}} paid"
 )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    contact_id: int
+    address: str
+    opted_in: bool
 
 
 @pytest.fixture
@@ -122,3 +140,76 @@ async def test_unknown_templates_and_wrong_params_are_refused_before_any_row(
         from engine.store.messages import MessageFilter
 
         assert await tx.messages.find(MessageFilter()) == []
+
+
+@pytest.mark.parametrize("opted_in_only", [True, False])
+@pytest.mark.parametrize("template", [SALE, RECEIPT])
+async def test_enqueue_many_records_what_enqueue_records_for_each_recipient(
+    store: Store, clock: FrozenClock, opted_out: Contact, template: Template, opted_in_only: bool
+) -> None:
+    """One batch, then the same recipients one at a time: the same rows, the same bodies."""
+    opted_in = await store.write(
+        lambda tx: tx.contacts.create(
+            NewContact(wa_id="16505550000", marketing_opt_in=True), Consent(ConsentSource.API)
+        )
+    )
+    content = TemplateContent(
+        name=template.name, language="en_US", params=("A",) * (template.param_count)
+    )
+    options = Options(opted_in_only=opted_in_only)
+    recipients = [
+        Recipient(contact.id, contact.address, contact.marketing_opt_in)
+        for contact in (opted_in, opted_out)
+    ]
+    bulk = await store.write(
+        lambda tx: enqueue_many(
+            tx, BulkRequest(Channel.BROADCAST, content, recipients, options), now=clock.now()
+        )
+    )
+    singles = [
+        await send(store, clock, OutboundRequest(contact, Channel.BROADCAST, content, options))
+        for contact in (opted_in, opted_out)
+    ]
+    async with store.read() as tx:
+        for message_id, single in zip(bulk.message_ids, singles, strict=True):
+            assert single.message is not None
+            many, one = await tx.messages.get(message_id), await tx.messages.get(single.message.id)
+            assert many is not None
+            assert one is not None
+            fields = ("channel", "contact", "kind", "text", "template", "payload", "status")
+            assert [getattr(many, f) for f in fields] == [getattr(one, f) for f in fields]
+            assert many.failure == one.failure
+            assert [h.status for h in many.history] == [h.status for h in one.history]
+            assert await tx.outbox.state(message_id) == await tx.outbox.state(one.id)
+    excluded = template is SALE and opted_in_only
+    assert bulk.verdicts[Verdict.EXCLUDE] == int(excluded)
+    assert bulk.queued == 2 - int(excluded)
+    assert bulk.notices["quality_rating_risk"] == int(template is SALE and not opted_in_only)
+
+
+async def test_enqueue_many_posts_the_body_enqueue_would_post(
+    store: Store, clock: FrozenClock, opted_out: Contact
+) -> None:
+    other = await store.write(
+        lambda tx: tx.contacts.create(
+            NewContact(wa_id="16505550000", marketing_opt_in=True), Consent(ConsentSource.API)
+        )
+    )
+    content = TemplateContent(name="receipt", language="en_US", params=("A-1",))
+    recipient = Recipient(opted_out.id, opted_out.address, opted_out.marketing_opt_in)
+    bulk = await store.write(
+        lambda tx: enqueue_many(
+            tx, BulkRequest(Channel.BROADCAST, content, [recipient]), now=clock.now()
+        )
+    )
+    single = await send(store, clock, OutboundRequest(other, Channel.BROADCAST, content))
+    assert single.message is not None
+    now = clock.now()
+    claimed = await store.write(
+        lambda tx: tx.outbox.claim("w", now=now, lease_until=now + timedelta(minutes=1), limit=9)
+    )
+    bodies = {c.message_id: json.loads(c.request_body or b"{}") for c in claimed}
+    [ours] = bulk.message_ids
+    expected = bodies[single.message.id]
+    expected.update(to=opted_out.address, biz_opaque_callback_data=ours)
+    assert bodies[ours] == expected

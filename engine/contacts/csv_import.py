@@ -18,9 +18,13 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.phone import InvalidPhoneNumber, to_wa_id
 from engine.store.contacts import ImportedContact
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 _TRUE = {"yes", "true", "1", "y"}
 _FALSE = {"no", "false", "0", "n"}
@@ -61,7 +65,9 @@ def parse_opt_in(text: str) -> bool | None:
     raise ValueError(f"marketing_opt_in: {text!r} is not one of yes/no/true/false/1/0")
 
 
-def parse_contacts_csv(data: bytes, default_region: str) -> ParsedImport:
+def open_csv(data: bytes) -> tuple[Reader, list[str]]:
+    """A reader of a UTF-8 CSV file past its header row, and the header's column names
+    (trimmed, lower-case); CsvFormatError when there is no header to read."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -73,6 +79,11 @@ def parse_contacts_csv(data: bytes, default_region: str) -> ParsedImport:
         raise CsvFormatError(1, "the file is empty; expected a header row") from None
     except csv.Error as error:
         raise CsvFormatError(1, f"the header row is not valid CSV: {error}") from None
+    return reader, header
+
+
+def parse_contacts_csv(data: bytes, default_region: str) -> ParsedImport:
+    reader, header = open_csv(data)
     unknown = [column for column in header if column and column not in _KNOWN]
     if unknown:
         raise CsvFormatError(

@@ -158,6 +158,20 @@ class InputIgnored:
         return f"input ignored: {self.reason}"
 
 
+# Campaigns (issue 6).
+@dataclass(frozen=True, slots=True)
+class SequenceRequested:
+    """Enrol the contact in the sequence named ``sequence``, or unenrol them."""
+
+    action: str
+    sequence: str
+    flow_id: str
+
+    def describe(self) -> str:
+        done = "enrolled in" if self.action == "enrol" else "unenrolled from"
+        return f"contact {done} sequence {self.sequence}"
+
+
 Event = (
     MessageSent
     | ContactNameChanged
@@ -171,4 +185,5 @@ Event = (
     | FlowEnded
     | FlowError
     | InputIgnored
+    | SequenceRequested
 )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+from engine.campaigns import sequences
 from engine.clock import Clock
 from engine.flows.conversation import converse
 from engine.flows.events import (
@@ -33,6 +34,7 @@ from engine.flows.events import (
     HttpRequested,
     MarketingOptInChanged,
     MessageSent,
+    SequenceRequested,
 )
 from engine.flows.inputs import FlowInput, HttpResult, Timeout
 from engine.flows.integrations import HttpCaller, call_with_deadline
@@ -249,6 +251,18 @@ class BotHandler:
                 await tx.flow_sessions.record_handoff(
                     contact.id, flow_id, queue, note, self.clock.now()
                 )
+            case SequenceRequested(action=action, sequence=name, flow_id=flow_id):
+                try:
+                    await sequences.from_flow(
+                        tx,
+                        contact,
+                        action=action,
+                        sequence_name=name,
+                        flow_id=flow_id,
+                        now=self.clock.now(),
+                    )
+                except sequences.UnknownSequence as problem:
+                    log.error("flow %s, contact %s: %s", flow_id, contact.id, problem)
             case FlowError():
                 log.warning("contact %s: %s", contact.id, event.describe())
             case _:

@@ -16,10 +16,13 @@ sequences). Nothing sends around this function.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from engine.ids import new_id
+from engine.ids import new_id, new_ids
 from engine.models.contact import Contact
 from engine.models.content import (
     ButtonsContent,
@@ -40,8 +43,8 @@ from engine.models.message import (
 from engine.models.template import Template
 from engine.policy import ContentKind, Decision, Options, Verdict, decide
 from engine.store import Tx
-from engine.store.outbox import Schedule
-from engine.whatsapp.send import send_json
+from engine.store.outbox import BatchMessage, MessageBatch, Schedule
+from engine.whatsapp.send import send_json, send_json_for
 
 
 class TemplateProblem(ValueError):
@@ -84,11 +87,18 @@ class Enqueued:
     """The recorded row; None only when the policy needs the agent's confirmation."""
 
 
-async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
-    content = request.content
-    template_ref: TemplateRef | None = None
-    template: Template | None = None
-    kind = ContentKind.FREE_FORM
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a content is, as the catalogue and the opt-in rule see it."""
+
+    kind: ContentKind
+    text: str | None
+    template: Template | None
+    template_ref: TemplateRef | None
+
+
+async def resolve(tx: Tx, content: OutboundContent) -> Resolved:
+    """Look a template up in the catalogue and check its parameters (TemplateProblem)."""
     match content:
         case TemplateContent():
             template = await tx.templates.get(content.name, content.language)
@@ -103,24 +113,20 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
                     f"template {content.name} takes {template.param_count} parameter(s), "
                     f"{len(content.params)} given",
                 )
-            kind = ContentKind.of_template(template.category)
-            text: str | None = template.render(content.params)
-            template_ref = TemplateRef(
-                name=content.name, language=content.language, params=content.params
+            return Resolved(
+                ContentKind.of_template(template.category),
+                template.render(content.params),
+                template,
+                TemplateRef(name=content.name, language=content.language, params=content.params),
             )
         case TextContent() | ButtonsContent() | ListContent():
-            text = content.body
+            return Resolved(ContentKind.FREE_FORM, content.body, None, None)
         case MediaContent():
-            text = content.caption
+            return Resolved(ContentKind.FREE_FORM, content.caption, None, None)
 
-    decision = decide(
-        request.channel,
-        kind,
-        opted_in=request.contact.marketing_opt_in,
-        options=request.options,
-    )
-    if decision.verdict is Verdict.NEEDS_CONFIRMATION:
-        return Enqueued(decision, None)
+
+def _recorded(decision: Decision) -> tuple[MessageStatus, Failure | None]:
+    """The status a message is stored with after ``decision``, and why when it is not sent."""
     status = {
         Verdict.FAIL: MessageStatus.FAILED,
         Verdict.EXCLUDE: MessageStatus.SKIPPED,
@@ -130,6 +136,22 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         if decision.code and not decision.sends
         else None
     )
+    return status, failure
+
+
+async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
+    content = request.content
+    resolved = await resolve(tx, content)
+    template, template_ref, text = resolved.template, resolved.template_ref, resolved.text
+    decision = decide(
+        request.channel,
+        resolved.kind,
+        opted_in=request.contact.marketing_opt_in,
+        options=request.options,
+    )
+    if decision.verdict is Verdict.NEEDS_CONFIRMATION:
+        return Enqueued(decision, None)
+    status, failure = _recorded(decision)
     message = Message(
         id=new_id(),
         direction=Direction.OUTBOUND,
@@ -167,3 +189,89 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         ),
     )
     return Enqueued(decision, message)
+
+
+# Campaigns (issue 6): one content to many recipients in one go (broadcast batches).
+class Recipient(Protocol):
+    """A contact as bulk planning reads it (e.g. a page of a broadcast's audience)."""
+
+    @property
+    def contact_id(self) -> int: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def opted_in(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRequest:
+    channel: Channel
+    content: OutboundContent
+    recipients: Sequence[Recipient]
+    options: Options = field(default_factory=Options)
+    phone_number_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkEnqueued:
+    message_ids: list[str]
+    """One per recipient, in the order given."""
+    verdicts: Counter[Verdict]
+    notices: Counter[str]
+    """Codes of the notices the policy attached to messages it let through."""
+
+    @property
+    def queued(self) -> int:
+        return self.verdicts[Verdict.SEND] + self.verdicts[Verdict.SEND_WITH_NOTICE]
+
+
+async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEnqueued:
+    """:func:`enqueue` for many recipients of one content: the policy decides for each
+    recipient, and every outcome is a message row, as with :func:`enqueue`; the
+    template is looked up and the request body built once for them all."""
+    resolved = await resolve(tx, request.content)
+    body_for = send_json_for(request.content, template=resolved.template)
+    verdicts: Counter[Verdict] = Counter()
+    notices: Counter[str] = Counter()
+    not_sent: dict[tuple[Verdict, str | None, str | None], tuple[MessageStatus, Failure | None]]
+    not_sent = {}
+    channel, kind, options = request.channel, resolved.kind, request.options
+    queued = MessageStatus.QUEUED
+    messages: list[BatchMessage] = []
+    for recipient, message_id in zip(
+        request.recipients, new_ids(len(request.recipients)), strict=True
+    ):
+        decision = decide(channel, kind, opted_in=recipient.opted_in, options=options)
+        verdict = decision.verdict
+        verdicts[verdict] += 1
+        address = recipient.address
+        if decision.sends:
+            if decision.notice is not None:
+                notices[decision.notice.code] += 1
+            body = body_for(address, message_id)
+            messages.append(
+                BatchMessage(message_id, recipient.contact_id, address, queued, None, body)
+            )
+            continue
+        if verdict is Verdict.NEEDS_CONFIRMATION:
+            raise ValueError(f"the {channel} channel cannot send in bulk")
+        key = (verdict, decision.code, decision.reason)
+        if key not in not_sent:
+            not_sent[key] = _recorded(decision)
+        status, failure = not_sent[key]
+        messages.append(BatchMessage(message_id, recipient.contact_id, address, status, failure))
+    if messages:
+        await tx.outbox.add_batch(
+            MessageBatch(
+                channel=request.channel,
+                kind=request.content.kind,
+                text=resolved.text,
+                template=resolved.template_ref,
+                payload=request.content.model_dump(mode="json"),
+                priority=PRIORITY[request.channel],
+                created_at=now,
+                phone_number_id=request.phone_number_id,
+                messages=messages,
+            )
+        )
+    return BulkEnqueued([m.message_id for m in messages], verdicts, notices)

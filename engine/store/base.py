@@ -20,7 +20,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from engine.store.agents import AgentRepo
+from engine.store.broadcasts import BroadcastRepo
 from engine.store.callbacks import CallbackRepo
+from engine.store.campaign_work import CampaignWorkRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.desk import DeskRepo
@@ -28,6 +30,7 @@ from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
 from engine.store.outbox import OutboxRepo
+from engine.store.sequences import SequenceRepo
 from engine.store.settings import SettingRepo
 from engine.store.templates import TemplateRepo
 
@@ -52,6 +55,10 @@ class Tx(ABC):
     # Outbound (issue 5): the outbox work queue and integration callback deliveries.
     outbox: OutboxRepo
     callbacks: CallbackRepo
+    # Campaigns (issue 6): broadcasts, sequences, and the due work that plans them.
+    broadcasts: BroadcastRepo
+    sequences: SequenceRepo
+    campaign_work: CampaignWorkRepo
 
 
 Job = Callable[[Tx], Awaitable[T]]

@@ -103,6 +103,35 @@ class Released:
 Outcome = Sent | Retry | Failed | Released
 
 
+# Campaigns (issue 6): many messages of one content at once, for broadcast planning.
+@dataclass(frozen=True, slots=True)
+class BatchMessage:
+    """One recipient's message in a :class:`MessageBatch`."""
+
+    message_id: str
+    contact_id: int
+    recipient: str
+    status: MessageStatus
+    failure: Failure | None = None
+    request_body: str | None = None
+    """The exact JSON to post (queued messages only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageBatch:
+    """Outbound messages that share all but their recipient (one template to many)."""
+
+    channel: Channel
+    kind: str
+    text: str | None
+    template: TemplateRef | None
+    payload: dict[str, Any] | None
+    priority: int
+    created_at: datetime
+    phone_number_id: str | None
+    messages: Sequence[BatchMessage]
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxState:
     attempts: int
@@ -135,6 +164,11 @@ class OutboxRepo(ABC):
         """Store a new outbound message with its place in the outbox: what
         :meth:`MessageRepo.insert <engine.store.messages.MessageRepo.insert>` stores, plus
         the outbox columns, in as many statements (enqueue is on the broadcast hot path)."""
+
+    @abstractmethod
+    async def add_batch(self, batch: MessageBatch) -> None:
+        """Store every message of ``batch`` as :meth:`add` would (queued ones due at
+        ``created_at``), in a fixed number of statements whatever its size."""
 
     @abstractmethod
     async def find_by_idempotency_key(self, key: str) -> str | None:

@@ -12,17 +12,20 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import (
+from engine.web import (  # campaigns (issue 6)
     agents,
+    broadcasts,
     contacts,
     conversations,
     flows,
     health,
     messages,
+    sequences,
     templates,
     webhook,
 )
 from engine.web.auth import api_auth_middleware, ensure_api_token
+from engine.web.campaigns import campaigns_lifetime
 from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
 from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
@@ -54,9 +57,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     # stops first and the store closes last.
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(outbound_lifetime)
+    app.cleanup_ctx.append(campaigns_lifetime)  # after the sender, which it wakes
     app.cleanup_ctx.append(flows.bot_lifetime)
     app.cleanup_ctx.append(webhook.inbound_lifetime)
-    routes = (health, webhook, contacts, templates, messages, flows, agents, conversations)
+    routes = (
+        *(health, webhook, contacts, templates, messages, flows, agents, conversations),
+        *(broadcasts, sequences),  # campaigns (issue 6)
+    )
     for module in routes:
         app.add_routes(module.routes)
     if settings.simulator_enabled:

@@ -81,6 +81,16 @@ async def require_contact(tx: Tx, address: str) -> Contact:
     return contact
 
 
+def invalid_csv(error: CsvFormatError) -> ApiError:
+    """A CSV file that cannot be read at all: 422 with the line."""
+    return ApiError(
+        422,
+        "invalid_csv",
+        f"line {error.line}: {error.message}",
+        errors=[{"line": error.line, "message": error.message}],
+    )
+
+
 @routes.post("/api/v1/contacts")
 async def create_contact(request: web.Request) -> web.Response:
     body = await parse_body(request, ContactCreate)
@@ -152,18 +162,13 @@ async def consent_history(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/contacts/import")
 async def import_contacts(request: web.Request) -> web.Response:
-    data = await _read_limited(request, IMPORT_LIMIT_BYTES)
+    data = await read_limited(request, IMPORT_LIMIT_BYTES)
     settings = request.app[SETTINGS]
     try:
         # Parsing 50,000 numbers takes a while; keep the event loop answering webhooks.
         parsed = await asyncio.to_thread(parse_contacts_csv, data, settings.default_region)
     except CsvFormatError as error:
-        raise ApiError(
-            422,
-            "invalid_csv",
-            f"line {error.line}: {error.message}",
-            errors=[{"line": error.line, "message": error.message}],
-        ) from None
+        raise invalid_csv(error) from None
     consent = Consent(ConsentSource.IMPORT, actor="api")
     store = request.app[STORE]
     totals = ImportCounts(0, 0, 0)
@@ -190,7 +195,7 @@ async def import_contacts(request: web.Request) -> web.Response:
     )
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
+async def read_limited(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "body_too_large", f"the body is over {limit} bytes")
     chunks: list[bytes] = []

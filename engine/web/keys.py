@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine.agents.ownership import FlowRestarter
+from engine.campaigns.worker import CampaignWorker
 from engine.clock import Clock
 from engine.config import Settings
 from engine.flows.library import FlowLibrary
@@ -36,3 +37,5 @@ INGEST_SETTINGS = web.AppKey("ingest_settings", IngestSettings)
 SENDER = web.AppKey("sender", Sender)
 CALLBACKS = web.AppKey("callbacks", CallbackDispatcher)
 CALLBACK_SECRET = web.AppKey("callback_secret", str)
+# Campaigns (issue 6): plans broadcasts, fires sequence timers, guards broadcasts.
+CAMPAIGNS = web.AppKey("campaigns", CampaignWorker)

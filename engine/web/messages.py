@@ -149,12 +149,18 @@ def report_json(row: ReportRow) -> dict[str, Any]:
     }
 
 
-def report_csv_row(row: ReportRow) -> list[Any]:
-    flat = report_json(row)
-    failure = flat.pop("failure") or {}
+def csv_cells(document: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    """A report row as CSV cells: ``failure`` becomes ``failure_code`` and
+    ``failure_reason``, and nothing is an empty cell."""
+    flat = dict(document)
+    failure = flat.pop("failure", None) or {}
     flat["failure_code"] = failure.get("code")
     flat["failure_reason"] = failure.get("reason")
-    return ["" if flat[column] is None else flat[column] for column in CSV_COLUMNS]
+    return ["" if flat[column] is None else flat[column] for column in columns]
+
+
+def report_csv_row(row: ReportRow) -> list[Any]:
+    return csv_cells(report_json(row), CSV_COLUMNS)
 
 
 @routes.post("/api/v1/messages")

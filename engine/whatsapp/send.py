@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from json.encoder import encode_basestring
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -378,6 +380,55 @@ def send_json(
     models already hold Meta's limits)."""
     document = send_document(address, content, template=template, reference=reference)
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+# Campaigns (issue 6): one content to many recipients.
+_quoted: Callable[[str], str] = encode_basestring
+"""A text as a JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it."""
+
+
+_ADDRESS = "\x00address\x00"
+_REFERENCE = "\x00reference\x00"
+
+
+def send_json_for(
+    content: OutboundContent, *, template: Template | None = None
+) -> Callable[[str, str], str]:
+    """:func:`send_json` for many recipients of one content: the body is built once per
+    kind of address (phone number or user id), and each recipient's copy only gets its
+    address and reference put in.
+
+    >>> from engine.models.content import TextContent
+    >>> hello = TextContent(body="Hi")
+    >>> body_for = send_json_for(hello)
+    >>> body_for("16505551234", "m-1") == send_json("16505551234", hello, reference="m-1")
+    True
+    >>> body_for("US.1349", "m-2") == send_json("US.1349", hello, reference="m-2")
+    True
+    """
+    parts: dict[bool, tuple[str, str, str] | None] = {}
+
+    def split(by_user_id: bool) -> tuple[str, str, str] | None:
+        address = _ADDRESS + ("." if by_user_id else "")
+        built = send_json(address, content, template=template, reference=_REFERENCE)
+        address_marker, reference_marker = json.dumps(address), json.dumps(_REFERENCE)
+        if built.count(address_marker) != 1 or built.count(reference_marker) != 1:
+            return None  # the content itself holds a marker: build each body in full
+        head, _, rest = built.partition(address_marker)
+        middle, found, tail = rest.partition(reference_marker)
+        return (head, middle, tail) if found else None
+
+    def body(address: str, reference: str) -> str:
+        by_user_id = "." in address
+        if by_user_id not in parts:
+            parts[by_user_id] = split(by_user_id)
+        found = parts[by_user_id]
+        if found is None:
+            return send_json(address, content, template=template, reference=reference)
+        head, middle, tail = found
+        return head + _quoted(address) + middle + _quoted(reference) + tail
+
+    return body
 
 
 def wire_json(body: SendBody) -> bytes:

@@ -5,6 +5,17 @@ decorated with :func:`engine.flows.model.step_kind`, and import it below. The
 loader, the validator, the JSON Schema, the graph and the runtime pick it up.
 """
 
-from engine.flows.steps import ask, branch, end, goto, handoff, http, send, set, start
+from engine.flows.steps import (
+    ask,
+    branch,
+    end,
+    goto,
+    handoff,
+    http,
+    send,
+    sequence,  # campaigns (issue 6)
+    set,
+    start,
+)
 
-__all__ = ["ask", "branch", "end", "goto", "handoff", "http", "send", "set", "start"]
+__all__ = ["ask", "branch", "end", "goto", "handoff", "http", "send", "sequence", "set", "start"]

@@ -11,6 +11,7 @@ from engine.store.messages import MessageFilter
 from engine.store.outbox import (
     Claimed,
     Failed,
+    MessageBatch,
     OutboxRepo,
     OutboxState,
     Outcome,
@@ -103,6 +104,49 @@ class SqliteOutboxRepo(OutboxRepo):
                 failure.reason if failure else None,
             ),
         )
+
+    async def add_batch(self, batch: MessageBatch) -> None:
+        # The columns of add(): those the batch shares given once, and each recipient's
+        # as one JSON parameter, one statement per outcome (queued, skipped, ...).
+        groups: dict[tuple[MessageStatus, Failure | None], list[list[Any]]] = {}
+        for m in batch.messages:
+            groups.setdefault((m.status, m.failure), []).append(
+                [m.message_id, m.contact_id, m.recipient, m.request_body]
+            )
+        moment = to_db(batch.created_at)
+        template = batch.template.model_dump_json() if batch.template else None
+        payload = json_or_none(batch.payload)
+        for (status, failure), members in groups.items():
+            rows = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
+            code, reason = (failure.code, failure.reason) if failure else (None, None)
+            await self._db.run(
+                "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
+                " payload, status, failure_code, failure_reason, created_at, updated_at,"
+                " priority, recipient, next_attempt_at, phone_number_id, request_body)"
+                " SELECT r.value ->> 0, 'outbound', ?, r.value ->> 1, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, r.value ->> 2, ?, ?, r.value ->> 3 FROM json_each(?) r",
+                (
+                    batch.channel.value,
+                    batch.kind,
+                    batch.text,
+                    template,
+                    payload,
+                    status.value,
+                    code,
+                    reason,
+                    moment,
+                    moment,
+                    batch.priority,
+                    moment if status is MessageStatus.QUEUED else None,
+                    batch.phone_number_id,
+                    rows,
+                ),
+            )
+            await self._db.run(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason) SELECT r.value ->> 0, ?, ?, ?, ? FROM json_each(?) r",
+                (status.value, moment, code, reason, rows),
+            )
 
     async def find_by_idempotency_key(self, key: str) -> str | None:
         row = await self._db.one("SELECT id FROM messages WHERE idempotency_key = ?", (key,))

@@ -23,7 +23,9 @@ import aiosqlite
 from engine.clock import Clock, SystemClock
 from engine.store.base import Job, Store, T, Tx
 from engine.store.sqlite.agents import SqliteAgentRepo
+from engine.store.sqlite.broadcasts import SqliteBroadcastRepo
 from engine.store.sqlite.callbacks import SqliteCallbackRepo
+from engine.store.sqlite.campaign_work import SqliteCampaignWorkRepo
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db, WriterDb
@@ -33,6 +35,7 @@ from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.outbox import SqliteOutboxRepo
+from engine.store.sqlite.sequences import SqliteSequenceRepo
 from engine.store.sqlite.settings import SqliteSettingRepo
 from engine.store.sqlite.templates import SqliteTemplateRepo
 
@@ -59,6 +62,10 @@ class SqliteTx(Tx):
         # Outbound (issue 5).
         self.outbox = SqliteOutboxRepo(db)
         self.callbacks = SqliteCallbackRepo(db)
+        # Campaigns (issue 6).
+        self.broadcasts = SqliteBroadcastRepo(db)
+        self.sequences = SqliteSequenceRepo(db)
+        self.campaign_work = SqliteCampaignWorkRepo(db)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
