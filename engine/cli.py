@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.flows.cli import add_commands as add_flow_commands
 
     add_flow_commands(commands)
+    from engine.customer import add_command as add_customer_command
+
+    add_customer_command(commands)
     return parser
 
 

@@ -9,7 +9,7 @@ from engine.store.conversations import ConversationRepo
 from engine.store.sqlite.db import Db, from_db_opt, to_db
 
 
-def _conversation(row: sqlite3.Row) -> Conversation:
+def conversation_from_row(row: sqlite3.Row) -> Conversation:
     return Conversation(
         contact_id=row["contact_id"],
         owner=Owner(row["owner"]),
@@ -29,7 +29,7 @@ class SqliteConversationRepo(ConversationRepo):
             " WHERE contact_id = ?",
             (contact_id,),
         )
-        return Conversation(contact_id=contact_id) if row is None else _conversation(row)
+        return Conversation(contact_id=contact_id) if row is None else conversation_from_row(row)
 
     async def record_inbound(self, contact_id: int, at: datetime) -> Conversation:
         row = await self._db.one(
@@ -41,7 +41,7 @@ class SqliteConversationRepo(ConversationRepo):
             (contact_id, to_db(at), to_db(self._clock.now())),
         )
         assert row is not None
-        return _conversation(row)
+        return conversation_from_row(row)
 
     async def set_owner(self, contact_id: int, owner: Owner, agent: str | None) -> Conversation:
         row = await self._db.one(
@@ -52,7 +52,7 @@ class SqliteConversationRepo(ConversationRepo):
             (contact_id, owner.value, agent, to_db(self._clock.now())),
         )
         assert row is not None
-        return _conversation(row)
+        return conversation_from_row(row)
 
     async def list(self, *, owner: Owner | None = None, limit: int = 100) -> list[Conversation]:
         sql = "SELECT contact_id, owner, agent, last_inbound_at FROM conversations"
@@ -61,4 +61,4 @@ class SqliteConversationRepo(ConversationRepo):
             sql += " WHERE owner = ?"
             params = (owner.value,)
         rows = await self._db.all(sql + " ORDER BY updated_at DESC LIMIT ?", (*params, limit))
-        return [_conversation(row) for row in rows]
+        return [conversation_from_row(row) for row in rows]

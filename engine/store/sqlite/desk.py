@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -14,6 +13,7 @@ from engine.models.agent import (
 )
 from engine.models.conversation import Conversation, Owner
 from engine.store.desk import DeskRepo, SummaryFilter
+from engine.store.sqlite.conversations import conversation_from_row
 from engine.store.sqlite.db import Db, from_db, from_db_opt, to_db
 
 _CONVERSATION = "contact_id, owner, agent, last_inbound_at"
@@ -38,15 +38,6 @@ SELECT cv.contact_id, cv.owner, cv.agent, cv.last_inbound_at, cv.updated_at,
 """
 
 
-def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(
-        contact_id=row["contact_id"],
-        owner=Owner(row["owner"]),
-        agent=row["agent"],
-        last_inbound_at=from_db_opt(row["last_inbound_at"]),
-    )
-
-
 class SqliteDeskRepo(DeskRepo):
     def __init__(self, db: Db, clock: Clock) -> None:
         self._db = db
@@ -63,12 +54,12 @@ class SqliteDeskRepo(DeskRepo):
             (contact_id, agent, to_db(self._clock.now())),
         )
         if row is not None:
-            return _conversation(row), True
+            return conversation_from_row(row), True
         current = await self._db.one(
             f"SELECT {_CONVERSATION} FROM conversations WHERE contact_id = ?", (contact_id,)
         )
         assert current is not None, "the upsert skipped an existing row"
-        return _conversation(current), False
+        return conversation_from_row(current), False
 
     async def record_event(self, contact_id: int, event: ConversationEvent) -> None:
         await self._db.run(

@@ -1,0 +1,157 @@
+"""``python -m engine customer-says TEXT``: play a customer against a running server.
+
+It posts what Meta would post when a customer writes to the business number (a
+``messages`` notification with the current time, signed with ``WA_APP_SECRET`` when
+it is set) to the server's ``POST /webhook``, then prints what the business sent back,
+as the built-in Cloud API simulator received it. A newcomer sees the bot answer
+without a phone or a Meta account::
+
+    $ python -m engine customer-says hi
+    you (16505551234): hi
+    business (interactive): Hi Ann! How can we help you today?
+      [Order status] [See offers] [Talk to a person]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+
+from engine.config import Settings
+from engine.whatsapp.signature import HEADER, sign
+
+REPLY_WAIT_SECONDS = 4.0
+
+
+def text_notification(
+    text: str, *, sender: str, name: str, phone_number_id: str, at: float | None = None
+) -> dict[str, Any]:
+    """Meta's notification of a customer's text message.
+
+    >>> note = text_notification("hi", sender="16505551234", name="Ann", phone_number_id="1")
+    >>> message = note["entry"][0]["changes"][0]["value"]["messages"][0]
+    >>> (message["from"], message["type"], message["text"])
+    ('16505551234', 'text', {'body': 'hi'})
+    """
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "0",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {
+                                "display_phone_number": "15550000000",
+                                "phone_number_id": phone_number_id,
+                            },
+                            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
+                            "messages": [
+                                {
+                                    "from": sender,
+                                    "id": f"wamid.customer-says.{uuid.uuid4().hex}",
+                                    "timestamp": str(int(time.time() if at is None else at)),
+                                    "type": "text",
+                                    "text": {"body": text},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def describe(sent: dict[str, Any]) -> list[str]:
+    """How a send body reads to the customer, in a line or two."""
+    body = sent.get("body") or {}
+    kind = body.get("type")
+    if kind == "text":
+        return [f"business (text): {body['text']['body']}"]
+    if kind == "template":
+        template = body["template"]
+        return [f"business (template {template['name']}, {template['language']['code']})"]
+    if kind == "interactive":
+        interactive = body["interactive"]
+        lines = [f"business (interactive): {interactive['body']['text']}"]
+        action = interactive.get("action", {})
+        titles = [b["reply"]["title"] for b in action.get("buttons", [])]
+        rows = [r["title"] for s in action.get("sections", []) for r in s.get("rows", [])]
+        if titles or rows:
+            lines.append("  " + " ".join(f"[{title}]" for title in titles or rows))
+        return lines
+    return [f"business ({kind}): {json.dumps(body)[:200]}"]
+
+
+async def customer_says(
+    settings: Settings, text: str, sender: str, name: str, *, wait: float = REPLY_WAIT_SECONDS
+) -> int:
+    """Post the message, then print the replies that reach the simulator within ``wait``."""
+    base = settings.base_url
+    note = text_notification(
+        text, sender=sender, name=name, phone_number_id=settings.wa_phone_number_id
+    )
+    raw = json.dumps(note).encode()
+    headers = {"Content-Type": "application/json"}
+    if settings.wa_app_secret:
+        headers[HEADER] = sign(raw, settings.wa_app_secret)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        seen = await _received(http, base, sender)
+        async with http.post(f"{base}/webhook", data=raw, headers=headers) as answer:
+            if answer.status != 200:
+                print(f"the webhook answered {answer.status}: {await answer.text()}")
+                return 1
+        print(f"you ({sender}): {text}")
+        deadline = time.monotonic() + wait
+        shown = len(seen)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            received = await _received(http, base, sender)
+            for sent in received[shown:]:
+                print("\n".join(describe(sent)))
+            shown = len(received)
+        if shown == len(seen):
+            print("(no answer came back: is the bot, not an agent, answering this contact?)")
+    return 0
+
+
+async def _received(http: aiohttp.ClientSession, base: str, sender: str) -> list[dict[str, Any]]:
+    async with http.get(f"{base}/simulator/messages", params={"to": sender}) as answer:
+        if answer.status != 200:
+            raise SystemExit(
+                f"{base}/simulator/messages answered {answer.status}: this tool needs a server "
+                "running the built-in simulator (no WA_ACCESS_TOKEN)"
+            )
+        listed: list[dict[str, Any]] = (await answer.json())["messages"]
+        return [sent for sent in listed if sent.get("wamid")]
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.server:
+        settings = settings.model_copy(update={"public_url": args.server.rstrip("/")})
+    try:
+        return asyncio.run(customer_says(settings, args.text, args.sender, args.name))
+    except aiohttp.ClientConnectionError as error:
+        print(f"cannot reach {settings.base_url}: {error}; is `python webhook_server.py` running?")
+        return 1
+
+
+def add_command(commands: Any) -> None:
+    says = commands.add_parser(
+        "customer-says", help="write to the running server as a customer and show the answer"
+    )
+    says.add_argument("text", help="what the customer writes, e.g. hi")
+    says.add_argument("--from", dest="sender", default="16505551234", help="their wa_id")
+    says.add_argument("--name", default="Ann", help="their WhatsApp profile name")
+    says.add_argument("--server", help="the server's URL (default: PUBLIC_URL or HOST:PORT)")
+    says.set_defaults(run=run)

@@ -1,0 +1,41 @@
+"""``python -m engine customer-says``: a customer's message in, the bot's answer shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.clock import FrozenClock
+from engine.customer import customer_says
+from engine.web.keys import SETTINGS
+from tests.outbound_support import start_outbound
+
+
+async def test_hi_prints_the_welcome_menu_the_simulator_received(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    clock: FrozenClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outbound = await start_outbound(aiohttp_client, tmp_path, clock)
+    settings = outbound.app[SETTINGS]  # signs with its WA_APP_SECRET, as Meta would
+    assert await customer_says(settings, "hi", "16505551234", "Ann", wait=2.0) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "you (16505551234): hi",
+        "business (interactive): Hi Ann! How can we help you today?",
+        "  [Order status] [See offers] [Talk to a person]",
+    ]
+
+
+async def test_a_refused_webhook_is_reported(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    clock: FrozenClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outbound = await start_outbound(aiohttp_client, tmp_path, clock)
+    wrong_secret = outbound.app[SETTINGS].model_copy(update={"wa_app_secret": "not-the-secret"})
+    assert await customer_says(wrong_secret, "hi", "16505551234", "Ann", wait=0.5) == 1
+    assert "the webhook answered 401" in capsys.readouterr().out
