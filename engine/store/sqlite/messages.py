@@ -82,6 +82,29 @@ def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, 
     )
 
 
+def filter_sql(where: MessageFilter) -> tuple[list[str], list[Any]]:
+    """The conditions on ``messages m`` of ``where``'s fields but ``limit`` and
+    ``after_id`` (each caller pages its own way), with their parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if where.channel is not None:
+        clauses.append("m.channel = ?")
+        params.append(where.channel.value)
+    if where.status is not None:
+        clauses.append("m.status = ?")
+        params.append(where.status.value)
+    if where.since is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(to_db(where.since))
+    if where.until is not None:
+        clauses.append("m.created_at < ?")
+        params.append(to_db(where.until))
+    if where.contact_id is not None:
+        clauses.append("m.contact_id = ?")
+        params.append(where.contact_id)
+    return clauses, params
+
+
 def _failure(code: str | None, reason: str | None) -> Failure | None:
     return None if code is None else Failure(code=code, reason=reason or "")
 
@@ -173,23 +196,7 @@ class SqliteMessageRepo(MessageRepo):
         return moves
 
     async def find(self, where: MessageFilter) -> list[Message]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if where.channel is not None:
-            clauses.append("m.channel = ?")
-            params.append(where.channel.value)
-        if where.status is not None:
-            clauses.append("m.status = ?")
-            params.append(where.status.value)
-        if where.since is not None:
-            clauses.append("m.created_at >= ?")
-            params.append(to_db(where.since))
-        if where.until is not None:
-            clauses.append("m.created_at < ?")
-            params.append(to_db(where.until))
-        if where.contact_id is not None:
-            clauses.append("m.contact_id = ?")
-            params.append(where.contact_id)
+        clauses, params = filter_sql(where)
         if where.after_id is not None:
             clauses.append("m.id > ?")
             params.append(where.after_id)

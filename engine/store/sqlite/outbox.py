@@ -31,7 +31,7 @@ from engine.store.outbox import (
     Withheld,
 )
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
-from engine.store.sqlite.messages import MESSAGE_COLUMNS, message_values
+from engine.store.sqlite.messages import MESSAGE_COLUMNS, filter_sql, message_values
 
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
 _HEAD_OF_QUEUE = """NOT EXISTS (
@@ -79,25 +79,9 @@ def _failure(code: str | None, reason: str | None) -> Failure | None:
     return None if code is None else Failure(code=code, reason=reason or "")
 
 
-def _filter_sql(where: MessageFilter) -> tuple[str, list[Any]]:
-    clauses = ["m.direction = 'outbound'"]
-    params: list[Any] = []
-    if where.channel is not None:
-        clauses.append("m.channel = ?")
-        params.append(where.channel.value)
-    if where.status is not None:
-        clauses.append("m.status = ?")
-        params.append(where.status.value)
-    if where.since is not None:
-        clauses.append("m.created_at >= ?")
-        params.append(to_db(where.since))
-    if where.until is not None:
-        clauses.append("m.created_at < ?")
-        params.append(to_db(where.until))
-    if where.contact_id is not None:
-        clauses.append("m.contact_id = ?")
-        params.append(where.contact_id)
-    return " AND ".join(clauses), params
+def _outbound_sql(where: MessageFilter) -> tuple[str, list[Any]]:
+    clauses, params = filter_sql(where)
+    return " AND ".join(["m.direction = 'outbound'", *clauses]), params
 
 
 class SqliteOutboxRepo(OutboxRepo):
@@ -427,7 +411,7 @@ class SqliteOutboxRepo(OutboxRepo):
         )
 
     async def report(self, where: MessageFilter) -> list[ReportRow]:
-        condition, params = _filter_sql(where)
+        condition, params = _outbound_sql(where)
         if where.after_id is not None:
             condition += " AND m.id > ?"
             params.append(where.after_id)
@@ -442,7 +426,7 @@ class SqliteOutboxRepo(OutboxRepo):
         return [_report_row(row) for row in rows]
 
     async def report_counts(self, where: MessageFilter) -> dict[str, int]:
-        condition, params = _filter_sql(where)
+        condition, params = _outbound_sql(where)
         rows = await self._db.all(
             "SELECT m.status, count(*) AS n, sum(m.ambiguous_attempts > 0) AS ambiguous"
             f" FROM messages m WHERE {condition} GROUP BY m.status",
