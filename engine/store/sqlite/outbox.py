@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -73,6 +74,22 @@ def _outbox_values(message: Message, schedule: Schedule) -> tuple[Any, ...]:
         schedule.callback_url,
         schedule.request_body,
     )
+
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
+@functools.cache
+def _policy_inputs(
+    kind: str | None, opted_in_only: int, confirmed_opted_out: int
+) -> PolicyInputs | None:
+    """The stored inputs of the opt-in rule (a handful of combinations, made once each)."""
+    if kind is None:
+        return None  # queued before they were kept: the rule was asked at enqueue only
+    options = Options(
+        opted_in_only=bool(opted_in_only), confirmed_opted_out=bool(confirmed_opted_out)
+    )
+    return PolicyInputs(ContentKind(kind), options)
 
 
 def _failure(code: str | None, reason: str | None) -> Failure | None:
@@ -182,12 +199,12 @@ class SqliteOutboxRepo(OutboxRepo):
             "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?,"
             " attempts = attempts + 1,"
             " ambiguous_attempts = ambiguous_attempts + (status = 'sending')"
-            " WHERE id IN ({candidates}) RETURNING json_array(id, contact_id, recipient,"
+            " WHERE id IN ({candidates}) RETURNING id, contact_id, recipient,"
             " phone_number_id, priority, next_attempt_at, request_body,"
             " CASE WHEN request_body IS NULL THEN payload END, attempts, channel,"
             " content_kind, opted_in_only, confirmed_opted_out,"
             # The opt-in as it is now: the sender asks the rule again with it.
-            " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id))"
+            " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id)"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
@@ -209,10 +226,11 @@ class SqliteOutboxRepo(OutboxRepo):
             ),
             (owner, to_db(lease_until), moment, limit - len(taken_over)),
         )
-        # One JSON text per row: the rows cross from the database thread cheaply.
-        rows = json.loads("[" + ",".join(row[0] for row in [*taken_over, *due]) + "]")
         reclaimed = len(taken_over)
-        claimed = [
+        rows = [(index < reclaimed, row) for index, row in enumerate([*taken_over, *due])]
+        # Most urgent first, as the claim chose them: priority, due time, age.
+        rows.sort(key=lambda taken: (taken[1][4], taken[1][5], taken[1][0]))
+        return [
             Claimed(
                 message_id=row[0],
                 contact_id=row[1],
@@ -222,21 +240,13 @@ class SqliteOutboxRepo(OutboxRepo):
                 request_body=row[6].encode() if row[6] is not None else None,
                 payload=row[7],
                 attempts=row[8],
-                reclaimed=index < reclaimed,
-                channel=Channel(row[9]) if row[9] else None,
-                policy=None
-                if row[10] is None
-                else PolicyInputs(
-                    ContentKind(row[10]),
-                    Options(opted_in_only=bool(row[11]), confirmed_opted_out=bool(row[12])),
-                ),
+                reclaimed=was_reclaimed,
+                channel=_CHANNELS.get(row[9]),
+                policy=_policy_inputs(row[10], row[11], row[12]),
                 opted_in=bool(row[13]),
             )
-            for index, row in enumerate(rows)
+            for was_reclaimed, row in rows
         ]
-        order = {row[0]: (row[4], row[5], row[0]) for row in rows}
-        claimed.sort(key=lambda c: order[c.message_id])
-        return claimed
 
     async def has_due(self, now: datetime) -> bool:
         moment = to_db(now)
