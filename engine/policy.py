@@ -4,6 +4,13 @@ Every outbound path (compose box, broadcasts, sequences, the API, bot flows) ask
 :func:`decide` before it creates a message, and acts on the :class:`Decision`.
 No other module compares a channel with a contact's opt-in.
 
+The rule is applied twice: when a message is queued (:mod:`engine.outbound.enqueue`),
+and again just before it is sent (:mod:`engine.outbound.sender`), with the content kind
+and :class:`Options` kept on the message row and the contact's opt-in of that moment.
+A contact who opts out while their message waits (a broadcast planned, then STOP) is
+treated as one who had opted out before it was queued: excluded, failed, or (compose)
+failed for want of a confirmation the agent can no longer give.
+
 The rule (API.md §3), for a contact whose ``marketing_opt_in`` is NO:
 
 ============  ==============================================  ==========================

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,10 +13,12 @@ from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TextContent
 from engine.models.message import Channel, Failure, MessageStatus
 from engine.outbound.enqueue import OutboundRequest, enqueue
-from engine.store import Store, Tx
+from engine.policy import ContentKind, Options
+from engine.store import Store, Tx, open_store
 from engine.store.contacts import Consent, NewContact
-from engine.store.messages import MessageFilter
+from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import Claimed, Failed, Released, Retry, Sent
+from engine.store.sqlite.migrate import available
 
 LEASE = timedelta(seconds=60)
 
@@ -182,3 +186,81 @@ async def test_an_idempotency_key_is_unique(
     assert first is not None
     with pytest.raises(Exception, match="UNIQUE"):
         await store.write(job)
+
+
+async def test_rows_queued_before_the_rule_inputs_were_kept_get_them_when_migrated(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """A database of the previous version with messages waiting: the migration gives them
+    the inputs the other tables remember (template category, broadcast toggle, the
+    agent's confirmation), so the sender asks the rule again for them too."""
+    path = tmp_path / "old.db"
+    at = "2026-03-02T09:00:00.000000Z"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        for migration in available():
+            if migration.version >= 7:
+                continue
+            db.executescript(migration.sql)
+            db.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (migration.version, migration.name, at),
+            )
+        db.executemany(
+            "INSERT INTO contacts (id, wa_id, marketing_opt_in, created_at, updated_at)"
+            " VALUES (?, ?, 0, ?, ?)",
+            [(n, f"1650555000{n}", at, at) for n in range(1, 5)],
+        )
+        db.execute(
+            "INSERT INTO templates VALUES ('new_arrivals', 'en_US', 'MARKETING', '{}', ?, ?)",
+            (at, at),
+        )
+        db.execute(
+            "INSERT INTO broadcasts (id, name, template, category, audience, opted_in_only,"
+            " state, send_at, total, will_send, excluded_opted_out, quality_risk, created_at,"
+            " updated_at) VALUES ('b1', 'Spring', '{}', 'MARKETING', '{}', 0, 'sending', ?,"
+            " 1, 1, 0, 0, ?, ?)",
+            (at, at, at),
+        )
+        db.execute("INSERT INTO broadcast_recipients VALUES ('b1', 2, 'm2')")
+        db.execute(
+            "INSERT INTO compose_messages VALUES ('m3', 'ann@example.com', 'ann@example.com', ?)",
+            (at,),
+        )
+        marketing = '{"name": "new_arrivals", "language": "en_US", "params": []}'
+        db.executemany(
+            "INSERT INTO messages (id, direction, channel, contact_id, kind, template, status,"
+            " created_at, updated_at, recipient, next_attempt_at)"
+            " VALUES (?, 'outbound', ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+            [
+                ("m1", "api", 1, "template", marketing, at, at, "16505550001", at),
+                ("m2", "broadcast", 2, "template", marketing, at, at, "16505550002", at),
+                ("m3", "compose", 3, "template", marketing, at, at, "16505550003", at),
+                ("m4", "api", 4, "text", None, at, at, "16505550004", at),
+            ],
+        )
+
+    store = await open_store(f"sqlite:///{path}", clock=clock)
+    try:
+        claimed = await claim(store, clock)
+    finally:
+        await store.close()
+
+    inputs = {c.message_id: (c.channel, c.policy, c.opted_in) for c in claimed}
+    assert inputs == {
+        "m1": (Channel.API, PolicyInputs(ContentKind.MARKETING, Options()), False),
+        "m2": (
+            Channel.BROADCAST,
+            PolicyInputs(ContentKind.MARKETING, Options(opted_in_only=False)),
+            False,
+        ),
+        "m3": (
+            Channel.COMPOSE,
+            PolicyInputs(ContentKind.MARKETING, Options(confirmed_opted_out=True)),
+            False,
+        ),
+        "m4": (Channel.API, PolicyInputs(ContentKind.FREE_FORM, Options()), False),
+    }

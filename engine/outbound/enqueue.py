@@ -2,12 +2,17 @@
 
 :func:`enqueue` resolves what is sent (a template's category comes from the
 catalogue), asks :mod:`engine.policy`, and records the outcome as a message row in
-the same transaction as the caller's other changes:
+the same transaction as the caller's other changes (:mod:`engine.outbound.verdicts`):
 
 - the policy sends → a ``queued`` row, which the sender picks up;
 - it fails (sequence, API) → a ``failed`` row with the policy's code and reason;
 - it excludes (broadcast) → a ``skipped`` row with the code and reason;
 - it needs confirmation (compose box) → no row; the caller asks the agent.
+
+Every row keeps what the rule was asked (the content's kind and the sender's options),
+and the sender asks it again with the contact's opt-in of that moment just before
+sending: a contact who opts out while their message waits is recorded as if they had
+opted out before it was queued.
 
 A queued row gets its place in the outbox here too: replies to customers (bot,
 compose) go ahead of API messages, which go ahead of bulk sends (broadcasts,
@@ -41,8 +46,10 @@ from engine.models.message import (
     TemplateRef,
 )
 from engine.models.template import Template
+from engine.outbound.verdicts import recorded_as
 from engine.policy import ContentKind, Decision, Options, Verdict, decide
 from engine.store import Tx
+from engine.store.messages import PolicyInputs
 from engine.store.outbox import BatchMessage, MessageBatch, Schedule
 from engine.whatsapp.send import send_json, send_json_for
 
@@ -125,20 +132,6 @@ async def resolve(tx: Tx, content: OutboundContent) -> Resolved:
             return Resolved(ContentKind.FREE_FORM, content.caption, None, None)
 
 
-def _recorded(decision: Decision) -> tuple[MessageStatus, Failure | None]:
-    """The status a message is stored with after ``decision``, and why when it is not sent."""
-    status = {
-        Verdict.FAIL: MessageStatus.FAILED,
-        Verdict.EXCLUDE: MessageStatus.SKIPPED,
-    }.get(decision.verdict, MessageStatus.QUEUED)
-    failure = (
-        Failure(code=decision.code, reason=decision.reason or decision.code)
-        if decision.code and not decision.sends
-        else None
-    )
-    return status, failure
-
-
 async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
     content = request.content
     resolved = await resolve(tx, content)
@@ -151,7 +144,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
     )
     if decision.verdict is Verdict.NEEDS_CONFIRMATION:
         return Enqueued(decision, None)
-    status, failure = _recorded(decision)
+    status, failure = recorded_as(decision)
     message = Message(
         id=new_id(),
         direction=Direction.OUTBOUND,
@@ -168,8 +161,9 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         updated_at=now,
     )
     queued = status is MessageStatus.QUEUED
+    policy = PolicyInputs(resolved.kind, request.options)
     if not (queued or request.idempotency_key or request.callback_url):
-        await tx.messages.insert(message)
+        await tx.messages.insert(message, policy=policy)
         return Enqueued(decision, message)
     await tx.outbox.add(
         message,
@@ -177,6 +171,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
             priority=PRIORITY[request.channel],
             recipient=request.contact.address,
             due_at=now,
+            policy=policy,
             phone_number_id=request.phone_number_id,
             idempotency_key=request.idempotency_key,
             callback_url=request.callback_url,
@@ -257,7 +252,7 @@ async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEn
             raise ValueError(f"the {channel} channel cannot send in bulk")
         key = (verdict, decision.code, decision.reason)
         if key not in not_sent:
-            not_sent[key] = _recorded(decision)
+            not_sent[key] = recorded_as(decision)
         status, failure = not_sent[key]
         messages.append(BatchMessage(message_id, recipient.contact_id, address, status, failure))
     if messages:
@@ -268,6 +263,7 @@ async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEn
                 text=resolved.text,
                 template=resolved.template_ref,
                 payload=request.content.model_dump(mode="json"),
+                policy=PolicyInputs(kind, options),
                 priority=PRIORITY[request.channel],
                 created_at=now,
                 phone_number_id=request.phone_number_id,

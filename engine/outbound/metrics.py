@@ -19,6 +19,13 @@ class OutboundMetrics:
             ["code"],
             registry=registry,
         )
+        self.withheld = Counter(
+            "optinflow_outbound_withheld",
+            "Queued messages not sent because the marketing opt-in rule, asked again just "
+            "before sending, no longer allowed them (the contact opted out), by code.",
+            ["code"],
+            registry=registry,
+        )
         self.retries = Counter(
             "optinflow_outbound_retries",
             "Send attempts that will be tried again, by code.",

@@ -9,6 +9,12 @@ batch, in one transaction: ``sent`` with the wamid, a retry with exponential bac
 (throttling, 5xx, timeouts, unreadable answers, up to ``max_tries``), or ``failed`` with
 Meta's code and title (permanent errors at once; 131047 says the window is closed).
 
+Before anything else a worker asks :func:`engine.policy.decide` again, with the inputs
+kept on the row at enqueue and the contact's opt-in as the claim read it: a message the
+rule no longer lets go (the contact opted out while it waited) is never posted and is
+recorded as enqueue would have recorded it then (``skipped`` or ``failed``, with the
+rule's code and reason); a notice the rule attaches is kept with the ``sent`` status.
+
 Crash safety, in order of events for one message:
 
 1. the row is ``queued`` (committed by whoever enqueued it);
@@ -52,8 +58,10 @@ from engine.models.message import Failure
 from engine.models.template import Template
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
 from engine.outbound.metrics import OutboundMetrics
+from engine.outbound.verdicts import recorded_as
+from engine.policy import Decision, decide
 from engine.store import Store, Tx
-from engine.store.outbox import Claimed, Failed, Outcome, Released, Retry, Sent
+from engine.store.outbox import Claimed, Failed, Outcome, Released, Retry, Sent, Withheld
 from engine.whatsapp.client import CloudApiClient
 from engine.whatsapp.errors import PAIR_RATE_LIMIT, SendError
 from engine.whatsapp.send import send_json
@@ -105,6 +113,7 @@ class SenderStats:
     retried: int = 0
     released: int = 0
     reclaimed: int = 0
+    withheld: int = 0
 
 
 class TemplateCache:
@@ -129,6 +138,19 @@ class TemplateCache:
 
 class _Unbuildable(Exception):
     pass
+
+
+def _asked_again(claimed: Claimed) -> Decision | None:
+    """The opt-in rule asked again just before sending, with the contact's opt-in as the
+    claim read it; None for rows queued before the rule's inputs were kept on the row."""
+    if claimed.policy is None or claimed.channel is None:
+        return None
+    return decide(
+        claimed.channel,
+        claimed.policy.kind,
+        opted_in=claimed.opted_in,
+        options=claimed.policy.options,
+    )
 
 
 class Sender:
@@ -337,6 +359,16 @@ class Sender:
             self._progress.set()
 
     async def _send(self, claimed: Claimed, task: asyncio.Task[None]) -> None:
+        decision = _asked_again(claimed)
+        if decision is not None and not decision.sends:
+            # The contact opted out while the message waited: recorded as enqueue would
+            # have recorded it had they opted out before.
+            status, failure = recorded_as(decision)
+            assert failure is not None, "a decision that does not send says why"
+            self._metrics.withheld.labels(failure.code).inc()
+            self._emit(Withheld(claimed.message_id, status, failure))
+            return
+        notice = decision.notice.code if decision is not None and decision.notice else None
         phone_number_id = claimed.phone_number_id or self._config.default_phone_number_id
         pair = (phone_number_id, claimed.recipient)
         try:
@@ -362,7 +394,7 @@ class Sender:
                 if not self._posting:
                     self._no_calls.set()
             self._metrics.send_seconds.observe(time.perf_counter() - started)
-            self._emit(Sent(claimed.message_id, accepted.wamid, claimed.attempts))
+            self._emit(Sent(claimed.message_id, accepted.wamid, claimed.attempts, notice))
         except SendError as error:
             self._emit(self._after_error(claimed, error))
         except _Unbuildable as problem:
@@ -478,6 +510,8 @@ class Sender:
                     self.stats.retried += 1
                 case Released():
                     self.stats.released += 1
+                case Withheld():
+                    self.stats.withheld += 1
         self.stats.sent += sent
         self._metrics.sent.inc(sent)
         if self._on_outcomes is not None:

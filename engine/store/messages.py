@@ -8,6 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from engine.models.message import Channel, Failure, Message, MessageStatus
+from engine.policy import ContentKind, Options
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInputs:
+    """What :func:`engine.policy.decide` was asked about an outbound message when it was
+    queued (besides its channel and the contact's opt-in), kept with the message so the
+    sender asks again, with the contact's opt-in of that moment, just before sending."""
+
+    kind: ContentKind
+    options: Options
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +34,9 @@ class MessageFilter:
 
 class MessageRepo(ABC):
     @abstractmethod
-    async def insert(self, message: Message) -> bool:
-        """Store a new message; False (and no change) when its wamid is already stored."""
+    async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
+        """Store a new message; False (and no change) when its wamid is already stored.
+        ``policy``: for an outbound message, what the opt-in rule was asked."""
 
     @abstractmethod
     async def get(self, message_id: str) -> Message | None: ...

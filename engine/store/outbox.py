@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.models.message import Channel, Failure, Message, MessageStatus, TemplateRef
-from engine.store.messages import MessageFilter
+from engine.store.messages import MessageFilter, PolicyInputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,8 @@ class Schedule:
     priority: int
     recipient: str
     due_at: datetime
+    policy: PolicyInputs
+    """What the opt-in rule was asked at enqueue; the sender asks again before sending."""
     phone_number_id: str | None = None
     idempotency_key: str | None = None
     callback_url: str | None = None
@@ -58,6 +60,11 @@ class Claimed:
     recipient: str
     phone_number_id: str | None
     priority: int
+    channel: Channel | None
+    policy: PolicyInputs | None
+    """What the opt-in rule was asked at enqueue; None for rows queued before it was kept."""
+    opted_in: bool
+    """The contact's marketing opt-in as the claim read it (now, not at enqueue)."""
     request_body: bytes | None
     """What to post; None for rows enqueued without one (then built from ``payload``)."""
     payload: str | None
@@ -73,6 +80,9 @@ class Sent:
     message_id: str
     wamid: str
     attempt: int
+    notice: str | None = None
+    """The code of the notice the opt-in rule attached when it was asked before sending
+    (e.g. ``quality_rating_risk``), kept in the ``sent`` status's details."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,18 @@ class Released:
     due_at: datetime
 
 
-Outcome = Sent | Retry | Failed | Released
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """Not sent because the opt-in rule, asked again before sending, no longer lets it go
+    (the contact opted out after it was queued): recorded ``status`` (skipped or failed)
+    with ``failure``, as enqueue would have recorded it; the attempt not counted."""
+
+    message_id: str
+    status: MessageStatus
+    failure: Failure
+
+
+Outcome = Sent | Retry | Failed | Released | Withheld
 
 
 # Campaigns (issue 6): many messages of one content at once, for broadcast planning.
@@ -126,6 +147,7 @@ class MessageBatch:
     text: str | None
     template: TemplateRef | None
     payload: dict[str, Any] | None
+    policy: PolicyInputs
     priority: int
     created_at: datetime
     phone_number_id: str | None
@@ -186,7 +208,9 @@ class OutboxRepo(ABC):
     ) -> list[Claimed]:
         """Move up to ``limit`` due rows to ``sending`` under ``owner``'s lease: queued rows
         whose time has come and (with ``expired``) rows whose lease expired, heads of
-        their contact's queue only, most urgent first (priority, then due time, then age)."""
+        their contact's queue only, most urgent first (priority, then due time, then age).
+        Each comes with what the opt-in rule needs to be asked again: the inputs stored at
+        enqueue and the contact's current opt-in."""
 
     @abstractmethod
     async def has_due(self, now: datetime) -> bool:

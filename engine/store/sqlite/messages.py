@@ -14,7 +14,8 @@ from engine.models.message import (
     StatusChange,
     TemplateRef,
 )
-from engine.store.messages import MessageFilter, MessageRepo
+from engine.policy import Options
+from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs
 from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 
 _COLUMNS = """
@@ -23,6 +24,85 @@ _COLUMNS = """
     m.wamid, m.created_at, m.updated_at
 """
 _FROM = "FROM messages m JOIN contacts c ON c.id = m.contact_id"
+
+MESSAGE_COLUMNS = (
+    "id",
+    "direction",
+    "channel",
+    "contact_id",
+    "kind",
+    "text",
+    "template",
+    "payload",
+    "status",
+    "failure_code",
+    "failure_reason",
+    "wamid",
+    "created_at",
+    "updated_at",
+    "content_kind",
+    "opted_in_only",
+    "confirmed_opted_out",
+)
+"""What every new message row is written with: :meth:`SqliteMessageRepo.insert` writes
+these, the outbox's ``add`` and ``add_batch`` these and its own, all from
+:func:`message_values`, so no way of creating a message forgets one."""
+
+INSERT_MESSAGE = (
+    f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
+)
+
+_NO_OPTIONS = Options()
+
+
+def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, ...]:
+    """The values of :data:`MESSAGE_COLUMNS` for ``message``; ``policy``: what the opt-in
+    rule was asked about it (None for inbound messages)."""
+    failure = message.failure
+    options = policy.options if policy is not None else _NO_OPTIONS
+    return (
+        message.id,
+        message.direction.value,
+        message.channel.value if message.channel else None,
+        message.contact_id,
+        message.kind,
+        message.text,
+        message.template.model_dump_json() if message.template else None,
+        json_or_none(message.payload),
+        message.status.value,
+        failure.code if failure else None,
+        failure.reason if failure else None,
+        message.wamid,
+        to_db(message.created_at),
+        to_db(message.updated_at),
+        policy.kind.value if policy is not None else None,
+        int(options.opted_in_only),
+        int(options.confirmed_opted_out),
+    )
+
+
+def filter_sql(where: MessageFilter) -> tuple[list[str], list[Any]]:
+    """The conditions on ``messages m`` of ``where``'s fields but ``limit`` and
+    ``after_id`` (each caller pages its own way), with their parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if where.channel is not None:
+        clauses.append("m.channel = ?")
+        params.append(where.channel.value)
+    if where.status is not None:
+        clauses.append("m.status = ?")
+        params.append(where.status.value)
+    if where.since is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(to_db(where.since))
+    if where.until is not None:
+        clauses.append("m.created_at < ?")
+        params.append(to_db(where.until))
+    if where.contact_id is not None:
+        clauses.append("m.contact_id = ?")
+        params.append(where.contact_id)
+    return clauses, params
 
 
 def _failure(code: str | None, reason: str | None) -> Failure | None:
@@ -33,31 +113,13 @@ class SqliteMessageRepo(MessageRepo):
     def __init__(self, db: Db) -> None:
         self._db = db
 
-    async def insert(self, message: Message) -> bool:
-        failure = message.failure
+    async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
         inserted = await self._db.run(
-            "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
-            " payload, status, failure_code, failure_reason, wamid, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (wamid) DO NOTHING",
-            (
-                message.id,
-                message.direction.value,
-                message.channel.value if message.channel else None,
-                message.contact_id,
-                message.kind,
-                message.text,
-                message.template.model_dump_json() if message.template else None,
-                json_or_none(message.payload),
-                message.status.value,
-                failure.code if failure else None,
-                failure.reason if failure else None,
-                message.wamid,
-                to_db(message.created_at),
-                to_db(message.updated_at),
-            ),
+            f"{INSERT_MESSAGE} ON CONFLICT (wamid) DO NOTHING", message_values(message, policy)
         )
         if not inserted:
             return False
+        failure = message.failure
         await self._db.many(
             "INSERT INTO message_statuses (message_id, status, at, failure_code,"
             " failure_reason, details) VALUES (?, ?, ?, ?, ?, ?)",
@@ -134,23 +196,7 @@ class SqliteMessageRepo(MessageRepo):
         return moves
 
     async def find(self, where: MessageFilter) -> list[Message]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if where.channel is not None:
-            clauses.append("m.channel = ?")
-            params.append(where.channel.value)
-        if where.status is not None:
-            clauses.append("m.status = ?")
-            params.append(where.status.value)
-        if where.since is not None:
-            clauses.append("m.created_at >= ?")
-            params.append(to_db(where.since))
-        if where.until is not None:
-            clauses.append("m.created_at < ?")
-            params.append(to_db(where.until))
-        if where.contact_id is not None:
-            clauses.append("m.contact_id = ?")
-            params.append(where.contact_id)
+        clauses, params = filter_sql(where)
         if where.after_id is not None:
             clauses.append("m.id > ?")
             params.append(where.after_id)

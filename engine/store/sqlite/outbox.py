@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from engine.models.message import Channel, Failure, Message, MessageStatus, TemplateRef
-from engine.store.messages import MessageFilter
+from engine.models.message import (
+    Channel,
+    Direction,
+    Failure,
+    Message,
+    MessageStatus,
+    TemplateRef,
+)
+from engine.policy import ContentKind, Options
+from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
     Failed,
@@ -20,8 +29,10 @@ from engine.store.outbox import (
     Retry,
     Schedule,
     Sent,
+    Withheld,
 )
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
+from engine.store.sqlite.messages import MESSAGE_COLUMNS, filter_sql, message_values
 
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
 _HEAD_OF_QUEUE = """NOT EXISTS (
@@ -30,30 +41,64 @@ _HEAD_OF_QUEUE = """NOT EXISTS (
 
 _PENDING = "('queued', 'sending')"
 
+_CHECKED_BEFORE_SENDING = json.dumps({"opt_in_checked": "before_sending"})
+
+
+_OUTBOX_COLUMNS = (
+    "priority",
+    "recipient",
+    "next_attempt_at",
+    "phone_number_id",
+    "idempotency_key",
+    "callback_url",
+    "request_body",
+)
+_OUTBOUND_COLUMNS = MESSAGE_COLUMNS + _OUTBOX_COLUMNS
+_INSERT_OUTBOUND = (
+    f"INSERT INTO messages ({', '.join(_OUTBOUND_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_OUTBOUND_COLUMNS))})"
+)
+# add_batch: where in each recipient's JSON array the columns that differ by recipient are.
+_PER_RECIPIENT = {"id": 0, "contact_id": 1, "recipient": 2, "request_body": 3}
+
+
+def _outbox_values(message: Message, schedule: Schedule) -> tuple[Any, ...]:
+    """The values of ``_OUTBOX_COLUMNS``: only a queued message is due."""
+    queued = message.status is MessageStatus.QUEUED
+    return (
+        schedule.priority,
+        schedule.recipient,
+        to_db(schedule.due_at) if queued else None,
+        schedule.phone_number_id,
+        schedule.idempotency_key,
+        schedule.callback_url,
+        schedule.request_body,
+    )
+
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
+@functools.cache
+def _policy_inputs(
+    kind: str | None, opted_in_only: int, confirmed_opted_out: int
+) -> PolicyInputs | None:
+    """The stored inputs of the opt-in rule (a handful of combinations, made once each)."""
+    if kind is None:
+        return None  # queued before they were kept: the rule was asked at enqueue only
+    options = Options(
+        opted_in_only=bool(opted_in_only), confirmed_opted_out=bool(confirmed_opted_out)
+    )
+    return PolicyInputs(ContentKind(kind), options)
+
 
 def _failure(code: str | None, reason: str | None) -> Failure | None:
     return None if code is None else Failure(code=code, reason=reason or "")
 
 
-def _filter_sql(where: MessageFilter) -> tuple[str, list[Any]]:
-    clauses = ["m.direction = 'outbound'"]
-    params: list[Any] = []
-    if where.channel is not None:
-        clauses.append("m.channel = ?")
-        params.append(where.channel.value)
-    if where.status is not None:
-        clauses.append("m.status = ?")
-        params.append(where.status.value)
-    if where.since is not None:
-        clauses.append("m.created_at >= ?")
-        params.append(to_db(where.since))
-    if where.until is not None:
-        clauses.append("m.created_at < ?")
-        params.append(to_db(where.until))
-    if where.contact_id is not None:
-        clauses.append("m.contact_id = ?")
-        params.append(where.contact_id)
-    return " AND ".join(clauses), params
+def _outbound_sql(where: MessageFilter) -> tuple[str, list[Any]]:
+    clauses, params = filter_sql(where)
+    return " AND ".join(["m.direction = 'outbound'", *clauses]), params
 
 
 class SqliteOutboxRepo(OutboxRepo):
@@ -61,38 +106,12 @@ class SqliteOutboxRepo(OutboxRepo):
         self._db = db
 
     async def add(self, message: Message, schedule: Schedule) -> None:
-        # The columns of SqliteMessageRepo.insert, plus the outbox's: one row, one statement.
-        failure = message.failure
+        # The message's columns and the outbox's: one row, one statement.
         await self._db.run(
-            "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
-            " payload, status, failure_code, failure_reason, wamid, created_at, updated_at,"
-            " priority, recipient, next_attempt_at, phone_number_id, idempotency_key,"
-            " callback_url, request_body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message.id,
-                message.direction.value,
-                message.channel.value if message.channel else None,
-                message.contact_id,
-                message.kind,
-                message.text,
-                message.template.model_dump_json() if message.template else None,
-                json_or_none(message.payload),
-                message.status.value,
-                failure.code if failure else None,
-                failure.reason if failure else None,
-                message.wamid,
-                to_db(message.created_at),
-                to_db(message.updated_at),
-                schedule.priority,
-                schedule.recipient,
-                to_db(schedule.due_at),
-                schedule.phone_number_id,
-                schedule.idempotency_key,
-                schedule.callback_url,
-                schedule.request_body,
-            ),
+            _INSERT_OUTBOUND,
+            message_values(message, schedule.policy) + _outbox_values(message, schedule),
         )
+        failure = message.failure
         await self._db.run(
             "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -106,42 +125,56 @@ class SqliteOutboxRepo(OutboxRepo):
         )
 
     async def add_batch(self, batch: MessageBatch) -> None:
-        # The columns of add(): those the batch shares given once, and each recipient's
-        # as one JSON parameter, one statement per outcome (queued, skipped, ...).
+        # The columns of add(), made by the same functions for a stand-in message of each
+        # outcome (queued, skipped, ...); what differs by recipient comes from one JSON
+        # parameter: one statement per outcome.
         groups: dict[tuple[MessageStatus, Failure | None], list[list[Any]]] = {}
         for m in batch.messages:
             groups.setdefault((m.status, m.failure), []).append(
                 [m.message_id, m.contact_id, m.recipient, m.request_body]
             )
         moment = to_db(batch.created_at)
-        template = batch.template.model_dump_json() if batch.template else None
-        payload = json_or_none(batch.payload)
+        select = ", ".join(
+            f"r.value ->> {_PER_RECIPIENT[column]}" if column in _PER_RECIPIENT else "?"
+            for column in _OUTBOUND_COLUMNS
+        )
         for (status, failure), members in groups.items():
             rows = json.dumps(members, separators=(",", ":"), ensure_ascii=False)
-            code, reason = (failure.code, failure.reason) if failure else (None, None)
-            await self._db.run(
-                "INSERT INTO messages (id, direction, channel, contact_id, kind, text, template,"
-                " payload, status, failure_code, failure_reason, created_at, updated_at,"
-                " priority, recipient, next_attempt_at, phone_number_id, request_body)"
-                " SELECT r.value ->> 0, 'outbound', ?, r.value ->> 1, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?, r.value ->> 2, ?, ?, r.value ->> 3 FROM json_each(?) r",
-                (
-                    batch.channel.value,
-                    batch.kind,
-                    batch.text,
-                    template,
-                    payload,
-                    status.value,
-                    code,
-                    reason,
-                    moment,
-                    moment,
-                    batch.priority,
-                    moment if status is MessageStatus.QUEUED else None,
-                    batch.phone_number_id,
-                    rows,
-                ),
+            stand_in = Message.model_construct(
+                id="",
+                direction=Direction.OUTBOUND,
+                channel=batch.channel,
+                contact_id=0,
+                contact="",
+                kind=batch.kind,
+                text=batch.text,
+                template=batch.template,
+                payload=batch.payload,
+                status=status,
+                failure=failure,
+                wamid=None,
+                created_at=batch.created_at,
+                updated_at=batch.created_at,
             )
+            schedule = Schedule(
+                priority=batch.priority,
+                recipient="",
+                due_at=batch.created_at,
+                policy=batch.policy,
+                phone_number_id=batch.phone_number_id,
+            )
+            values = message_values(stand_in, batch.policy) + _outbox_values(stand_in, schedule)
+            shared = [
+                value
+                for column, value in zip(_OUTBOUND_COLUMNS, values, strict=True)
+                if column not in _PER_RECIPIENT
+            ]
+            await self._db.run(
+                f"INSERT INTO messages ({', '.join(_OUTBOUND_COLUMNS)})"
+                f" SELECT {select} FROM json_each(?) r",
+                (*shared, rows),
+            )
+            code, reason = (failure.code, failure.reason) if failure else (None, None)
             await self._db.run(
                 "INSERT INTO message_statuses (message_id, status, at, failure_code,"
                 " failure_reason) SELECT r.value ->> 0, ?, ?, ?, ? FROM json_each(?) r",
@@ -166,9 +199,12 @@ class SqliteOutboxRepo(OutboxRepo):
             "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?,"
             " attempts = attempts + 1,"
             " ambiguous_attempts = ambiguous_attempts + (status = 'sending')"
-            " WHERE id IN ({candidates}) RETURNING json_array(id, contact_id, recipient,"
+            " WHERE id IN ({candidates}) RETURNING id, contact_id, recipient,"
             " phone_number_id, priority, next_attempt_at, request_body,"
-            " CASE WHEN request_body IS NULL THEN payload END, attempts)"
+            " CASE WHEN request_body IS NULL THEN payload END, attempts, channel,"
+            " content_kind, opted_in_only, confirmed_opted_out,"
+            # The opt-in as it is now: the sender asks the rule again with it.
+            " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id)"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
@@ -190,10 +226,11 @@ class SqliteOutboxRepo(OutboxRepo):
             ),
             (owner, to_db(lease_until), moment, limit - len(taken_over)),
         )
-        # One JSON text per row: the rows cross from the database thread cheaply.
-        rows = json.loads("[" + ",".join(row[0] for row in [*taken_over, *due]) + "]")
         reclaimed = len(taken_over)
-        claimed = [
+        rows = [(index < reclaimed, row) for index, row in enumerate([*taken_over, *due])]
+        # Most urgent first, as the claim chose them: priority, due time, age.
+        rows.sort(key=lambda taken: (taken[1][4], taken[1][5], taken[1][0]))
+        return [
             Claimed(
                 message_id=row[0],
                 contact_id=row[1],
@@ -203,13 +240,13 @@ class SqliteOutboxRepo(OutboxRepo):
                 request_body=row[6].encode() if row[6] is not None else None,
                 payload=row[7],
                 attempts=row[8],
-                reclaimed=index < reclaimed,
+                reclaimed=was_reclaimed,
+                channel=_CHANNELS.get(row[9]),
+                policy=_policy_inputs(row[10], row[11], row[12]),
+                opted_in=bool(row[13]),
             )
-            for index, row in enumerate(rows)
+            for was_reclaimed, row in rows
         ]
-        order = {row[0]: (row[4], row[5], row[0]) for row in rows}
-        claimed.sort(key=lambda c: order[c.message_id])
-        return claimed
 
     async def has_due(self, now: datetime) -> bool:
         moment = to_db(now)
@@ -227,12 +264,15 @@ class SqliteOutboxRepo(OutboxRepo):
         retries = [o for o in outcomes if isinstance(o, Retry)]
         failed = [o for o in outcomes if isinstance(o, Failed)]
         released = [o for o in outcomes if isinstance(o, Released)]
+        withheld = [o for o in outcomes if isinstance(o, Withheld)]
         if sent:
             # The whole batch as one JSON parameter: two statements, whatever its size.
-            batch = json.dumps([[o.message_id, o.wamid, o.attempt] for o in sent])
+            batch = json.dumps([[o.message_id, o.wamid, o.attempt, o.notice] for o in sent])
             await self._db.run(
                 "INSERT INTO message_statuses (message_id, status, at, details)"
-                " SELECT m.id, 'sent', ?, json_object('attempt', o.value ->> 2)"
+                " SELECT m.id, 'sent', ?, CASE WHEN o.value ->> 3 IS NULL"
+                " THEN json_object('attempt', o.value ->> 2)"
+                " ELSE json_object('attempt', o.value ->> 2, 'notice', o.value ->> 3) END"
                 " FROM json_each(?) o JOIN messages m ON m.id = o.value ->> 0"
                 f" WHERE m.status IN {_PENDING}",
                 (moment, batch),
@@ -307,6 +347,35 @@ class SqliteOutboxRepo(OutboxRepo):
                     for o in failed
                 ],
             )
+        if withheld:
+            # Never attempted: recorded as enqueue records the same verdict, the claim's
+            # attempt taken back.
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, ?, ?, ?, ?, ? FROM messages"
+                f" WHERE id = ? AND {held}",
+                [
+                    (
+                        o.status.value,
+                        moment,
+                        o.failure.code,
+                        o.failure.reason,
+                        _CHECKED_BEFORE_SENDING,
+                        o.message_id,
+                        owner,
+                    )
+                    for o in withheld
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = ?, failure_code = ?, failure_reason = ?,"
+                " attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,"
+                f" updated_at = ? WHERE id = ? AND {held}",
+                [
+                    (o.status.value, o.failure.code, o.failure.reason, moment, o.message_id, owner)
+                    for o in withheld
+                ],
+            )
         if released:
             await self._db.many(
                 "UPDATE messages SET status = 'queued', next_attempt_at = ?,"
@@ -352,7 +421,7 @@ class SqliteOutboxRepo(OutboxRepo):
         )
 
     async def report(self, where: MessageFilter) -> list[ReportRow]:
-        condition, params = _filter_sql(where)
+        condition, params = _outbound_sql(where)
         if where.after_id is not None:
             condition += " AND m.id > ?"
             params.append(where.after_id)
@@ -367,7 +436,7 @@ class SqliteOutboxRepo(OutboxRepo):
         return [_report_row(row) for row in rows]
 
     async def report_counts(self, where: MessageFilter) -> dict[str, int]:
-        condition, params = _filter_sql(where)
+        condition, params = _outbound_sql(where)
         rows = await self._db.all(
             "SELECT m.status, count(*) AS n, sum(m.ambiguous_attempts > 0) AS ambiguous"
             f" FROM messages m WHERE {condition} GROUP BY m.status",
