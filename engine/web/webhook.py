@@ -106,9 +106,11 @@ async def receive_notification(request: web.Request) -> web.Response:
         app[METRICS].webhook_notifications.labels("ignored").inc()
         return web.json_response({"status": "ignored"})
 
+    dispatcher = app[DISPATCHER]
+    checkpoint = dispatcher.checkpoint()
     result = await _store(app, notification)
     if result.to_dispatch:
-        app[DISPATCHER].wake()
+        dispatcher.hand_over(result.deliveries, checkpoint)
     _count(app, result)
     return web.Response(body=RECEIVED, content_type="application/json")
 

@@ -26,6 +26,12 @@ _DELIVERIES = """
     JOIN messages m ON m.id = h.message_id
     JOIN contacts c ON c.id = h.contact_id
     LEFT JOIN conversations v ON v.contact_id = h.contact_id
+    WHERE h.handled_at IS NULL {condition}
+    ORDER BY h.message_id {limit}
+"""
+_PENDING = """
+    SELECT h.message_id, h.contact_id, h.new_contact, h.attempts
+    FROM inbound_handoffs h
     WHERE h.handled_at IS NULL {exclude}
     ORDER BY h.message_id
     LIMIT ?
@@ -83,6 +89,10 @@ def _delivery(row: sqlite3.Row) -> Delivery:
     )
 
 
+def _not_in(contacts: list[int]) -> str:
+    return f"AND h.contact_id NOT IN ({','.join('?' * len(contacts))})" if contacts else ""
+
+
 class SqliteInboundRepo(InboundRepo):
     def __init__(self, db: Db) -> None:
         self._db = db
@@ -118,8 +128,29 @@ class SqliteInboundRepo(InboundRepo):
 
     async def deliveries(self, *, exclude: Collection[int], limit: int) -> list[Delivery]:
         skip = list(exclude)
-        condition = f"AND h.contact_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-        rows = await self._db.all(_DELIVERIES.format(exclude=condition), (*skip, limit))
+        sql = _DELIVERIES.format(condition=_not_in(skip), limit="LIMIT ?")
+        rows = await self._db.all(sql, (*skip, limit))
+        return [_delivery(row) for row in rows]
+
+    async def pending(self, *, exclude: Collection[int], limit: int) -> list[Handoff]:
+        skip = list(exclude)
+        rows = await self._db.all(_PENDING.format(exclude=_not_in(skip)), (*skip, limit))
+        return [
+            Handoff(
+                message_id=row["message_id"],
+                contact_id=row["contact_id"],
+                new_contact=bool(row["new_contact"]),
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    async def deliveries_of(self, message_ids: Collection[str]) -> list[Delivery]:
+        ids = list(message_ids)
+        if not ids:
+            return []
+        condition = f"AND h.message_id IN ({','.join('?' * len(ids))})"
+        rows = await self._db.all(_DELIVERIES.format(condition=condition, limit=""), ids)
         return [_delivery(row) for row in rows]
 
     async def count_waiting(self) -> int:
