@@ -40,8 +40,13 @@ log = logging.getLogger(__name__)
 HandlerSource = Callable[[], ConversationHandler | None]
 UNMATCHED_STATUS_TTL = timedelta(days=30)
 """Statuses of messages we never sent (another system on the same number) are dropped."""
-KNOWN_LIMIT = 20_000
-"""Hand-offs held from the webhook at most; past it they are read from the store."""
+KNOWN_LIMIT = 4096
+"""Hand-offs held from the webhook at most (a few KiB each, most handed on within
+milliseconds); past it, as when the bot falls behind, they are read from the store."""
+
+RETURNS_REMEMBERED = 20_000
+"""Contacts whose last handler's return is remembered; the others count as having
+returned when the record was last cleared, so what was read of them before is read again."""
 
 _Queued = tuple[Delivery, int]
 """A delivery and the dispatcher's :meth:`Dispatcher.checkpoint` from before it was read."""
@@ -294,7 +299,7 @@ class Dispatcher:
 
     def _count_return(self, contact_id: int) -> None:
         self._returned += 1
-        if len(self._returned_by_contact) >= KNOWN_LIMIT:
+        if len(self._returned_by_contact) >= RETURNS_REMEMBERED:
             self._returned_by_contact.clear()
             self._returned_floor = self._returned - 1
         self._returned_by_contact[contact_id] = self._returned
