@@ -202,3 +202,60 @@ async def test_many_contacts_are_all_handed_over(
     assert len(handler.seen) == 240
     for sender in senders:
         assert [i.input.text for i in handler.seen if i.contact.wa_id == sender] == ["a", "b"]
+
+
+async def say_and_hand_over(
+    store: Store, clock: FrozenClock, dispatcher: Dispatcher, *texts: str, sender: str = ANN
+) -> None:
+    """As the webhook does: each store job's deliveries handed over once committed."""
+    for text in texts:
+        checkpoint = dispatcher.checkpoint()
+        wamid = f"wamid.{sender}.{text}"
+        notification = text_notification(text, wamid=wamid, sender=sender)
+        result = await ingest_json(store, notification, clock.now())
+        dispatcher.hand_over(result.deliveries, checkpoint)
+
+
+async def test_a_handed_over_message_reaches_the_handler_as_the_store_has_it(
+    store: Store, clock: FrozenClock, start: Start
+) -> None:
+    handler = RecordingHandler()
+    dispatcher = start(handler)
+    await say_and_hand_over(store, clock, dispatcher, "hello")
+    await say_and_hand_over(store, clock, dispatcher, "hi", sender=BEA)
+    await settle(dispatcher)
+    assert sorted(handler.texts, key=str) == ["hello", "hi"]
+    for seen in handler.seen:
+        async with store.read() as tx:
+            stored = await tx.messages.get(seen.message.id)
+            contact = await tx.contacts.get_by_id(seen.contact.id)
+            conversation = await tx.conversations.get(seen.contact.id)
+        assert seen.message == stored
+        assert seen.contact == contact
+        assert seen.conversation == conversation
+        assert seen.new_contact is True
+    assert await outcomes(store) == {Outcome.BOT: 2}
+
+
+async def test_a_takeover_applies_to_a_message_handed_over_before_it(
+    store: Store, clock: FrozenClock, start: Start
+) -> None:
+    """The second message is stored while the handler of the first is still running:
+    what its store job saw of the conversation is out of date when its turn comes."""
+    second_stored = asyncio.Event()
+
+    async def hand_to_agent(incoming: Incoming) -> None:
+        if incoming.input.text == "human please":
+            await second_stored.wait()
+            await store.write(
+                lambda tx: tx.conversations.set_owner(incoming.contact.id, Owner.AGENT, "eve")
+            )
+
+    handler = RecordingHandler(hand_to_agent)
+    dispatcher = start(handler)
+    await say_and_hand_over(store, clock, dispatcher, "human please")
+    await say_and_hand_over(store, clock, dispatcher, "hello?")
+    second_stored.set()
+    await settle(dispatcher)
+    assert handler.texts == ["human please"]
+    assert await outcomes(store) == {Outcome.BOT: 1, Outcome.AGENT: 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +16,12 @@ from engine.whatsapp.webhook import (
     MessagesChange,
     Notification,
     OtherChange,
+    decode_json,
     parse_message,
     parse_notification,
+    read_notification,
 )
-from tests.inbound_support import first_message, fixture_names, load
+from tests.inbound_support import WEBHOOKS, first_message, fixture_names, load
 
 COUNTS = {  # fixture: (messages, statuses, user preferences, errors in value)
     "batch": (3, 1, 0, 0),
@@ -226,3 +229,41 @@ def test_mutated_fixtures_parse_or_name_what_is_wrong(
     else:
         for _, message in outcome.inbound_messages():
             assert message.from_ or message.from_user_id
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_reading_the_bytes_in_one_pass_gives_what_the_two_steps_give(name: str) -> None:
+    raw = (WEBHOOKS / f"{name}.json").read_bytes()
+    assert read_notification(raw) == parse_notification(decode_json(raw))
+
+
+def test_reading_a_body_that_is_not_json_is_not_an_invalid_notification() -> None:
+    with pytest.raises(ValueError, match="Expecting") as raised:
+        read_notification(b'{"object": "x", "entry": [')
+    assert not isinstance(raised.value, InvalidNotification)
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"[1, 2]", "body: a notification is a JSON object"),
+        (b'{"object": "whatsapp_business_account"}', "entry: Field required"),
+    ],
+)
+def test_reading_json_that_is_not_a_notification_names_the_problem(raw: bytes, error: str) -> None:
+    with pytest.raises(InvalidNotification) as raised:
+        read_notification(raw)
+    assert str(raised.value) == error
+
+
+def test_reading_mends_halves_of_utf16_pairs_and_takes_nan() -> None:
+    body = load("text")
+    body["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = "Ann \ud83d"
+    raw = json.dumps(body).encode()
+    assert b"Ann \\ud83d" in raw  # JSON escapes the lone half
+    notification = read_notification(raw)
+    contact = notification.entry[0].changes[0].value.contacts[0]  # type: ignore[union-attr]
+    assert contact.profile is not None
+    assert contact.profile.name == "Ann \ufffd"
+    odd = raw.replace(b'"messaging_product"', b'"score": NaN, "messaging_product"')
+    assert read_notification(odd).entry[0].id == notification.entry[0].id

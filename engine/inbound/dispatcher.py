@@ -11,9 +11,12 @@ after ``max_attempts`` the message is marked ``failed`` and the contact moves on
 Delivery is at least once: a crash after the handler returned but before the mark
 was committed hands the message over again.
 
-Under load the store work is batched: one read fetches many pending hand-offs with
-their contacts and conversations, and the marks of handlers that returned meanwhile
-are committed together.
+Under load the store work is batched: one read fetches many pending hand-offs, and the
+marks of handlers that returned meanwhile are committed together. The webhook hands
+over what its store job left (:meth:`Dispatcher.hand_over`), so that read is of the
+hand-offs alone; the message, contact and conversation are read only for the others
+(stored before a restart, or by another path). The store stays the record of what is
+pending; what the webhook handed over only spares reading it back.
 """
 
 from __future__ import annotations
@@ -22,20 +25,31 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 from engine.clock import Clock
 from engine.handler import ConversationHandler, Incoming
 from engine.models.conversation import Owner
 from engine.store import Store
-from engine.store.inbound import Delivery, Outcome
+from engine.store.inbound import Delivery, Handoff, Outcome
 
 log = logging.getLogger(__name__)
 
 HandlerSource = Callable[[], ConversationHandler | None]
 UNMATCHED_STATUS_TTL = timedelta(days=30)
 """Statuses of messages we never sent (another system on the same number) are dropped."""
+KNOWN_LIMIT = 4096
+"""Hand-offs held from the webhook at most (a few KiB each, most handed on within
+milliseconds); past it, as when the bot falls behind, they are read from the store."""
+
+RETURNS_REMEMBERED = 20_000
+"""Contacts whose last handler's return is remembered; the others count as having
+returned when the record was last cleared, so what was read of them before is read again."""
+
+_Queued = tuple[Delivery, int]
+"""A delivery and the dispatcher's :meth:`Dispatcher.checkpoint` from before it was read."""
 
 
 class _Marks:
@@ -104,6 +118,13 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._resting: dict[int, float] = {}  # contact -> monotonic time to retry at
+        # What the webhook handed over, by message id, until it is marked handled.
+        self._known: dict[str, _Queued] = {}
+        # Handlers that returned, counted: per contact the count when its last one did.
+        # A delivery read before its contact's last handler returned may be out of date.
+        self._returned = 0
+        self._returned_by_contact: dict[int, int] = {}
+        self._returned_floor = 0  # at most this for a contact the dict has forgotten
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -112,6 +133,18 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New hand-offs were committed."""
+        self._wake.set()
+
+    def checkpoint(self) -> int:
+        """Take before the store job whose deliveries are passed to :meth:`hand_over`."""
+        return self._returned
+
+    def hand_over(self, deliveries: Iterable[Delivery], checkpoint: int) -> None:
+        """Committed hand-offs, as the job that stored them saw them."""
+        for delivery in deliveries:
+            if len(self._known) >= KNOWN_LIMIT:
+                break
+            self._known[delivery.handoff.message_id] = (delivery, checkpoint)
         self._wake.set()
 
     async def stop(self) -> None:
@@ -167,23 +200,41 @@ class Dispatcher:
         now = time.monotonic()
         self._resting = {c: at for c, at in self._resting.items() if at > now}
         busy = set(self._workers) | set(self._resting)
+        checkpoint = self._returned
         async with self._store.read() as tx:
-            deliveries = await tx.inbound.deliveries(exclude=busy, limit=self._batch)
-        by_contact: dict[int, list[Delivery]] = {}
-        for delivery in deliveries:
-            by_contact.setdefault(delivery.handoff.contact_id, []).append(delivery)
+            handoffs = await tx.inbound.pending(exclude=busy, limit=self._batch)
+            unknown = [h.message_id for h in handoffs if h.message_id not in self._known]
+            read = {d.handoff.message_id: d for d in await tx.inbound.deliveries_of(unknown)}
+        by_contact: dict[int, list[_Queued]] = {}
+        for handoff in handoffs:
+            queued = self._queued(handoff, read, checkpoint)
+            if queued is not None:
+                by_contact.setdefault(handoff.contact_id, []).append(queued)
         for contact_id, queue in list(by_contact.items())[:free]:
             self._workers[contact_id] = asyncio.create_task(
                 self._serve(contact_id, queue), name=f"inbound-contact-{contact_id}"
             )
-        return len(deliveries) == self._batch and len(by_contact) < free
+        return len(handoffs) == self._batch and len(by_contact) < free
 
-    async def _serve(self, contact_id: int, queue: list[Delivery]) -> None:
+    def _queued(
+        self, handoff: Handoff, read: dict[str, Delivery], checkpoint: int
+    ) -> _Queued | None:
+        known = self._known.get(handoff.message_id)
+        if known is not None:
+            held, taken = known
+            return replace(held, handoff=handoff), taken  # attempts as stored
+        delivery = read.get(handoff.message_id)
+        # None: handled between the two reads
+        return None if delivery is None else (delivery, checkpoint)
+
+    async def _serve(self, contact_id: int, queue: list[_Queued]) -> None:
         try:
-            for index, delivery in enumerate(queue):
+            for delivery, taken in queue:
                 if self._stopping:
                     return
-                if index > 0:  # the previous message may have changed who answers
+                if self._returned_by_contact.get(contact_id, self._returned_floor) > taken:
+                    # A handler returned since it was read (the previous message of the
+                    # queue, often) and may have changed who answers.
                     delivery = await self._refresh(delivery)
                 if not await self._deliver(delivery):
                     return
@@ -228,7 +279,10 @@ class Dispatcher:
             )
             try:
                 async with asyncio.timeout(self._handler_timeout):
-                    await handler.handle(incoming)
+                    try:
+                        await handler.handle(incoming)
+                    finally:
+                        self._count_return(delivery.handoff.contact_id)
             except Exception:
                 log.exception("the conversation handler failed on message %s", message.id)
                 attempts = await self._store.write(lambda tx: tx.inbound.count_attempt(message.id))
@@ -240,7 +294,15 @@ class Dispatcher:
             else:
                 outcome = Outcome.BOT
         await self._marks.mark(message.id, outcome)
+        self._known.pop(message.id, None)
         return True
+
+    def _count_return(self, contact_id: int) -> None:
+        self._returned += 1
+        if len(self._returned_by_contact) >= RETURNS_REMEMBERED:
+            self._returned_by_contact.clear()
+            self._returned_floor = self._returned - 1
+        self._returned_by_contact[contact_id] = self._returned
 
     async def _prune(self) -> None:
         before = self._clock.now() - UNMATCHED_STATUS_TTL

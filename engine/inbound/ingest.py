@@ -28,10 +28,10 @@ from engine.inbound.inputs import customer_input
 from engine.inbound.keywords import ConsentRules, Signal
 from engine.inbound.statuses import StatusResult, apply_status
 from engine.models.contact import ConsentSource
-from engine.models.message import Direction, Message, MessageStatus
+from engine.models.message import Direction, Message, MessageStatus, StatusChange
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
-from engine.store.inbound import Outcome
+from engine.store.inbound import Delivery, Handoff, Outcome
 from engine.whatsapp.webhook import InboundMessage, Notification, Value, WhatsAppError
 
 SYSTEM = "system"
@@ -52,6 +52,9 @@ class IngestResult:
     statuses: Counter[StatusResult] = field(default_factory=Counter)
     errors: list[WhatsAppError] = field(default_factory=list)
     """Errors Meta reported (``value.errors[]`` and on messages), for the log."""
+    deliveries: list[Delivery] = field(default_factory=list)
+    """What the dispatcher needs of the hand-offs to dispatch, as this job left them,
+    so that it need not read them back (a few, whose contact changed, it does read)."""
 
 
 async def ingest(
@@ -106,6 +109,8 @@ async def _message(
         text=said.text,
         payload=message.raw,
         status=MessageStatus.RECEIVED,
+        # An inbound message has one status, the one it is stored with.
+        history=(StatusChange(status=MessageStatus.RECEIVED, at=now),),
         wamid=message.id,
         created_at=now,
         updated_at=now,
@@ -116,7 +121,7 @@ async def _message(
     result.stored += 1
     result.errors.extend(message.errors)
     if not created and contact.name is None and name:
-        await tx.contacts.update(contact.id, name=name)
+        contact = await tx.contacts.update(contact.id, name=name)
 
     if message.type == SYSTEM:
         # A notice from WhatsApp about the customer, not something they said: it opens
@@ -135,7 +140,9 @@ async def _message(
 
     # Meta may deliver late (it retries for days): the window runs from when the
     # customer wrote, never from the future.
-    await tx.conversations.record_inbound(contact.id, min(message.timestamp or now, now))
+    conversation = await tx.conversations.record_inbound(
+        contact.id, min(message.timestamp or now, now)
+    )
 
     signal, source = None, ConsentSource.KEYWORD
     if message.type == "text":
@@ -161,3 +168,6 @@ async def _message(
         return
     await tx.inbound.add_handoff(row.id, contact.id, said, new_contact=created)
     result.to_dispatch += 1
+    if signal is None:  # (a start word changed the contact: that one is read back)
+        handoff = Handoff(message_id=row.id, contact_id=contact.id, new_contact=created)
+        result.deliveries.append(Delivery(handoff, row, contact, conversation, said))

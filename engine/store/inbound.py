@@ -91,6 +91,15 @@ class InboundRepo(ABC):
         contacts in ``exclude`` (those being served)."""
 
     @abstractmethod
+    async def pending(self, *, exclude: Collection[int], limit: int) -> list[Handoff]:
+        """Like :meth:`deliveries`, the hand-offs alone: for a caller that holds the
+        rest of most of them already."""
+
+    @abstractmethod
+    async def deliveries_of(self, message_ids: Collection[str]) -> list[Delivery]:
+        """The pending hand-offs of these messages, in the order they were stored."""
+
+    @abstractmethod
     async def count_waiting(self) -> int: ...
 
     @abstractmethod

@@ -45,8 +45,7 @@ from engine.whatsapp.webhook import (
     WHATSAPP_OBJECT,
     InvalidNotification,
     Notification,
-    decode_json,
-    parse_notification,
+    read_notification,
 )
 
 log = logging.getLogger(__name__)
@@ -87,12 +86,7 @@ async def receive_notification(request: web.Request) -> web.Response:
             f"{signature.HEADER} is missing or does not match the body",
         )
     try:
-        data = decode_json(raw)
-    except ValueError as error:
-        _refuse(request, "malformed_json", str(error))
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
-    try:
-        notification = parse_notification(data)
+        notification = read_notification(raw)
     except InvalidNotification as error:
         _refuse(request, "invalid_notification", str(error))
         raise ApiError(
@@ -101,14 +95,19 @@ async def receive_notification(request: web.Request) -> web.Response:
             f"not a WhatsApp notification: {error}",
             fields=[{"field": error.field, "message": error.message}],
         ) from None
+    except ValueError as error:
+        _refuse(request, "malformed_json", str(error))
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
     if notification.object != WHATSAPP_OBJECT:
         log.info("ignored a webhook notification about %r", notification.object)
         app[METRICS].webhook_notifications.labels("ignored").inc()
         return web.json_response({"status": "ignored"})
 
+    dispatcher = app[DISPATCHER]
+    checkpoint = dispatcher.checkpoint()
     result = await _store(app, notification)
     if result.to_dispatch:
-        app[DISPATCHER].wake()
+        dispatcher.hand_over(result.deliveries, checkpoint)
     _count(app, result)
     return web.Response(body=RECEIVED, content_type="application/json")
 

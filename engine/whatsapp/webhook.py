@@ -90,7 +90,8 @@ def _check_wa_id(value: str) -> str:
     be in a range the library knows."""
     if not (value.isascii() and value.isdigit() and 6 <= len(value) <= 15):
         raise ValueError(f"{value!r} is not a phone number (E.164 digits without '+')")
-    if not any(value[:digits] in _CALLING_CODES for digits in (1, 2, 3)):
+    codes = _CALLING_CODES
+    if value[:1] not in codes and value[:2] not in codes and value[:3] not in codes:
         raise ValueError(f"{value!r} is not a phone number (unknown country code)")
     return value
 
@@ -466,6 +467,23 @@ def parse_notification(data: Any) -> Notification:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         raise InvalidNotification(_location(tuple(first["loc"])), _message(first)) from None
+
+
+def read_notification(raw: bytes) -> Notification:
+    """A request body as a notification: :class:`InvalidNotification` when it is JSON
+    but not a notification, another ``ValueError`` when it is not JSON.
+
+    A valid notification, nearly every one, is read in one pass over the bytes; any
+    other body takes the two steps (:func:`decode_json`, :func:`parse_notification`),
+    which say what is wrong, or read what the one pass does not (halves of UTF-16
+    pairs, ``NaN``).
+    """
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        try:
+            return Notification.model_validate_json(raw)
+        except ValidationError:
+            pass
+    return parse_notification(decode_json(raw))
 
 
 def parse_message(raw: dict[str, Any]) -> InboundMessage:

@@ -26,17 +26,19 @@ _COLUMNS = """
 _CHUNK = 500
 
 
-def _contact(row: sqlite3.Row) -> Contact:
+def contact_from_row(row: sqlite3.Row, prefix: str = "") -> Contact:
+    """A contact from the columns of ``_COLUMNS``; in a join that puts them beside
+    another table's, they are named with ``prefix`` (``contact_id``, ``contact_name``...)."""
     return Contact(
-        id=row["id"],
-        wa_id=row["wa_id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        marketing_opt_in=bool(row["marketing_opt_in"]),
-        attributes=json.loads(row["attributes"]),
-        tags=tuple(json.loads(row["tags"])),
-        created_at=from_db(row["created_at"]),
-        updated_at=from_db(row["updated_at"]),
+        id=row[f"{prefix}id"],
+        wa_id=row[f"{prefix}wa_id"],
+        user_id=row[f"{prefix}user_id"],
+        name=row[f"{prefix}name"],
+        marketing_opt_in=bool(row[f"{prefix}marketing_opt_in"]),
+        attributes=json.loads(row[f"{prefix}attributes"]),
+        tags=tuple(json.loads(row[f"{prefix}tags"])),
+        created_at=from_db(row[f"{prefix}created_at"]),
+        updated_at=from_db(row[f"{prefix}updated_at"]),
     )
 
 
@@ -55,11 +57,11 @@ class SqliteContactRepo(ContactRepo):
             f"SELECT {_COLUMNS} FROM contacts c WHERE c.wa_id = ? OR c.user_id = ?",
             (address, address),
         )
-        return None if row is None else _contact(row)
+        return None if row is None else contact_from_row(row)
 
     async def get_by_id(self, contact_id: int) -> Contact | None:
         row = await self._db.one(f"SELECT {_COLUMNS} FROM contacts c WHERE c.id = ?", (contact_id,))
-        return None if row is None else _contact(row)
+        return None if row is None else contact_from_row(row)
 
     async def _require(self, contact_id: int) -> Contact:
         contact = await self.get_by_id(contact_id)
@@ -203,7 +205,7 @@ class SqliteContactRepo(ContactRepo):
             f"SELECT {_COLUMNS} FROM contacts c WHERE {' AND '.join(where)} ORDER BY c.id LIMIT ?",
             (*params, limit),
         )
-        return [_contact(row) for row in rows]
+        return [contact_from_row(row) for row in rows]
 
     async def import_batch(
         self, rows: Sequence[ImportedContact], *, default_opt_in: bool, consent: Consent

@@ -14,8 +14,17 @@ Params = Sequence[Any] | dict[str, Any]
 
 
 def to_db(moment: datetime) -> str:
-    """UTC text of fixed width, so that text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC text of fixed width, so that text order is time order.
+
+    >>> to_db(datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    '2026-03-01T09:30:00.000000Z'
+    """
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:  # strftime writes such years unpadded: keep what it wrote
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as strftime, in a third less time (several per stored message)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_db(text: str) -> datetime:

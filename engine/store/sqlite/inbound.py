@@ -5,26 +5,33 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from engine.models.contact import Contact
 from engine.models.conversation import Conversation, Owner
 from engine.models.customer_input import CustomerInput
 from engine.models.message import Direction, Failure, Message, MessageStatus, StatusChange
 from engine.store.inbound import Delivery, Handoff, InboundRepo, Outcome, UnmatchedStatus
+from engine.store.sqlite.contacts import contact_from_row
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
 
 # One read for a whole batch of hand-offs: the message, its contact and conversation.
 _DELIVERIES = """
     SELECT h.message_id, h.contact_id, h.new_contact, h.input, h.attempts,
         m.kind, m.text, m.payload, m.status, m.wamid, m.created_at, m.updated_at,
-        c.wa_id, c.user_id, c.name, c.marketing_opt_in, c.attributes,
+        c.wa_id AS contact_wa_id, c.user_id AS contact_user_id, c.name AS contact_name,
+        c.marketing_opt_in AS contact_marketing_opt_in, c.attributes AS contact_attributes,
         c.created_at AS contact_created_at, c.updated_at AS contact_updated_at,
-        (SELECT json_group_array(tag) FROM
-            (SELECT tag FROM contact_tags t WHERE t.contact_id = c.id ORDER BY tag)) AS tags,
+        (SELECT json_group_array(tag) FROM (SELECT tag FROM contact_tags t
+            WHERE t.contact_id = c.id ORDER BY tag)) AS contact_tags,
         v.owner, v.agent, v.last_inbound_at
     FROM inbound_handoffs h
     JOIN messages m ON m.id = h.message_id
     JOIN contacts c ON c.id = h.contact_id
     LEFT JOIN conversations v ON v.contact_id = h.contact_id
+    WHERE h.handled_at IS NULL {condition}
+    ORDER BY h.message_id {limit}
+"""
+_PENDING = """
+    SELECT h.message_id, h.contact_id, h.new_contact, h.attempts
+    FROM inbound_handoffs h
     WHERE h.handled_at IS NULL {exclude}
     ORDER BY h.message_id
     LIMIT ?
@@ -45,17 +52,7 @@ def _handoff(row: sqlite3.Row) -> Handoff:
 def _delivery(row: sqlite3.Row) -> Delivery:
     created_at = from_db(row["created_at"])
     status = MessageStatus(row["status"])
-    contact = Contact(
-        id=row["contact_id"],
-        wa_id=row["wa_id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        marketing_opt_in=bool(row["marketing_opt_in"]),
-        attributes=json.loads(row["attributes"]),
-        tags=tuple(json.loads(row["tags"])),
-        created_at=from_db(row["contact_created_at"]),
-        updated_at=from_db(row["contact_updated_at"]),
-    )
+    contact = contact_from_row(row, prefix="contact_")
     return Delivery(
         handoff=Handoff(
             message_id=row["message_id"],
@@ -90,6 +87,10 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         ),
         input=CustomerInput.model_validate_json(row["input"]),
     )
+
+
+def _not_in(contacts: list[int]) -> str:
+    return f"AND h.contact_id NOT IN ({','.join('?' * len(contacts))})" if contacts else ""
 
 
 class SqliteInboundRepo(InboundRepo):
@@ -127,8 +128,29 @@ class SqliteInboundRepo(InboundRepo):
 
     async def deliveries(self, *, exclude: Collection[int], limit: int) -> list[Delivery]:
         skip = list(exclude)
-        condition = f"AND h.contact_id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-        rows = await self._db.all(_DELIVERIES.format(exclude=condition), (*skip, limit))
+        sql = _DELIVERIES.format(condition=_not_in(skip), limit="LIMIT ?")
+        rows = await self._db.all(sql, (*skip, limit))
+        return [_delivery(row) for row in rows]
+
+    async def pending(self, *, exclude: Collection[int], limit: int) -> list[Handoff]:
+        skip = list(exclude)
+        rows = await self._db.all(_PENDING.format(exclude=_not_in(skip)), (*skip, limit))
+        return [
+            Handoff(
+                message_id=row["message_id"],
+                contact_id=row["contact_id"],
+                new_contact=bool(row["new_contact"]),
+                attempts=row["attempts"],
+            )
+            for row in rows
+        ]
+
+    async def deliveries_of(self, message_ids: Collection[str]) -> list[Delivery]:
+        ids = list(message_ids)
+        if not ids:
+            return []
+        condition = f"AND h.message_id IN ({','.join('?' * len(ids))})"
+        rows = await self._db.all(_DELIVERIES.format(condition=condition, limit=""), ids)
         return [_delivery(row) for row in rows]
 
     async def count_waiting(self) -> int:

@@ -120,22 +120,26 @@ class SqliteMessageRepo(MessageRepo):
         if not inserted:
             return False
         failure = message.failure
-        await self._db.many(
+        rows = [
+            (
+                message.id,
+                change.status.value,
+                to_db(change.at),
+                change.failure.code if change.failure else None,
+                change.failure.reason if change.failure else None,
+                json_or_none(change.details),
+            )
+            for change in message.history
+            or (StatusChange(status=message.status, at=message.created_at, failure=failure),)
+        ]
+        sql = (
             "INSERT INTO message_statuses (message_id, status, at, failure_code,"
-            " failure_reason, details) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    message.id,
-                    change.status.value,
-                    to_db(change.at),
-                    change.failure.code if change.failure else None,
-                    change.failure.reason if change.failure else None,
-                    json_or_none(change.details),
-                )
-                for change in message.history
-                or (StatusChange(status=message.status, at=message.created_at, failure=failure),)
-            ],
+            " failure_reason, details) VALUES (?, ?, ?, ?, ?, ?)"
         )
+        if len(rows) == 1:  # nearly always: executemany's setup costs more than the row
+            await self._db.run(sql, rows[0])
+        else:
+            await self._db.many(sql, rows)
         return True
 
     async def get(self, message_id: str) -> Message | None:
