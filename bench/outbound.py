@@ -18,10 +18,12 @@ The rate ratio is the headline; beside it the bench prints the CPU seconds this 
 spends per 1,000 messages in each round (``time.process_time``, all its threads: the
 sender, its SQLite writes and commits, the HTTP client), bare and ours, and their
 ratio. The sending process is what limits the rate (its event loop is busy the whole
-run), so the CPU ratio is what the rate ratio tends to once the machine is quiet; it
-swings far less than the rates do, because time spent waiting for a core taken by
-something else is not counted in it. A change that lowers our CPU per message moves
-the rate ratio by the same factor when the sender, not the simulator, is the bottleneck.
+run), so the CPU ratio is what the rate ratio tends to once the machine is quiet. It
+swings less than the rates do, because time spent waiting for a core taken by something
+else is not counted in it, but it is not immune: with other load the CPU per message of
+both rises (shared caches, more wake-ups of the simulator), so compare bare and ours of
+the same run, never figures of two runs. A change that lowers our CPU per message moves
+the rate ratio by the same factor while the sender, not the simulator, is the bottleneck.
 
 Run: ``.venv/bin/python -m bench.outbound [--messages 5000] [--rounds 5]
 [--profile FILE]`` (``--profile`` writes a cProfile of the unthrottled rounds of ours).
