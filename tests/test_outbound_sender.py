@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -14,14 +15,16 @@ import pytest
 from engine.clock import FrozenClock
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent, TextContent
-from engine.models.message import Channel
+from engine.models.message import Channel, MessageStatus
 from engine.outbound.enqueue import OutboundRequest, enqueue
-from engine.outbound.sender import Sender, SenderConfig
+from engine.outbound.sender import Sender, SenderConfig, on_wamids_recorded
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
+from engine.store.outbox import Sent
 from engine.web.keys import SENDER, SETTINGS, STORE
 from engine.whatsapp.client import CloudApiClient
 from engine.whatsapp.simulator import SIMULATOR
+from tests.inbound_support import ingest_json, load, sent_message
 from tests.outbound_support import Outbound, eventually, start_outbound
 
 ANN = "16505551234"
@@ -295,3 +298,56 @@ async def _all_final(store: Store, ids: list[str]) -> bool:
     async with store.read() as tx:
         messages = [await tx.messages.get(i) for i in ids]
     return all(m is not None and m.status.value in ("sent", "delivered", "read") for m in messages)
+
+
+def status_notification(wamid: str, status: str, seconds: int) -> dict[str, Any]:
+    data = copy.deepcopy(load("status_read"))
+    update = data["entry"][0]["changes"][0]["value"]["statuses"][0]
+    update.update(id=wamid, status=status, timestamp=str(1772442000 + seconds))
+    return data
+
+
+async def test_statuses_that_overtook_the_answers_are_applied_to_each_message_of_the_batch(
+    store: Store, clock: FrozenClock
+) -> None:
+    # Three messages handed to Meta, whose answers (the wamids) are not recorded yet.
+    handed = [
+        await sent_message(store, clock.now(), None, wa_id=f"1650555000{n}") for n in range(3)
+    ]
+    early = [
+        ("wamid.first", "delivered", 1),
+        ("wamid.other-system", "read", 1),
+        ("wamid.second", "delivered", 1),
+        ("wamid.first", "read", 2),
+    ]
+    for wamid, name, seconds in early:
+        await ingest_json(store, status_notification(wamid, name, seconds), clock.now())
+
+    # The sender records the batch of answers, and replays what came early, in one job.
+    wamids = ("wamid.first", "wamid.second", "wamid.third")
+    answers = [Sent(m.id, wamid, 1, None) for m, wamid in zip(handed, wamids, strict=True)]
+
+    async def record(tx: Tx) -> None:
+        await tx.outbox.record("sender-1", answers, now=clock.now())
+        await on_wamids_recorded(tx, answers)
+
+    await store.write(record)
+
+    async with store.read() as tx:
+        messages = [await tx.messages.get(message.id) for message in handed]
+    assert [m.status if m else None for m in messages] == [
+        MessageStatus.READ,
+        MessageStatus.DELIVERED,
+        MessageStatus.SENT,
+    ]
+    first = messages[0]
+    assert first is not None
+    assert [change.status for change in first.history][-3:] == [
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.READ,
+    ], "replayed in the order they came"
+    kept = await store.write(
+        lambda tx: tx.inbound.take_unmatched_statuses("wamid.first", "wamid.other-system")
+    )
+    assert [(s.wamid, s.status) for s in kept] == [("wamid.other-system", MessageStatus.READ)]

@@ -97,9 +97,22 @@ async def replay_unmatched_statuses(tx: Tx, message_id: str, wamid: str) -> None
 
     The sender calls this in the same transaction that records the wamid.
     """
-    kept = await tx.inbound.take_unmatched_statuses(wamid)
-    if not kept:
+    await replay_unmatched_statuses_of(tx, {wamid: message_id})
+
+
+async def replay_unmatched_statuses_of(tx: Tx, messages: dict[str, str]) -> None:
+    """:func:`replay_unmatched_statuses` for many messages (by wamid): one statement
+    for the batch when, as nearly always, no status came early."""
+    if not messages:
         return
+    kept: dict[str, list[UnmatchedStatus]] = {}
+    for status in await tx.inbound.take_unmatched_statuses(*messages):
+        kept.setdefault(status.wamid, []).append(status)
+    for wamid, statuses in kept.items():
+        await _replay(tx, messages[wamid], wamid, statuses)
+
+
+async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatus]) -> None:
     message = await tx.messages.get(message_id)
     if message is None:
         raise ValueError(f"no message {message_id} to replay statuses of {wamid} on")

@@ -52,7 +52,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from engine.clock import Clock
 from engine.ids import new_id
-from engine.inbound.statuses import replay_unmatched_statuses
+from engine.inbound.statuses import replay_unmatched_statuses_of
 from engine.models.content import OutboundContent, TemplateContent
 from engine.models.message import Failure
 from engine.models.template import Template
@@ -74,10 +74,10 @@ _EXPIRY_CHECK_SECONDS = 1.0
 _FLUSH_LINGER_SECONDS = 0.01
 
 
-async def on_wamid_recorded(tx: Tx, message_id: str, wamid: str) -> None:
-    """Called in the transaction that records a message's wamid: statuses Meta sent
-    before we stored it (they were kept aside) are applied now."""
-    await replay_unmatched_statuses(tx, message_id, wamid)
+async def on_wamids_recorded(tx: Tx, sent: list[Sent]) -> None:
+    """Called in the transaction that records messages' wamids: statuses Meta sent
+    before we stored them (they were kept aside) are applied now."""
+    await replay_unmatched_statuses_of(tx, {o.wamid: o.message_id for o in sent})
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,9 +295,7 @@ class Sender:
         async def job(tx: Tx) -> list[Claimed]:
             if outcomes:
                 await tx.outbox.record(self.owner, outcomes, now=now)
-                for outcome in outcomes:
-                    if isinstance(outcome, Sent):
-                        await on_wamid_recorded(tx, outcome.message_id, outcome.wamid)
+                await on_wamids_recorded(tx, [o for o in outcomes if isinstance(o, Sent)])
             if not limit:
                 return []
             return await tx.outbox.claim(

@@ -118,8 +118,8 @@ class InboundRepo(ABC):
     async def keep_unmatched_status(self, status: UnmatchedStatus) -> None: ...
 
     @abstractmethod
-    async def take_unmatched_statuses(self, wamid: str) -> list[UnmatchedStatus]:
-        """Remove and return the statuses kept for ``wamid``, in the order they came."""
+    async def take_unmatched_statuses(self, *wamids: str) -> list[UnmatchedStatus]:
+        """Remove and return the statuses kept for ``wamids``, in the order they came."""
 
     @abstractmethod
     async def prune_unmatched_statuses(self, received_before: datetime) -> int:

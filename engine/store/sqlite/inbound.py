@@ -198,9 +198,12 @@ class SqliteInboundRepo(InboundRepo):
             ),
         )
 
-    async def take_unmatched_statuses(self, wamid: str) -> list[UnmatchedStatus]:
+    async def take_unmatched_statuses(self, *wamids: str) -> list[UnmatchedStatus]:
+        # All the wamids as one JSON parameter: one statement for a whole sent batch.
         rows = await self._db.all(
-            "DELETE FROM unmatched_statuses WHERE wamid = ? RETURNING *", (wamid,)
+            "DELETE FROM unmatched_statuses"
+            " WHERE wamid IN (SELECT value FROM json_each(?)) RETURNING *",
+            (json.dumps(wamids),),
         )
         return [
             UnmatchedStatus(
