@@ -18,6 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from engine.clock import FrozenClock
+from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.store import Store, Tx
 
 APP_SECRET = "simulated-app-secret"
 DEADLINE_SECONDS = 10.0
@@ -112,3 +114,17 @@ async def start_outbound(
     app = create_app(make_settings(tmp_path, **values), clock=clock)
     client = await aiohttp_client(app, headers=AUTH, server_kwargs={"port": port})
     return Outbound(client, app, clock)
+
+
+async def enqueue_all(
+    store: Store, clock: FrozenClock, requests: list[OutboundRequest]
+) -> list[str]:
+    async def job(tx: Tx) -> list[str]:
+        ids = []
+        for request in requests:
+            enqueued = await enqueue(tx, request, now=clock.now())
+            assert enqueued.message is not None
+            ids.append(enqueued.message.id)
+        return ids
+
+    return await store.write(job)

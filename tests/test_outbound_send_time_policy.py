@@ -20,14 +20,13 @@ import pytest
 from engine.clock import FrozenClock
 from engine.models.content import TemplateContent
 from engine.models.message import Channel
-from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.outbound.enqueue import OutboundRequest
 from engine.policy import Options
-from engine.store import Tx
 from engine.web.keys import CAMPAIGNS, SENDER, STORE
 from engine.whatsapp.signature import HEADER, sign
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns
 from tests.conftest import FIXTURES
-from tests.outbound_support import APP_SECRET, Outbound, eventually, free_port
+from tests.outbound_support import APP_SECRET, Outbound, enqueue_all, eventually, free_port
 
 WEBHOOKS = FIXTURES / "webhooks"
 SENT = ("sent", "delivered", "read")
@@ -198,24 +197,20 @@ async def test_bot_and_confirmed_compose_messages_still_go_and_unconfirmed_compo
     store = outbound.app[STORE]
     new_arrivals = TemplateContent(**NEW_ARRIVALS)
 
-    async def queue(tx: Tx) -> list[str]:
+    async with store.read() as tx:
         contact = await tx.contacts.get(ann)
-        assert contact is not None
-        requests = [
+    assert contact is not None
+    bot, unconfirmed, confirmed = await enqueue_all(
+        store,
+        clock,
+        [
             OutboundRequest(contact, Channel.BOT, new_arrivals),
             OutboundRequest(contact, Channel.COMPOSE, new_arrivals),
             OutboundRequest(
                 contact, Channel.COMPOSE, new_arrivals, Options(confirmed_opted_out=True)
             ),
-        ]
-        ids = []
-        for request in requests:
-            enqueued = await enqueue(tx, request, now=clock.now())
-            assert enqueued.message is not None
-            ids.append(enqueued.message.id)
-        return ids
-
-    bot, unconfirmed, confirmed = await store.write(queue)
+        ],
+    )
     await opts_out(outbound, ann, "text_stop_keyword")
     async with sending(outbound):
         await outbound.wait_for(bot, *SENT)

@@ -16,7 +16,7 @@ from engine.clock import FrozenClock
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, MessageStatus
-from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.outbound.enqueue import OutboundRequest
 from engine.outbound.sender import Sender, SenderConfig, on_wamids_recorded
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
@@ -25,7 +25,7 @@ from engine.web.keys import SENDER, SETTINGS, STORE
 from engine.whatsapp.client import CloudApiClient
 from engine.whatsapp.simulator import SIMULATOR
 from tests.inbound_support import ingest_json, load, sent_message
-from tests.outbound_support import Outbound, eventually, start_outbound
+from tests.outbound_support import Outbound, enqueue_all, eventually, start_outbound
 
 ANN = "16505551234"
 
@@ -46,20 +46,6 @@ async def contact(store: Store, wa_id: str) -> Contact:
         )
     )
     return found
-
-
-async def enqueue_all(
-    store: Store, clock: FrozenClock, requests: list[OutboundRequest]
-) -> list[str]:
-    async def job(tx: Tx) -> list[str]:
-        ids = []
-        for request in requests:
-            enqueued = await enqueue(tx, request, now=clock.now())
-            assert enqueued.message is not None
-            ids.append(enqueued.message.id)
-        return ids
-
-    return await store.write(job)
 
 
 async def test_throttled_then_sent(outbound: Outbound) -> None:
