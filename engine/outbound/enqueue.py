@@ -40,7 +40,6 @@ from engine.models.content import (
 from engine.models.message import (
     Channel,
     Direction,
-    Failure,
     Message,
     MessageStatus,
     TemplateRef,
@@ -226,35 +225,35 @@ async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEn
     template is looked up and the request body built once for them all."""
     resolved = await resolve(tx, request.content)
     body_for = send_json_for(request.content, template=resolved.template)
+    channel, kind, options = request.channel, resolved.kind, request.options
+    # The rule is pure and, for one content and one set of options, depends only on the
+    # recipient's opt-in: ask it once for each value rather than once per recipient.
+    decisions = {
+        opted_in: decide(channel, kind, opted_in=opted_in, options=options)
+        for opted_in in (True, False)
+    }
+    recorded = {opted_in: recorded_as(decision) for opted_in, decision in decisions.items()}
+    opted_in_count = sum(1 for recipient in request.recipients if recipient.opted_in)
+    counts = {True: opted_in_count, False: len(request.recipients) - opted_in_count}
     verdicts: Counter[Verdict] = Counter()
     notices: Counter[str] = Counter()
-    not_sent: dict[tuple[Verdict, str | None, str | None], tuple[MessageStatus, Failure | None]]
-    not_sent = {}
-    channel, kind, options = request.channel, resolved.kind, request.options
-    queued = MessageStatus.QUEUED
+    for opted_in, decision in decisions.items():
+        if counts[opted_in]:
+            if decision.verdict is Verdict.NEEDS_CONFIRMATION:
+                raise ValueError(f"the {channel} channel cannot send in bulk")
+            verdicts[decision.verdict] += counts[opted_in]
+            if decision.sends and decision.notice is not None:
+                notices[decision.notice.code] += counts[opted_in]
     messages: list[BatchMessage] = []
     for recipient, message_id in zip(
         request.recipients, new_ids(len(request.recipients)), strict=True
     ):
-        decision = decide(channel, kind, opted_in=recipient.opted_in, options=options)
-        verdict = decision.verdict
-        verdicts[verdict] += 1
         address = recipient.address
-        if decision.sends:
-            if decision.notice is not None:
-                notices[decision.notice.code] += 1
-            body = body_for(address, message_id)
-            messages.append(
-                BatchMessage(message_id, recipient.contact_id, address, queued, None, body)
-            )
-            continue
-        if verdict is Verdict.NEEDS_CONFIRMATION:
-            raise ValueError(f"the {channel} channel cannot send in bulk")
-        key = (verdict, decision.code, decision.reason)
-        if key not in not_sent:
-            not_sent[key] = recorded_as(decision)
-        status, failure = not_sent[key]
-        messages.append(BatchMessage(message_id, recipient.contact_id, address, status, failure))
+        status, failure = recorded[recipient.opted_in]
+        body = body_for(address, message_id) if failure is None else None
+        messages.append(
+            BatchMessage(message_id, recipient.contact_id, address, status, failure, body)
+        )
     if messages:
         await tx.outbox.add_batch(
             MessageBatch(
