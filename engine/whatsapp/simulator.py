@@ -208,11 +208,17 @@ class Simulator:
         if self._session is not None:
             await self._session.close()
 
-    async def settle(self, within_seconds: float = 5.0) -> None:
-        """Wait until every status notification due so far has been posted."""
+    async def settle(self, within_seconds: float = 15.0) -> None:
+        """Wait until every status notification due so far has been posted;
+        TimeoutError naming how many are still unposted after ``within_seconds``."""
         deadline = time.monotonic() + within_seconds
         while self._tasks and time.monotonic() < deadline:
             await asyncio.wait(list(self._tasks), timeout=deadline - time.monotonic())
+        if self._tasks:
+            raise TimeoutError(
+                f"{len(self._tasks)} status notification(s) still unposted"
+                f" after {within_seconds} s"
+            )
 
     # -- control ------------------------------------------------------------------
 
