@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("api-token", help="make a new REST API token")
     token.add_argument("--rotate", action="store_true", help="replace the stored token")
     token.set_defaults(run=_api_token)
-    # Bot flows (issue 4): validate, schema, graph, chat.
+    # Bot flows: validate, schema, graph, chat.
     from engine.flows.cli import add_commands as add_flow_commands
 
     add_flow_commands(commands)

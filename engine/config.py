@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         description="Base URL where this server is reachable; defaults to http://HOST:PORT.",
     )
 
-    # Agents' console (issue 7).
+    # Agents' console.
     console_session_hours: float = Field(
         default=12, gt=0, alias="CONSOLE_SESSION_HOURS", description="idle time before sign-out"
     )
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
         default=5, ge=1, alias="LOGIN_MAX_FAILURES", description="failed sign-ins before a pause"
     )
     login_lockout_minutes: float = Field(default=15, gt=0, alias="LOGIN_LOCKOUT_MINUTES")
-    # Inbound consent signals (issue 3): whole-message keywords, template quick-reply
+    # Inbound consent signals: whole-message keywords, template quick-reply
     # payloads, and the free-text confirmation sent back (empty: none is sent).
     consent_stop_keywords: WordList = Field(
         default=DEFAULT_STOP_WORDS, alias="CONSENT_STOP_KEYWORDS"
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         alias="CONSENT_START_REPLY",
     )
 
-    # Outbound sending (issue 5): the sender, its limits and retries, integration
+    # Outbound sending: the sender, its limits and retries, integration
     # callbacks, and the built-in Cloud API simulator.
     outbound_rate_limit: int = Field(
         default=80,
@@ -168,7 +168,7 @@ class Settings(BaseSettings):
         default=0.05, ge=0, alias="SIMULATOR_STATUS_DELAY_SECONDS"
     )
 
-    # Campaigns (issue 6): broadcast planning, the broadcast quality guard, sequences.
+    # Campaigns: broadcast planning, the broadcast quality guard, sequences.
     broadcast_batch_size: int = Field(
         default=1000,
         ge=1,

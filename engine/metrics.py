@@ -21,7 +21,7 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
-        # Inbound webhook (issue 3).
+        # Inbound webhook.
         self.webhook_notifications = Counter(
             "optinflow_webhook_notifications",
             "Webhook notifications by outcome (received, ignored, bad_signature, "

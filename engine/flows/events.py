@@ -158,7 +158,7 @@ class InputIgnored:
         return f"input ignored: {self.reason}"
 
 
-# Campaigns (issue 6).
+# Campaigns.
 @dataclass(frozen=True, slots=True)
 class SequenceRequested:
     """Enrol the contact in the sequence named ``sequence``, or unenrol them."""

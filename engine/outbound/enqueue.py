@@ -185,7 +185,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
     return Enqueued(decision, message)
 
 
-# Campaigns (issue 6): one content to many recipients in one go (broadcast batches).
+# Campaigns: one content to many recipients in one go (broadcast batches).
 class Recipient(Protocol):
     """A contact as bulk planning reads it (e.g. a page of a broadcast's audience)."""
 

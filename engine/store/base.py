@@ -45,17 +45,17 @@ class Tx(ABC):
     messages: MessageRepo
     settings: SettingRepo
     templates: TemplateRepo
-    # Agents (issue 7): accounts and sessions; the agents' desk.
+    # Agents: accounts and sessions; the agents' desk.
     agents: AgentRepo
     desk: DeskRepo
-    # Bot flows (issue 4).
+    # Bot flows.
     flow_sessions: FlowSessionRepo
-    # Inbound: hand-offs to the conversation handler, early statuses (issue 3).
+    # Inbound: hand-offs to the conversation handler, early statuses.
     inbound: InboundRepo
-    # Outbound (issue 5): the outbox work queue and integration callback deliveries.
+    # Outbound: the outbox work queue and integration callback deliveries.
     outbox: OutboxRepo
     callbacks: CallbackRepo
-    # Campaigns (issue 6): broadcasts, sequences, and the due work that plans them.
+    # Campaigns: broadcasts, sequences, and the due work that plans them.
     broadcasts: BroadcastRepo
     sequences: SequenceRepo
     campaign_work: CampaignWorkRepo

@@ -124,7 +124,7 @@ class Withheld:
 Outcome = Sent | Retry | Failed | Released | Withheld
 
 
-# Campaigns (issue 6): many messages of one content at once, for broadcast planning.
+# Campaigns: many messages of one content at once, for broadcast planning.
 @dataclass(frozen=True, slots=True)
 class BatchMessage:
     """One recipient's message in a :class:`MessageBatch`."""

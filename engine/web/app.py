@@ -13,7 +13,7 @@ from engine.clock import Clock, SystemClock
 from engine.config import Settings
 from engine.metrics import Metrics
 from engine.store import Tx, open_store
-from engine.web import (  # campaigns (issue 6)
+from engine.web import (
     agents,
     broadcasts,
     contacts,
@@ -46,7 +46,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
             health.metrics_middleware,
             error_middleware,
             api_auth_middleware,
-            console_middleware,  # agents' console sessions and CSRF (issue 7)
+            console_middleware,  # agents' console sessions and CSRF
         ]
     )
     app[SETTINGS] = settings
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.cleanup_ctx.append(webhook.inbound_lifetime)
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
-        *(broadcasts, sequences),  # campaigns (issue 6)
+        *(broadcasts, sequences),
     )
     for module in routes:
         app.add_routes(module.routes)

@@ -23,19 +23,19 @@ METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
 
-# Agents (issue 7): the flows runtime's hook for "release and restart a flow"; unset,
+# Agents: the flows runtime's hook for "release and restart a flow"; unset,
 # a release still records the request (conversation events) but starts nothing.
 FLOW_RESTARTER = web.AppKey[FlowRestarter]("flow_restarter")
-# Bot flows (issue 4): the loaded flows.
+# Bot flows: the loaded flows.
 FLOW_LIBRARY = web.AppKey("flow_library", FlowLibrary)
-# Inbound (issue 3). BOT_HANDLER answers customers while the bot owns the conversation;
+# Inbound. BOT_HANDLER answers customers while the bot owns the conversation;
 # when it is unset, inbound messages are stored and marked handled, nothing more.
 BOT_HANDLER = web.AppKey("bot_handler", ConversationHandler)
 DISPATCHER = web.AppKey("inbound_dispatcher", Dispatcher)
 INGEST_SETTINGS = web.AppKey("ingest_settings", IngestSettings)
-# Outbound (issue 5).
+# Outbound.
 SENDER = web.AppKey("sender", Sender)
 CALLBACKS = web.AppKey("callbacks", CallbackDispatcher)
 CALLBACK_SECRET = web.AppKey("callback_secret", str)
-# Campaigns (issue 6): plans broadcasts, fires sequence timers, guards broadcasts.
+# Campaigns: plans broadcasts, fires sequence timers, guards broadcasts.
 CAMPAIGNS = web.AppKey("campaigns", CampaignWorker)

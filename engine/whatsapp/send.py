@@ -382,7 +382,7 @@ def send_json(
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
-# Campaigns (issue 6): one content to many recipients.
+# Campaigns: one content to many recipients.
 _quoted: Callable[[str], str] = encode_basestring
 """A text as a JSON string, as ``json.dumps(..., ensure_ascii=False)`` writes it."""
 

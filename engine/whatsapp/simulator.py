@@ -216,8 +216,7 @@ class Simulator:
             await asyncio.wait(list(self._tasks), timeout=deadline - time.monotonic())
         if self._tasks:
             raise TimeoutError(
-                f"{len(self._tasks)} status notification(s) still unposted"
-                f" after {within_seconds} s"
+                f"{len(self._tasks)} status notification(s) still unposted after {within_seconds} s"
             )
 
     # -- control ------------------------------------------------------------------

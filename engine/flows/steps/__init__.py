@@ -13,7 +13,7 @@ from engine.flows.steps import (
     handoff,
     http,
     send,
-    sequence,  # campaigns (issue 6)
+    sequence,  # campaigns
     set,
     start,
 )

@@ -52,17 +52,17 @@ class SqliteTx(Tx):
         self.messages = SqliteMessageRepo(db)
         self.settings = SqliteSettingRepo(db)
         self.templates = SqliteTemplateRepo(db, clock)
-        # Agents (issue 7).
+        # Agents.
         self.agents = SqliteAgentRepo(db, clock)
         self.desk = SqliteDeskRepo(db, clock)
-        # Bot flows (issue 4).
+        # Bot flows.
         self.flow_sessions = SqliteFlowSessionRepo(db)
-        # Inbound (issue 3).
+        # Inbound.
         self.inbound = SqliteInboundRepo(db)
-        # Outbound (issue 5).
+        # Outbound.
         self.outbox = SqliteOutboxRepo(db)
         self.callbacks = SqliteCallbackRepo(db)
-        # Campaigns (issue 6).
+        # Campaigns.
         self.broadcasts = SqliteBroadcastRepo(db)
         self.sequences = SqliteSequenceRepo(db)
         self.campaign_work = SqliteCampaignWorkRepo(db)
