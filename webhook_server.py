@@ -12,7 +12,7 @@ import sys
 
 from aiohttp import web
 
-from engine.config import Settings
+from engine.config import InvalidSettings, load_settings
 from engine.flows.flowset import FlowsInvalid
 from engine.web.app import GENERATED_API_TOKEN, create_app
 
@@ -26,7 +26,11 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    settings = Settings().model_copy(update=overrides)
+    try:
+        settings = load_settings().model_copy(update=overrides)
+    except InvalidSettings as invalid:
+        print(f"optinflow did not start: {invalid}", file=sys.stderr, flush=True)
+        sys.exit(2)
     app = create_app(settings)
 
     async def announce(app: web.Application) -> None:

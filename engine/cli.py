@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 
-from engine.config import Settings
+from engine.config import InvalidSettings, load_settings
 from engine.store import open_store
 from engine.web.auth import rotate_api_token
 
@@ -18,7 +18,7 @@ def _api_token(args: argparse.Namespace) -> int:
     if not args.rotate:
         print("The API token is shown once, when it is made; use --rotate to make a new one.")
         return 1
-    settings = Settings()
+    settings = load_settings()
     if settings.api_token:
         print("API_TOKEN is set in the environment; change it there.", file=sys.stderr)
         return 1
@@ -54,4 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     run: Command = args.run
-    sys.exit(run(args))
+    try:
+        sys.exit(run(args))
+    except InvalidSettings as invalid:
+        print(invalid, file=sys.stderr)
+        sys.exit(2)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import phonenumbers
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engine.inbound.keywords import (
@@ -227,3 +227,35 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+
+class InvalidSettings(ValueError):
+    """Settings in the environment (or ``.env``) that do not validate, every one named
+    by its variable.
+
+    >>> print(InvalidSettings([("PORT", "Input should be a valid integer")]))
+    the settings are invalid:
+      PORT: Input should be a valid integer
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = [f"  {variable}: {message}" for variable, message in problems]
+        super().__init__("\n".join(["the settings are invalid:", *lines]))
+
+
+def load_settings() -> Settings:
+    """The settings from the environment and ``.env``; :class:`InvalidSettings` naming
+    each variable that is wrong, instead of a validation traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise InvalidSettings(
+            [
+                (
+                    ".".join(str(part) for part in problem["loc"]) or "settings",
+                    problem["msg"].removeprefix("Value error, "),
+                )
+                for problem in error.errors()
+            ]
+        ) from None

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from engine.config import Settings
+from engine.config import Settings, load_settings
 from engine.whatsapp.signature import HEADER, sign
 
 REPLY_WAIT_SECONDS = 4.0
@@ -136,7 +136,7 @@ async def _received(http: aiohttp.ClientSession, base: str, sender: str) -> list
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings()
     if args.server:
         settings = settings.model_copy(update={"public_url": args.server.rstrip("/")})
     try:

@@ -128,3 +128,48 @@ def test_first_start_makes_a_token_shows_it_once_and_keeps_it(workdir: Path) -> 
         assert contact["wa_id"] == "16505551234"
     finally:
         assert again.stop(signal.SIGINT) == 0
+
+
+def test_settings_that_do_not_validate_stop_the_start_naming_each_variable(
+    workdir: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WA_", "API_", "DATABASE_"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL="postgresql://127.0.0.1/test",
+        OUTBOUND_RATE_LIMIT="fast",
+    )
+    finished = subprocess.run(
+        [sys.executable, str(ROOT / "webhook_server.py"), "--port", str(free_port())],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert finished.returncode == 2
+    lines = finished.stderr.splitlines()
+    assert lines[0] == "optinflow did not start: the settings are invalid:", finished.stderr
+    assert any(line.startswith("  DATABASE_URL: DATABASE_URL must be sqlite:///") for line in lines)
+    assert any(line.startswith("  OUTBOUND_RATE_LIMIT: ") for line in lines), finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert list(workdir.iterdir()) == [], "nothing is created when the settings are wrong"
+
+
+def test_the_tools_name_wrong_settings_too(workdir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WA_", "API_", "DATABASE_"))}
+    env.update(PYTHONPATH=str(ROOT), DEFAULT_REGION="Atlantis")
+    finished = subprocess.run(
+        [sys.executable, "-m", "engine", "api-token", "--rotate"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert finished.returncode == 2
+    assert finished.stderr.splitlines() == [
+        "the settings are invalid:",
+        "  DEFAULT_REGION: unknown region code 'Atlantis' (use ISO 3166 alpha-2, e.g. US)",
+    ]
+    assert list(workdir.iterdir()) == []

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.catalogue import CatalogueError, load_templates
-from engine.config import Settings
+from engine.config import load_settings
 from engine.flows.chat import Chat, chat_contact
 from engine.flows.flowset import FlowSet, FlowsInvalid, check_flows, flow_env, load_flow_set
 from engine.flows.graph import mermaid
@@ -18,7 +18,7 @@ from engine.models.template import Template
 
 
 def _catalogue(args: argparse.Namespace) -> list[Template]:
-    path: Path | None = args.templates or Settings().templates_file
+    path: Path | None = args.templates or load_settings().templates_file
     if path is None or not path.exists():
         return []
     try:
@@ -29,7 +29,7 @@ def _catalogue(args: argparse.Namespace) -> list[Template]:
 
 
 def _flows_dir(args: argparse.Namespace) -> Path:
-    return Path(args.flows) if args.flows else Settings().flows_dir
+    return Path(args.flows) if args.flows else load_settings().flows_dir
 
 
 def validate(args: argparse.Namespace) -> int:
