@@ -271,6 +271,39 @@ async def test_a_batch_stores_every_message_and_hands_them_over_in_order(
     assert (await message_by_wamid(meta, sent.wamid or "")).status is MessageStatus.DELIVERED
 
 
+async def test_a_notification_of_a_thousand_messages_is_stored_whole_and_handed_over_in_order(
+    meta: Client, handler: RecordingHandler
+) -> None:
+    # Meta batches up to 1,000 updates in one POST; here 100 customers write 10 times each.
+    data = load("text")
+    template = data["entry"][0]["changes"][0]
+    changes = []
+    for customer in range(100):
+        wa_id = f"1650555{customer:04d}"
+        change = copy.deepcopy(template)
+        value = change["value"]
+        value["contacts"] = [{"profile": {"name": f"Customer {customer}"}, "wa_id": wa_id}]
+        base = value["messages"][0]
+        value["messages"] = [
+            {**base, "from": wa_id, "id": f"wamid.batch.{customer}.{n}", "text": {"body": str(n)}}
+            for n in range(10)
+        ]
+        changes.append(change)
+    data["entry"][0]["changes"] = changes
+    assert len(json.dumps(data)) < 1024 * 1024, "within the body limit Meta's batches respect"
+
+    await accepted(meta, data)
+    inbound = [m for m in await everything(meta) if m.direction is Direction.INBOUND]
+    assert len(inbound) == 1000, "stored before the answer"
+    await settled(meta)
+    assert len(handler.seen) == 1000
+    by_customer: dict[str, list[str]] = {}
+    for incoming in handler.seen:
+        by_customer.setdefault(incoming.contact.wa_id or "", []).append(incoming.input.text or "")
+    assert len(by_customer) == 100
+    assert all(texts == [str(n) for n in range(10)] for texts in by_customer.values())
+
+
 async def test_the_same_notification_twice_stores_and_hands_over_one_message(
     meta: Client, handler: RecordingHandler
 ) -> None:
