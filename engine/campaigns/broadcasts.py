@@ -2,10 +2,12 @@
 
 Planning reads the audience page by page (keyset pagination over contact ids) inside
 the broadcast's due-work item, one store job per batch, so webhooks interleave with a
-large broadcast and no list of the audience is ever held. Each batch asks the policy
-for every recipient as the batch is planned (:func:`engine.outbound.enqueue.enqueue_many`),
-with the opt-in as it is then: a contact who opted out after the broadcast was created
-is not sent to. With ``opted_in_only`` (the default) a MARKETING template skips
+large broadcast and no list of the audience is ever held. The worker reads and decides
+the next batch (:func:`prepare_batch`) while the one before commits, and the job writes
+it (:func:`plan_batch`). Each batch asks the policy for every recipient as it is planned
+(:func:`engine.outbound.enqueue.plan_many`), with the opt-in as it is then: a contact who
+opted out after the broadcast was created is not sent to (and the sender asks again
+before each message goes). With ``opted_in_only`` (the default) a MARKETING template skips
 opted-out contacts (``marketing_opt_out``); with it off they are sent to, and the
 policy's ``quality_rating_risk`` notice is counted into a warning.
 
@@ -38,14 +40,15 @@ from engine.models.conversation import CUSTOMER_SERVICE_WINDOW
 from engine.models.message import Channel, Failure, TemplateRef
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import (
+    BulkPlan,
     BulkRequest,
     TemplateProblem,
-    enqueue_many,
+    plan_many,
     resolve,
 )
 from engine.policy import QUALITY_RATING_RISK, Options, Verdict, decide
 from engine.store import NotFound, Store, Tx
-from engine.store.broadcasts import AudienceMember, AudienceQuery
+from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
 from engine.whatsapp.errors import title_of
 
@@ -286,6 +289,62 @@ class Planned:
     """Planning could not go on: the broadcast paused itself (hold its queued messages)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A broadcast's next batch, read and decided outside the writer
+    (:func:`prepare_batch`), so that it can be made while the batch before it commits.
+
+    :func:`plan_batch` writes it only if the broadcast still stands where it was read
+    (the same content, audience and toggle, planned up to ``after``); otherwise it plans
+    afresh. Opt-ins read here may be a commit old; the sender asks the rule again just
+    before each message goes, so a contact who opts out in between is not sent to."""
+
+    broadcast: Broadcast
+    after: int
+    page: AudiencePage
+    plan: BulkPlan | None
+    problem: TemplateProblem | None = None
+
+
+async def prepare_batch(
+    tx: Tx, broadcast: Broadcast, *, after: int, settings: BroadcastSettings, now: datetime
+) -> PreparedBatch:
+    """Read the page of the audience after ``after`` and decide its rows."""
+    page = await tx.broadcasts.audience_page(
+        stored_audience(broadcast), after=after, limit=settings.batch_size
+    )
+    if not page.members:
+        return PreparedBatch(broadcast, after, page, None)
+    content = template_content(broadcast.template)
+    try:
+        resolved = await resolve(tx, content)
+        plan = plan_many(
+            BulkRequest(
+                Channel.BROADCAST,
+                content,
+                page.members,
+                Options(opted_in_only=broadcast.opted_in_only),
+            ),
+            resolved,
+            now=now,
+        )
+    except TemplateProblem as problem:
+        return PreparedBatch(broadcast, after, page, None, problem)
+    return PreparedBatch(broadcast, after, page, plan)
+
+
+def _still_stands(prepared: PreparedBatch | None, broadcast: Broadcast) -> bool:
+    if prepared is None:
+        return False
+    then = prepared.broadcast
+    return (
+        prepared.after == broadcast.planned_until
+        and then.template == broadcast.template
+        and then.audience == broadcast.audience
+        and then.opted_in_only == broadcast.opted_in_only
+    )
+
+
 async def plan_batch(
     tx: Tx,
     *,
@@ -295,9 +354,11 @@ async def plan_batch(
     now: datetime,
     lease_until: datetime,
     last_turn: bool,
+    prepared: PreparedBatch | None = None,
 ) -> Planned:
-    """The job of a broadcast's due-work item: plan its next batch. On ``last_turn`` an
-    unfinished broadcast lets go of its item (due again now), so other work gets a turn."""
+    """The job of a broadcast's due-work item: plan its next batch (``prepared`` when it
+    still stands, else read and decided here). On ``last_turn`` an unfinished broadcast
+    lets go of its item (due again now), so other work gets a turn."""
     if await tx.campaign_work.held(owner, item.id, lease_until=lease_until) is None:
         return Planned()  # another worker took the item over
     broadcast = await tx.broadcasts.get(item.subject)
@@ -309,27 +370,19 @@ async def plan_batch(
         return Planned()
     if broadcast.state is BroadcastState.SCHEDULED:
         await tx.broadcasts.set_state(broadcast.id, BroadcastState.SENDING, now=now)
-    page = await tx.broadcasts.audience_page(
-        stored_audience(broadcast), after=broadcast.planned_until, limit=settings.batch_size
-    )
-    queued = 0
-    if page.members:
-        try:
-            enqueued = await enqueue_many(
-                tx,
-                BulkRequest(
-                    Channel.BROADCAST,
-                    template_content(broadcast.template),
-                    page.members,
-                    Options(opted_in_only=broadcast.opted_in_only),
-                ),
-                now=now,
-            )
-        except TemplateProblem as problem:
-            await _pause(
-                tx, broadcast, by="planner", reason=f"Planning stopped: {problem}", now=now
-            )
-            return Planned(paused=True)
+    if prepared is None or not _still_stands(prepared, broadcast):
+        prepared = await prepare_batch(
+            tx, broadcast, after=broadcast.planned_until, settings=settings, now=now
+        )
+    if prepared.problem is not None:
+        await _pause(
+            tx, broadcast, by="planner", reason=f"Planning stopped: {prepared.problem}", now=now
+        )
+        return Planned(paused=True)
+    page, queued = prepared.page, 0
+    if prepared.plan is not None and prepared.plan.batch is not None:
+        await tx.outbox.add_batch(prepared.plan.batch)
+        enqueued = prepared.plan.enqueued
         await tx.broadcasts.add_recipients(
             broadcast.id,
             [

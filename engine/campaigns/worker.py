@@ -125,25 +125,60 @@ class CampaignWorker:
                 self._queued()
             return
         turns = self._config.batches_per_turn
+        prepared = await self._prepare(item.subject, after=None)
         for turn in range(turns):
             now = self._clock.now()
-            planned = await self._store.write(
-                partial(
-                    broadcasts.plan_batch,
-                    item=item,
-                    owner=self.owner,
-                    settings=self._config.broadcasts,
-                    now=now,
-                    lease_until=now + self._config.lease,
-                    last_turn=turn == turns - 1,
+            last_turn = turn == turns - 1
+            writing = asyncio.ensure_future(
+                self._store.write(
+                    partial(
+                        broadcasts.plan_batch,
+                        item=item,
+                        owner=self.owner,
+                        settings=self._config.broadcasts,
+                        now=now,
+                        lease_until=now + self._config.lease,
+                        last_turn=last_turn,
+                        prepared=prepared,
+                    )
                 )
             )
+            following = None
+            try:
+                if prepared is not None and not prepared.page.done and not last_turn:
+                    # The commit of this batch is mostly waiting on the disk: read and
+                    # decide the next one meanwhile.
+                    following = await self._prepare(item.subject, after=prepared)
+            finally:
+                planned = await writing
             if planned.queued:
                 self._queued()
             if planned.paused:
                 await broadcasts.hold_queued(self._store, item.subject)
             if not planned.more:
                 return
+            prepared = following
+
+    async def _prepare(
+        self, broadcast_id: str, *, after: broadcasts.PreparedBatch | None
+    ) -> broadcasts.PreparedBatch | None:
+        """The broadcast's next batch: the one after ``after``, or where its planning
+        stands; None when it is not there to plan."""
+        async with self._store.read() as tx:
+            if after is None:
+                broadcast = await tx.broadcasts.get(broadcast_id)
+                if broadcast is None:
+                    return None
+                cursor = broadcast.planned_until
+            else:
+                broadcast, cursor = after.broadcast, after.page.cursor
+            return await broadcasts.prepare_batch(
+                tx,
+                broadcast,
+                after=cursor,
+                settings=self._config.broadcasts,
+                now=self._clock.now(),
+            )
 
     async def _watch(self) -> None:
         """The quality guard and the completion of the broadcasts being sent."""

@@ -219,11 +219,29 @@ class BulkEnqueued:
         return self.verdicts[Verdict.SEND] + self.verdicts[Verdict.SEND_WITH_NOTICE]
 
 
+@dataclass(frozen=True, slots=True)
+class BulkPlan:
+    """The rows :func:`enqueue_many` writes, made without the store (:func:`plan_many`)."""
+
+    batch: MessageBatch | None
+    """None when there are no recipients."""
+    enqueued: BulkEnqueued
+
+
 async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEnqueued:
     """:func:`enqueue` for many recipients of one content: the policy decides for each
     recipient, and every outcome is a message row, as with :func:`enqueue`; the
     template is looked up and the request body built once for them all."""
-    resolved = await resolve(tx, request.content)
+    plan = plan_many(request, await resolve(tx, request.content), now=now)
+    if plan.batch is not None:
+        await tx.outbox.add_batch(plan.batch)
+    return plan.enqueued
+
+
+def plan_many(request: BulkRequest, resolved: Resolved, *, now: datetime) -> BulkPlan:
+    """The rows of :func:`enqueue_many`, decided by the policy, for ``resolved`` content
+    (:func:`resolve`); nothing is written, so a caller can make the next batch's rows
+    while the last one commits."""
     body_for = send_json_for(request.content, template=resolved.template)
     channel, kind, options = request.channel, resolved.kind, request.options
     # The rule is pure and, for one content and one set of options, depends only on the
@@ -254,19 +272,18 @@ async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEn
         messages.append(
             BatchMessage(message_id, recipient.contact_id, address, status, failure, body)
         )
+    batch = None
     if messages:
-        await tx.outbox.add_batch(
-            MessageBatch(
-                channel=request.channel,
-                kind=request.content.kind,
-                text=resolved.text,
-                template=resolved.template_ref,
-                payload=request.content.model_dump(mode="json"),
-                policy=PolicyInputs(kind, options),
-                priority=PRIORITY[request.channel],
-                created_at=now,
-                phone_number_id=request.phone_number_id,
-                messages=messages,
-            )
+        batch = MessageBatch(
+            channel=request.channel,
+            kind=request.content.kind,
+            text=resolved.text,
+            template=resolved.template_ref,
+            payload=request.content.model_dump(mode="json"),
+            policy=PolicyInputs(kind, options),
+            priority=PRIORITY[request.channel],
+            created_at=now,
+            phone_number_id=request.phone_number_id,
+            messages=messages,
         )
-    return BulkEnqueued([m.message_id for m in messages], verdicts, notices)
+    return BulkPlan(batch, BulkEnqueued([m.message_id for m in messages], verdicts, notices))
