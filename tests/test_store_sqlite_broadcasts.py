@@ -137,3 +137,49 @@ async def test_queued_messages_are_held_released_and_skipped_a_chunk_at_a_time(
     assert counts == {"skipped": 3, "queued": 2}
     assert history is not None
     assert [h.status for h in history.history] == [MessageStatus.QUEUED, MessageStatus.SKIPPED]
+
+
+async def test_a_batch_prepared_before_the_broadcast_moved_on_is_planned_afresh(
+    store: Store, clock: FrozenClock
+) -> None:
+    await contacts(store, 7, set(range(7)))
+    now = clock.now()
+    created, _ = await broadcasts.count_and_create(
+        store,
+        name="b",
+        content=CONTENT,
+        audience=AudienceSpec(tags=("vip",)),
+        opted_in_only=True,
+        send_at=now,
+        now=now,
+    )
+    settings = broadcasts.BroadcastSettings(batch_size=3)
+    lease_until = now + timedelta(minutes=1)
+    [item] = await store.write(
+        lambda tx: tx.campaign_work.claim("w", now=now, lease_until=lease_until, limit=1)
+    )
+    async with store.read() as tx:
+        stale = await broadcasts.prepare_batch(
+            tx, created, after=created.planned_until, settings=settings, now=now
+        )
+
+    async def plan(prepared: broadcasts.PreparedBatch | None) -> broadcasts.Planned:
+        return await store.write(
+            lambda tx: broadcasts.plan_batch(
+                tx,
+                item=item,
+                owner="w",
+                settings=settings,
+                now=now,
+                lease_until=lease_until,
+                last_turn=False,
+                prepared=prepared,
+            )
+        )
+
+    assert (await plan(None)).queued == 3  # another turn planned the first page meanwhile
+    assert (await plan(stale)).queued == 3, "the stale page is not written again"
+    assert (await plan(None)).queued == 1
+    async with store.read() as tx:
+        rows = await tx.broadcasts.report(created.id)
+    assert sorted(row.contact_id for row in rows) == list(range(1, 8)), "each contact once"
