@@ -9,7 +9,7 @@ from engine.campaigns import broadcasts
 from engine.campaigns.worker import CampaignConfig, CampaignWorker
 from engine.catalogue import load_templates
 from engine.clock import FrozenClock
-from engine.models.campaign import AudienceSpec
+from engine.models.campaign import AudienceSpec, Broadcast
 from engine.models.contact import ConsentSource
 from engine.models.content import TemplateContent
 from engine.models.message import Failure, MessageStatus
@@ -69,19 +69,24 @@ async def test_pages_walk_the_audience_in_windows_and_say_when_it_is_done(
     assert pages >= 4  # a full page stops early; an empty window still moves on
 
 
-async def planned_broadcast(store: Store, clock: FrozenClock, count: int) -> str:
+async def vip_broadcast(store: Store, clock: FrozenClock, count: int) -> Broadcast:
+    """A broadcast to ``count`` contacts, all tagged vip, due now."""
     await contacts(store, count, set(range(count)))
-    audience = AudienceSpec(tags=("vip",))
     now = clock.now()
     created, _ = await broadcasts.count_and_create(
         store,
         name="b",
         content=CONTENT,
-        audience=audience,
+        audience=AudienceSpec(tags=("vip",)),
         opted_in_only=True,
         send_at=now,
         now=now,
     )
+    return created
+
+
+async def planned_broadcast(store: Store, clock: FrozenClock, count: int) -> str:
+    created = await vip_broadcast(store, clock, count)
     await CampaignWorker(store, clock, CampaignConfig()).run_once()
     return created.id
 
@@ -142,17 +147,8 @@ async def test_queued_messages_are_held_released_and_skipped_a_chunk_at_a_time(
 async def test_a_batch_prepared_before_the_broadcast_moved_on_is_planned_afresh(
     store: Store, clock: FrozenClock
 ) -> None:
-    await contacts(store, 7, set(range(7)))
+    created = await vip_broadcast(store, clock, 7)
     now = clock.now()
-    created, _ = await broadcasts.count_and_create(
-        store,
-        name="b",
-        content=CONTENT,
-        audience=AudienceSpec(tags=("vip",)),
-        opted_in_only=True,
-        send_at=now,
-        now=now,
-    )
     settings = broadcasts.BroadcastSettings(batch_size=3)
     lease_until = now + timedelta(minutes=1)
     [item] = await store.write(

@@ -130,22 +130,24 @@ def test_first_start_makes_a_token_shows_it_once_and_keeps_it(workdir: Path) -> 
         assert again.stop(signal.SIGINT) == 0
 
 
+def run_with(
+    workdir: Path, command: list[str], **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``workdir`` with the test's environment, no credentials, and
+    ``environment`` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WA_", "API_", "DATABASE_"))}
+    env.update(PYTHONPATH=str(ROOT), **environment)
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
+
+
 def test_settings_that_do_not_validate_stop_the_start_naming_each_variable(
     workdir: Path,
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WA_", "API_", "DATABASE_"))}
-    env.update(
-        PYTHONPATH=str(ROOT),
+    finished = run_with(
+        workdir,
+        [sys.executable, str(ROOT / "webhook_server.py"), "--port", str(free_port())],
         DATABASE_URL="postgresql://127.0.0.1/test",
         OUTBOUND_RATE_LIMIT="fast",
-    )
-    finished = subprocess.run(
-        [sys.executable, str(ROOT / "webhook_server.py"), "--port", str(free_port())],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
     )
     assert finished.returncode == 2
     lines = finished.stderr.splitlines()
@@ -157,15 +159,10 @@ def test_settings_that_do_not_validate_stop_the_start_naming_each_variable(
 
 
 def test_the_tools_name_wrong_settings_too(workdir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WA_", "API_", "DATABASE_"))}
-    env.update(PYTHONPATH=str(ROOT), DEFAULT_REGION="Atlantis")
-    finished = subprocess.run(
+    finished = run_with(
+        workdir,
         [sys.executable, "-m", "engine", "api-token", "--rotate"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
+        DEFAULT_REGION="Atlantis",
     )
     assert finished.returncode == 2
     assert finished.stderr.splitlines() == [
