@@ -101,7 +101,7 @@ def start_simulator(database: Path) -> Simulator:
         [
             sys.executable,
             "-m",
-            "engine.whatsapp.simulator",
+            "engine.devtools.simulator",
             "--port",
             str(port),
             "--database-url",

@@ -50,7 +50,7 @@ import aiohttp
 from aiohttp import web
 
 from engine.config import Settings
-from engine.handler import Incoming
+from engine.inbound.handoff import Incoming
 from engine.store import open_store
 from engine.store.inbound import Outcome
 from engine.web.app import create_app

@@ -37,7 +37,7 @@ def _api_token(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
     token = commands.add_parser("api-token", help="make a new REST API token")
     token.add_argument("--rotate", action="store_true", help="replace the stored token")
     token.set_defaults(run=_api_token)
@@ -45,14 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.flows.cli import add_commands as add_flow_commands
 
     add_flow_commands(commands)
-    from engine.customer import add_command as add_customer_command
+    from engine.devtools.customer import add_command as add_customer_command
 
     add_customer_command(commands)
+    from engine.worker import add_command as add_worker_command
+
+    add_worker_command(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # ``python -m engine`` alone: what it can do
+        parser.print_help()
+        sys.exit(0)
     run: Command = args.run
     try:
         sys.exit(run(args))

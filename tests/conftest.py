@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from engine.clock import FrozenClock
+from engine.composition import Background
 from engine.config import Settings
 from engine.store import Store, open_store
 from engine.web.app import create_app
@@ -38,6 +39,13 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+def make_app(settings: Settings, *, clock: FrozenClock | None = None) -> web.Application:
+    """The real application; inbound messages are handed to the bot whether or not this
+    test's settings let the app send (``OUTBOUND_WORKER``)."""
+    background = Background(sending=settings.outbound_worker, answering=True)
+    return create_app(settings, clock=clock, background=background)
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
@@ -57,7 +65,7 @@ async def store(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock) -> web.Application:
-    return create_app(settings, clock=clock)
+    return make_app(settings, clock=clock)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from engine.handler import Incoming
 from engine.inbound.dispatcher import Dispatcher
+from engine.inbound.handoff import Incoming
 from engine.inbound.ingest import IngestResult, IngestSettings, ingest
 from engine.inbound.keywords import ConsentRules
 from engine.models.contact import ConsentSource, Contact

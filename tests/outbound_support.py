@@ -99,8 +99,7 @@ async def start_outbound(
 ) -> Outbound:
     """The real application with its simulator, serving on a known loopback port so the
     simulator can post status notifications to the application's own webhook."""
-    from engine.web.app import create_app
-    from tests.conftest import AUTH, make_settings
+    from tests.conftest import AUTH, make_app, make_settings
 
     port = free_port()
     values: dict[str, Any] = {
@@ -111,7 +110,7 @@ async def start_outbound(
         "OUTBOUND_WORKER": True,
     }
     values.update(overrides)
-    app = create_app(make_settings(tmp_path, **values), clock=clock)
+    app = make_app(make_settings(tmp_path, **values), clock=clock)
     client = await aiohttp_client(app, headers=AUTH, server_kwargs={"port": port})
     return Outbound(client, app, clock)
 

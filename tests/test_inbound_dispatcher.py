@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from engine.clock import FrozenClock
-from engine.handler import ConversationHandler, Incoming
 from engine.inbound.dispatcher import Dispatcher
+from engine.inbound.handoff import ConversationHandler, Incoming
 from engine.models.conversation import Owner
 from engine.models.customer_input import InputKind
 from engine.store import Store

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from engine.clock import FrozenClock
+from engine.devtools.simulator import SIMULATOR
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, MessageStatus
@@ -23,7 +24,6 @@ from engine.store.contacts import Consent, NewContact
 from engine.store.outbox import Sent
 from engine.web.keys import SENDER, SETTINGS, STORE
 from engine.whatsapp.client import CloudApiClient
-from engine.whatsapp.simulator import SIMULATOR
 from tests.inbound_support import ingest_json, load, sent_message
 from tests.outbound_support import Outbound, enqueue_all, eventually, start_outbound
 

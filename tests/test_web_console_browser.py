@@ -25,9 +25,8 @@ from engine.models import Channel, MessageStatus, Owner
 from engine.models.content import TextContent
 from engine.outbound.enqueue import OutboundRequest, enqueue
 from engine.store import Store, Tx
-from engine.web.app import create_app
 from engine.web.keys import STORE
-from tests.conftest import AUTH, ROOT, make_settings
+from tests.conftest import AUTH, ROOT, make_app, make_settings
 from tests.desk import PASSWORD, Client, add_agent, add_contact, receive
 from tests.outbound_support import APP_SECRET, eventually, free_port
 
@@ -160,7 +159,7 @@ async def test_an_agent_confirms_marketing_to_an_opted_out_contact_in_the_consol
         OUTBOUND_WORKER=True,
         SIMULATOR_STATUS_DELAY_SECONDS=0.2,  # ticks a person can watch move
     )
-    app = create_app(settings, clock=clock)
+    app = make_app(settings, clock=clock)
     server: TestServer = await aiohttp_server(app, host="127.0.0.1", port=port)
     api: Client = await aiohttp_client(server, headers=AUTH)
     store = app[STORE]

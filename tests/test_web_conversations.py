@@ -358,7 +358,7 @@ async def test_release_restarts_a_flow_and_refuses_an_unknown_one(desk: Client) 
 
 
 async def test_a_flow_handoff_shows_its_queue_and_note(desk: Client, clock: FrozenClock) -> None:
-    from engine.handler import Incoming
+    from engine.inbound.handoff import Incoming
     from engine.models.customer_input import CustomerInput, InputKind
     from engine.web.keys import BOT_HANDLER
 

@@ -15,16 +15,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from engine.clock import FrozenClock
 from engine.flows.flowset import FlowsInvalid
-from engine.handler import Incoming
 from engine.ids import new_id
+from engine.inbound.handoff import Incoming
 from engine.models.contact import ConsentSource
 from engine.models.message import Channel, Direction, Message, MessageStatus
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
 from engine.store.messages import MessageFilter
-from engine.web.app import create_app
 from engine.web.keys import BOT_HANDLER, STORE
-from tests.conftest import AUTH, ROOT, AiohttpClient, make_settings
+from tests.conftest import AUTH, ROOT, AiohttpClient, make_app, make_settings
 from tests.flowkit import text
 
 Client = TestClient[Any, Any]
@@ -112,7 +111,7 @@ async def test_a_broken_reload_answers_every_error_and_keeps_the_old_flows(
     aiohttp_client: AiohttpClient, tmp_path: Path, flows_dir: Path, clock: FrozenClock
 ) -> None:
     settings = make_settings(tmp_path, FLOWS_DIR=flows_dir)
-    client = await aiohttp_client(create_app(settings, clock=clock), headers=AUTH)
+    client = await aiohttp_client(make_app(settings, clock=clock), headers=AUTH)
     before = await (await client.get("/api/v1/flows")).json()
 
     (flows_dir / "welcome.yaml").write_text(BROKEN)
@@ -164,7 +163,7 @@ async def test_a_broken_flows_folder_stops_the_start_with_every_problem(
     (flows_dir / "welcome.yaml").write_text(BROKEN)
     settings = make_settings(tmp_path, FLOWS_DIR=flows_dir)
     with pytest.raises(FlowsInvalid) as raised:
-        await start(create_app(settings, clock=clock))
+        await start(make_app(settings, clock=clock))
     assert len(raised.value.problems) == 4
     assert "welcome.yaml:10: step 'route' goes to 'nowhere'" in str(raised.value)
 
@@ -172,7 +171,7 @@ async def test_a_broken_flows_folder_stops_the_start_with_every_problem(
 async def test_a_missing_flows_folder_stops_the_start(tmp_path: Path, clock: FrozenClock) -> None:
     settings = make_settings(tmp_path, FLOWS_DIR=tmp_path / "nowhere")
     with pytest.raises(FlowsInvalid, match="the flows folder"):
-        await start(create_app(settings, clock=clock))
+        await start(make_app(settings, clock=clock))
 
 
 async def start(app: web.Application) -> None:

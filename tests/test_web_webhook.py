@@ -23,10 +23,9 @@ from engine.models.message import Channel, Direction, Message
 from engine.store import Store
 from engine.store.inbound import Outcome
 from engine.store.messages import MessageFilter
-from engine.web.app import create_app
 from engine.web.keys import BOT_HANDLER, DISPATCHER, STORE
 from engine.whatsapp.signature import HEADER, sign
-from tests.conftest import AiohttpClient, make_settings
+from tests.conftest import AiohttpClient, make_app, make_settings
 from tests.inbound_support import (
     ANN,
     RecordingHandler,
@@ -58,7 +57,7 @@ def webhook_app(tmp_path: Path, clock: FrozenClock, handler: RecordingHandler) -
         WA_VERIFY_TOKEN=VERIFY_TOKEN,
         CONSENT_STOP_REPLY=STOP_REPLY,
     )
-    app = create_app(settings, clock=clock)
+    app = make_app(settings, clock=clock)
     app[BOT_HANDLER] = handler
     return app
 
@@ -136,7 +135,7 @@ async def test_verification_echoes_the_challenge_only_for_the_right_token(meta: 
 async def test_verification_is_refused_when_no_token_is_configured(
     aiohttp_client: AiohttpClient, tmp_path: Path, clock: FrozenClock
 ) -> None:
-    client = await aiohttp_client(create_app(make_settings(tmp_path), clock=clock))
+    client = await aiohttp_client(make_app(make_settings(tmp_path), clock=clock))
     response = await client.get(
         "/webhook", params={"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}
     )
@@ -573,7 +572,7 @@ async def test_without_an_app_secret_unsigned_notifications_are_taken_and_a_warn
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        client = await aiohttp_client(create_app(make_settings(tmp_path), clock=clock))
+        client = await aiohttp_client(make_app(make_settings(tmp_path), clock=clock))
     assert "WA_APP_SECRET IS NOT SET" in caplog.text
     response = await post(client, load("text"), secret=None)
     assert response.status == 200

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from engine.clock import FrozenClock
+from engine.devtools.simulator import FailureRule, Simulator, create_simulator_app
 from engine.models.content import (
     ButtonsContent,
     ListContent,
@@ -31,7 +32,6 @@ from engine.whatsapp.errors import (
     classify,
 )
 from engine.whatsapp.send import SendBody, build_send_body, wire_json
-from engine.whatsapp.simulator import FailureRule, Simulator, create_simulator_app
 from tests.conftest import FIXTURES
 from tests.outbound_support import free_port
 

@@ -7,8 +7,8 @@
 - :mod:`engine.flows.runtime`: ``start`` and ``resume`` return a new session and
   events, with no I/O;
 - :mod:`engine.flows.conversation`: which flow a message goes to (triggers, interrupts);
-- :mod:`engine.flows.handler`: applies events in the store (the bot's
-  :class:`~engine.handler.ConversationHandler`).
+- :mod:`engine.flows.bot`: applies events in the store (the bot's
+  :class:`~engine.inbound.handoff.ConversationHandler`).
 """
 
 from engine.flows.flowset import FlowSet, FlowsInvalid, check_flows, load_flow_set

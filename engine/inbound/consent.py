@@ -7,7 +7,7 @@
 - Meta's ``user_preferences`` notification, ``stop`` / ``resume`` of marketing
   messages (source ``whatsapp_preferences``), also when it comes as a ``system``
   message of type ``user_preference_changed``;
-- a failed status with error 131050, see :mod:`engine.inbound.statuses`
+- a failed status with error 131050, see :mod:`engine.outbound.statuses`
   (source ``whatsapp_error``).
 
 Each writes through ``tx.contacts.set_opt_in``, which records a ledger entry only when

@@ -30,7 +30,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from engine.clock import Clock
-from engine.handler import ConversationHandler, Incoming
+from engine.inbound.handoff import ConversationHandler, Incoming
 from engine.models.conversation import Owner
 from engine.store import Store
 from engine.store.inbound import Delivery, Handoff, Outcome
@@ -130,6 +130,11 @@ class Dispatcher:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="inbound-dispatcher")
+
+    @property
+    def running(self) -> bool:
+        """Whether this process hands messages over (a web-only process does not)."""
+        return self._task is not None and not self._stopping
 
     def wake(self) -> None:
         """New hand-offs were committed."""

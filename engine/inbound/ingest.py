@@ -26,9 +26,9 @@ from engine.inbound.consent import (
 )
 from engine.inbound.inputs import customer_input
 from engine.inbound.keywords import ConsentRules, Signal
-from engine.inbound.statuses import StatusResult, apply_status
 from engine.models.contact import ConsentSource
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
+from engine.outbound.statuses import StatusResult, apply_status
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
 from engine.store.inbound import Delivery, Handoff, Outcome

@@ -21,74 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-DEFAULT_STOP_WORDS: tuple[str, ...] = (
-    # English
-    "STOP",
-    "STOP ALL",
-    "STOPALL",
-    "STOP PROMOTIONS",
-    "UNSUBSCRIBE",
-    "OPT OUT",
-    "OPTOUT",
-    # Spanish
-    "BAJA",
-    "DARME DE BAJA",
-    "PARAR",
-    "DETENER",
-    "NO MÁS",
-    "CANCELAR SUSCRIPCIÓN",
-    # Portuguese
-    "PARE",
-    "SAIR",
-    "DESCADASTRAR",
-    "CANCELAR INSCRIÇÃO",
-    # French
-    "ARRÊT",
-    "ARRÊTER",
-    "DÉSABONNER",
-    "ME DÉSABONNER",
-    "DÉSINSCRIPTION",
-    # German
-    "STOPP",
-    "ABMELDEN",
-    "ABBESTELLEN",
-    # Hindi
-    "बंद",
-    "बंद करो",
-    "रोकें",
-    # Indonesian
-    "BERHENTI",
-    "BERHENTI LANGGANAN",
-    # Arabic
-    "توقف",
-    "إيقاف",
-    "إلغاء الاشتراك",
+from engine.config.consent_words import (
+    DEFAULT_START_PAYLOADS,
+    DEFAULT_START_WORDS,
+    DEFAULT_STOP_PAYLOADS,
+    DEFAULT_STOP_WORDS,
 )
-DEFAULT_START_WORDS: tuple[str, ...] = (
-    "START",
-    "SUBSCRIBE",
-    "UNSTOP",
-    "OPT IN",
-    "OPTIN",
-    "ALTA",
-    "DARME DE ALTA",
-    "SUSCRIBIR",
-    "SUSCRIBIRME",
-    "INSCREVER",
-    "ASSINAR",
-    "ABONNER",
-    "M'ABONNER",
-    "ANMELDEN",
-    "ABONNIEREN",
-    "शुरू",
-    "शुरू करो",
-    "MULAI",
-    "BERLANGGANAN",
-    "ابدأ",
-    "اشتراك",
-)
-DEFAULT_STOP_PAYLOADS: tuple[str, ...] = ("STOP_PROMOTIONS", "STOP")
-DEFAULT_START_PAYLOADS: tuple[str, ...] = ("RESUME_PROMOTIONS", "START")
 
 # Only marks that are accents: the Latin, Greek and Cyrillic diacritics, and Arabic
 # vowel marks. Devanagari vowel signs are letters' parts, not accents, and are kept.

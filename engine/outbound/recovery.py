@@ -7,7 +7,7 @@ the answer was lost), Meta may have accepted the message while we hold no wamid;
 ``sent`` status then names our id, and :func:`message_for_status` records the wamid
 (:meth:`~engine.store.outbox.OutboxRepo.adopt_wamid`). A queued or sending row becomes
 ``sent``, so the expired lease does not send the message a second time.
-The webhook's status handler (:func:`engine.inbound.statuses.apply_status`) looks
+The webhook's status handler (:func:`engine.outbound.statuses.apply_status`) looks
 messages up with it.
 """
 

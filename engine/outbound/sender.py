@@ -52,12 +52,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from engine.clock import Clock
 from engine.ids import new_id
-from engine.inbound.statuses import replay_unmatched_statuses_of
 from engine.models.content import OutboundContent, TemplateContent
 from engine.models.message import Failure
 from engine.models.template import Template
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
 from engine.outbound.metrics import OutboundMetrics
+from engine.outbound.statuses import replay_unmatched_statuses_of
 from engine.outbound.verdicts import recorded_as
 from engine.policy import Decision, decide
 from engine.store import Store, Tx

@@ -1,4 +1,4 @@
-"""The application factory: state, lifetimes and routes, wired in one place."""
+"""The web application: routes and middlewares over the parts the composition root built."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from engine.catalogue import load_templates
 from engine.clock import Clock, SystemClock
+from engine.composition import Background, assemble
 from engine.config import Settings
+from engine.devtools import simulator
+from engine.devtools.simulator import SIMULATOR
+from engine.inbound.handoff import ConversationHandler
 from engine.metrics import Metrics
-from engine.store import Tx, open_store
 from engine.web import (
     agents,
     broadcasts,
@@ -26,21 +28,40 @@ from engine.web import (
     webhook,
 )
 from engine.web.auth import api_auth_middleware, ensure_api_token
-from engine.web.campaigns import campaigns_lifetime
 from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
-from engine.web.keys import API_TOKEN_HASH, CLOCK, METRICS, SETTINGS, STORE
-from engine.web.outbound import outbound_lifetime
-from engine.whatsapp import simulator
+from engine.web.keys import (
+    API_TOKEN_HASH,
+    BOT_HANDLER,
+    CALLBACK_SECRET,
+    CALLBACKS,
+    CAMPAIGNS,
+    CLOCK,
+    DISPATCHER,
+    FLOW_LIBRARY,
+    FLOW_RESTARTER,
+    INGEST_SETTINGS,
+    METRICS,
+    SENDER,
+    SETTINGS,
+    STORE,
+)
 
 log = logging.getLogger(__name__)
 
 YOUNG_GC_THRESHOLD = 10_000  # Python's default is 700 allocations
 GENERATED_API_TOKEN = web.AppKey("generated_api_token", str)
 """Set when this start made the API token, so the launcher can show it once."""
+BACKGROUND = web.AppKey("background", Background)
+"""Which background parts this web process runs (default: as the settings say)."""
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    background: Background | None = None,
+) -> web.Application:
     app = web.Application(
         middlewares=[
             health.metrics_middleware,
@@ -52,16 +73,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = Metrics()
-    # Lifetimes start in this order and stop in the reverse one. The sender (and the
-    # built-in Cloud API simulator when no access token is configured) and the bot need
-    # the store and its template catalogue; the inbound dispatcher needs the bot, since
-    # on start it hands over what a crash left unhandled. On the way out the dispatcher
-    # stops first and the store closes last.
-    app.cleanup_ctx.append(_store)
-    app.cleanup_ctx.append(outbound_lifetime)
-    app.cleanup_ctx.append(campaigns_lifetime)  # after the sender, which it wakes
-    app.cleanup_ctx.append(flows.bot_lifetime)
-    app.cleanup_ctx.append(webhook.inbound_lifetime)
+    app[BACKGROUND] = background or Background.of(settings)
+    app.cleanup_ctx.append(_parts)
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
         *(broadcasts, sequences),
@@ -75,6 +88,45 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     return app
 
 
+async def _parts(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the parts of this process, and the API token, for the app's life.
+
+    ``BOT_HANDLER``, set before start, replaces the bot as the answerer of customers."""
+    settings = app[SETTINGS]
+    if not settings.wa_app_secret:
+        log.warning(
+            "WA_APP_SECRET IS NOT SET: POST /webhook accepts notifications without checking "
+            "their X-Hub-Signature-256, so anyone who can reach it can post messages and "
+            "statuses. Set WA_APP_SECRET to the Meta app's secret before going live."
+        )
+    handler: ConversationHandler | None = app.get(BOT_HANDLER)
+    async with assemble(
+        settings,
+        clock=app[CLOCK],
+        metrics=app[METRICS],
+        background=app[BACKGROUND],
+        conversation_handler=handler,
+    ) as parts:
+        app[STORE] = parts.store
+        digest, generated = await ensure_api_token(parts.store, settings.api_token)
+        app[API_TOKEN_HASH] = digest
+        if generated is not None:
+            app[GENERATED_API_TOKEN] = generated
+        app[SENDER] = parts.sender
+        app[CALLBACKS] = parts.callbacks
+        app[CALLBACK_SECRET] = parts.callback_secret
+        app[CAMPAIGNS] = parts.campaigns
+        app[FLOW_LIBRARY] = parts.flows
+        app[FLOW_RESTARTER] = parts.bot  # a release may restart a flow (agents)
+        if handler is None:
+            app[BOT_HANDLER] = parts.bot
+        app[DISPATCHER] = parts.dispatcher
+        app[INGEST_SETTINGS] = parts.ingest
+        if parts.simulator is not None:
+            app[SIMULATOR] = parts.simulator
+        yield
+
+
 async def _settle_garbage_collector(app: web.Application) -> None:
     """What start-up made (modules, schemas, templates, flows) lives as long as the
     server: move it out of the collector's sight, so that a full collection under load
@@ -84,26 +136,3 @@ async def _settle_garbage_collector(app: web.Application) -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
-
-
-async def _store(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    store = await open_store(settings.database_url, clock=app[CLOCK])
-    app[STORE] = store
-    try:
-        digest, generated = await ensure_api_token(store, settings.api_token)
-        app[API_TOKEN_HASH] = digest
-        if generated is not None:
-            app[GENERATED_API_TOKEN] = generated
-        if settings.templates_file is not None and settings.templates_file.exists():
-            catalogue = load_templates(settings.templates_file)
-
-            async def put_all(tx: Tx) -> None:
-                for template in catalogue:
-                    await tx.templates.put(template)
-
-            await store.write(put_all)
-            log.info("loaded %d templates from %s", len(catalogue), settings.templates_file)
-        yield
-    finally:
-        await store.close()

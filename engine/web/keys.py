@@ -9,8 +9,8 @@ from engine.campaigns.worker import CampaignWorker
 from engine.clock import Clock
 from engine.config import Settings
 from engine.flows.library import FlowLibrary
-from engine.handler import ConversationHandler
 from engine.inbound.dispatcher import Dispatcher
+from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackDispatcher

@@ -22,17 +22,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from engine.inbound.dispatcher import Dispatcher
-from engine.inbound.ingest import IngestResult, IngestSettings, ingest
-from engine.inbound.keywords import ConsentRules
+from engine.inbound.ingest import IngestResult, ingest
 from engine.store import Tx
 from engine.web.errors import ApiError
 from engine.web.keys import (
-    BOT_HANDLER,
     CLOCK,
     DISPATCHER,
     INGEST_SETTINGS,
@@ -106,7 +102,7 @@ async def receive_notification(request: web.Request) -> web.Response:
     dispatcher = app[DISPATCHER]
     checkpoint = dispatcher.checkpoint()
     result = await _store(app, notification)
-    if result.to_dispatch:
+    if result.to_dispatch and dispatcher.running:
         dispatcher.hand_over(result.deliveries, checkpoint)
     _count(app, result)
     return web.Response(body=RECEIVED, content_type="application/json")
@@ -164,32 +160,3 @@ def _count(app: web.Application, result: IngestResult) -> None:
     for error in result.errors:
         metrics.whatsapp_errors.labels(str(error.code)).inc()
         log.warning("WhatsApp reported error %s: %s", error.code, error.describe())
-
-
-async def inbound_lifetime(app: web.Application) -> AsyncIterator[None]:
-    """Consent rules from the settings, and the dispatcher, for the app's lifetime."""
-    settings = app[SETTINGS]
-    if not settings.wa_app_secret:
-        log.warning(
-            "WA_APP_SECRET IS NOT SET: POST /webhook accepts notifications without checking "
-            "their X-Hub-Signature-256, so anyone who can reach it can post messages and "
-            "statuses. Set WA_APP_SECRET to the Meta app's secret before going live."
-        )
-    app[INGEST_SETTINGS] = IngestSettings(
-        rules=ConsentRules.build(
-            stop_words=settings.consent_stop_keywords,
-            start_words=settings.consent_start_keywords,
-            stop_payloads=settings.consent_stop_payloads,
-            start_payloads=settings.consent_start_payloads,
-            stop_reply=settings.consent_stop_reply,
-            start_reply=settings.consent_start_reply,
-        ),
-        default_opt_in=settings.default_marketing_opt_in,
-    )
-    dispatcher = Dispatcher(app[STORE], app[CLOCK], lambda: app.get(BOT_HANDLER))
-    app[DISPATCHER] = dispatcher
-    dispatcher.start()
-    try:
-        yield
-    finally:
-        await dispatcher.stop()

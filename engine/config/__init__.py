@@ -16,7 +16,7 @@ import phonenumbers
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from engine.inbound.keywords import (
+from engine.config.consent_words import (
     DEFAULT_START_PAYLOADS,
     DEFAULT_START_WORDS,
     DEFAULT_STOP_PAYLOADS,

@@ -13,13 +13,12 @@ from aiohttp.test_utils import TestClient
 
 from engine.catalogue import load_templates
 from engine.clock import FrozenClock
+from engine.devtools.simulator import Simulator, create_simulator_app
 from engine.models.contact import ConsentSource
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
-from engine.web.app import create_app
 from engine.whatsapp.signature import HEADER, verify
-from engine.whatsapp.simulator import Simulator, create_simulator_app
-from tests.conftest import AUTH, FIXTURES, make_settings
+from tests.conftest import AUTH, FIXTURES, make_app, make_settings
 from tests.outbound_support import APP_SECRET, eventually
 
 PHONE = "100000000000001"
@@ -304,7 +303,7 @@ def test_the_server_points_its_client_at_the_simulator_only_without_a_token(
     real = make_settings(tmp_path, WA_ACCESS_TOKEN="EAAG...")
     assert not real.simulator_enabled
     assert real.graph_base == "https://graph.facebook.com"
-    routes = {r.resource.canonical for r in create_app(real).router.routes() if r.resource}
+    routes = {r.resource.canonical for r in make_app(real).router.routes() if r.resource}
     assert not any(path.startswith("/simulator") for path in routes)
 
 
@@ -312,7 +311,7 @@ async def test_with_a_token_there_is_no_simulator(
     aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
 ) -> None:
     settings = make_settings(tmp_path, WA_ACCESS_TOKEN="EAAG...", OUTBOUND_WORKER=False)
-    client = await aiohttp_client(create_app(settings, clock=clock), headers=AUTH)
+    client = await aiohttp_client(make_app(settings, clock=clock), headers=AUTH)
     assert (await client.get("/simulator/messages")).status == 404
 
 

@@ -16,13 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from engine.clock import FrozenClock
+from engine.flows.bot import BotHandler
 from engine.flows.events import HttpRequested
-from engine.flows.handler import BotHandler
 from engine.flows.inputs import HttpResult
 from engine.flows.integrations import AiohttpCaller, HttpCaller
 from engine.flows.library import FlowLibrary
-from engine.handler import Incoming
 from engine.ids import new_id
+from engine.inbound.handoff import Incoming
 from engine.models.contact import ConsentSource, Contact
 from engine.models.conversation import Owner
 from engine.models.customer_input import CustomerInput

@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from engine.clock import FrozenClock
-from engine.inbound.statuses import StatusResult, replay_unmatched_statuses
 from engine.models import ConsentSource
 from engine.models.message import Message, MessageStatus
+from engine.outbound.statuses import StatusResult, replay_unmatched_statuses
 from engine.store import Store, Tx
 from engine.store.inbound import UnmatchedStatus
 from tests.inbound_support import ANN, contact_of, ingest_json, load, sent_message

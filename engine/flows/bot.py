@@ -1,4 +1,4 @@
-"""The bot's :class:`~engine.handler.ConversationHandler`: runs flows against the store.
+"""The bot's :class:`~engine.inbound.handoff.ConversationHandler`: runs flows against the store.
 
 For each input the handler, inside one store transaction, loads the contact's
 session, runs the pure runtime, and applies its events: messages are queued through
@@ -42,7 +42,7 @@ from engine.flows.library import FlowLibrary
 from engine.flows.outcomes import WaitKind
 from engine.flows.runtime import Trigger
 from engine.flows.session import Session
-from engine.handler import Incoming
+from engine.inbound.handoff import Incoming
 from engine.models.contact import ConsentSource, Contact
 from engine.models.conversation import Owner
 from engine.models.message import Channel
@@ -71,7 +71,7 @@ class PendingCall:
 class BotHandler:
     """Answers customers with the flows of ``library``.
 
-    ``handle`` is the :class:`~engine.handler.ConversationHandler` entry point;
+    ``handle`` is the :class:`~engine.inbound.handoff.ConversationHandler` entry point;
     ``fire_due`` applies due wakeups and ``run_wakeups`` does so forever.
     """
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.clock import FrozenClock
-from engine.customer import customer_says
+from engine.devtools.customer import customer_says
 from engine.web.keys import SETTINGS
 from tests.outbound_support import start_outbound
 

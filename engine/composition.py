@@ -1,0 +1,268 @@
+"""The composition root: every part of optinflow built from the settings, in one place.
+
+``python webhook_server.py`` and ``python -m engine worker`` both run :func:`assemble`;
+the web app only mounts routes over what it returns. Which parts *run* depends on the
+process's role:
+
+- the background parts run in the worker, and in the web process unless
+  ``OUTBOUND_WORKER=false``: the sending parts (sender, integration callbacks, campaign
+  worker) and the answering parts (the inbound hand-off to the bot, flow wake-ups);
+- everything else is built in every process, since request handlers use it (the store,
+  the flows for ``GET /api/v1/flows``, the bot for an agent's "release and restart").
+
+Parts start in the order they are needed and stop in the reverse one: the store first
+and last; the inbound hand-off, which calls the bot, after the bot and before it on the
+way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import aiohttp
+
+from engine.campaigns.broadcasts import BroadcastSettings
+from engine.campaigns.worker import CampaignConfig, CampaignWorker
+from engine.catalogue import load_templates
+from engine.clock import Clock, SystemClock
+from engine.config import Settings
+from engine.devtools.simulator import Simulator
+from engine.flows.bot import BotHandler
+from engine.flows.integrations import AiohttpCaller
+from engine.flows.library import FlowLibrary
+from engine.inbound.dispatcher import Dispatcher
+from engine.inbound.handoff import ConversationHandler
+from engine.inbound.ingest import IngestSettings
+from engine.inbound.keywords import ConsentRules
+from engine.metrics import Metrics
+from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
+from engine.outbound.metrics import OutboundMetrics
+from engine.outbound.sender import Sender, SenderConfig
+from engine.store import Store, Tx, open_store
+from engine.whatsapp.client import CloudApiClient
+
+log = logging.getLogger(__name__)
+
+SIMULATOR_TOKEN = "simulator-access-token"
+WAKEUP_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Background:
+    """The background parts a process runs."""
+
+    sending: bool
+    """The sender, integration callbacks and the campaign worker."""
+    answering: bool
+    """The inbound hand-off to the conversation handler, and flow wake-ups."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Background:
+        return cls(sending=settings.outbound_worker, answering=settings.outbound_worker)
+
+
+@dataclass(slots=True)
+class Parts:
+    """What one process of optinflow is made of."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    store: Store
+    sender: Sender
+    callbacks: CallbackDispatcher
+    callback_secret: str
+    campaigns: CampaignWorker
+    flows: FlowLibrary
+    bot: BotHandler
+    dispatcher: Dispatcher
+    ingest: IngestSettings
+    simulator: Simulator | None
+    background: Background
+    """Which background parts this process runs."""
+    conversation_handler: ConversationHandler | None = None
+    """Answers customers while the bot owns the conversation; the bot unless an
+    embedding application brings its own (see :func:`assemble`)."""
+
+
+def sender_config(settings: Settings) -> SenderConfig:
+    return SenderConfig(
+        default_phone_number_id=settings.wa_phone_number_id,
+        rate_limit=settings.outbound_rate_limit,
+        rate_limits=dict(settings.outbound_rate_limits),
+        max_tries=settings.outbound_max_tries,
+        backoff=timedelta(seconds=settings.outbound_backoff_seconds),
+        backoff_max=timedelta(seconds=settings.outbound_backoff_max_seconds),
+        concurrency=settings.outbound_concurrency,
+        lease=timedelta(seconds=settings.outbound_lease_seconds),
+        poll_seconds=settings.outbound_poll_seconds,
+        pair_interval=timedelta(seconds=settings.outbound_pair_interval_seconds),
+        pair_burst=settings.outbound_pair_burst,
+    )
+
+
+def campaign_config(settings: Settings) -> CampaignConfig:
+    return CampaignConfig(
+        broadcasts=BroadcastSettings(
+            batch_size=settings.broadcast_batch_size,
+            guard_sample=settings.broadcast_guard_sample,
+            guard_max_failure_share=settings.broadcast_guard_max_failure_share,
+        ),
+        poll_seconds=settings.campaign_poll_seconds,
+    )
+
+
+def ingest_settings(settings: Settings) -> IngestSettings:
+    return IngestSettings(
+        rules=ConsentRules.build(
+            stop_words=settings.consent_stop_keywords,
+            start_words=settings.consent_start_keywords,
+            stop_payloads=settings.consent_stop_payloads,
+            start_payloads=settings.consent_start_payloads,
+            stop_reply=settings.consent_stop_reply,
+            start_reply=settings.consent_start_reply,
+        ),
+        default_opt_in=settings.default_marketing_opt_in,
+    )
+
+
+@contextlib.asynccontextmanager
+async def assemble(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    background: Background | None = None,
+    conversation_handler: ConversationHandler | None = None,
+) -> AsyncIterator[Parts]:
+    """Build every part, start the background ones ``background`` names (default: all of
+    them, or none with ``OUTBOUND_WORKER=false``), and stop and close everything on the
+    way out.
+
+    ``conversation_handler`` replaces the bot as the answerer of customers (an
+    embedding application's own, or a test's)."""
+    clock = clock or SystemClock()
+    metrics = metrics or Metrics()
+    run = background or Background.of(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await open_store(settings.database_url, clock=clock)
+        stack.push_async_callback(store.close)
+        await _load_catalogue(store, settings)
+
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.outbound_concurrency)
+        )
+        stack.push_async_callback(http.close)
+        simulator = await _start_simulator(settings, store, clock, stack)
+        client = CloudApiClient(
+            http,
+            graph_base=settings.graph_base,
+            api_version=settings.wa_api_version,
+            access_token=settings.wa_access_token or SIMULATOR_TOKEN,
+            timeout_seconds=settings.outbound_http_timeout_seconds,
+        )
+        outbound_metrics = OutboundMetrics(metrics.registry)
+        secret = await ensure_callback_secret(store, settings.callback_secret)
+        sender = Sender(store, client, clock, sender_config(settings), metrics=outbound_metrics)
+        callbacks = CallbackDispatcher(
+            store,
+            http,
+            clock,
+            CallbackConfig(secret=secret, max_tries=settings.callback_max_tries),
+            metrics=outbound_metrics,
+        )
+        campaigns = CampaignWorker(store, clock, campaign_config(settings), on_queued=sender.wake)
+
+        library = FlowLibrary(settings.flows_dir)
+        await library.load(store)
+        flow_http = aiohttp.ClientSession()
+        stack.push_async_callback(flow_http.close)
+        bot = BotHandler(store, library, clock, AiohttpCaller(flow_http))
+        parts = Parts(
+            settings=settings,
+            clock=clock,
+            metrics=metrics,
+            store=store,
+            sender=sender,
+            callbacks=callbacks,
+            callback_secret=secret,
+            campaigns=campaigns,
+            flows=library,
+            bot=bot,
+            dispatcher=Dispatcher(store, clock, lambda: parts.conversation_handler),
+            ingest=ingest_settings(settings),
+            simulator=simulator,
+            background=run,
+            conversation_handler=conversation_handler or bot,
+        )
+        await _start_background(parts, stack)
+        yield parts
+
+
+async def _load_catalogue(store: Store, settings: Settings) -> None:
+    if settings.templates_file is None or not settings.templates_file.exists():
+        return
+    catalogue = load_templates(settings.templates_file)
+
+    async def put_all(tx: Tx) -> None:
+        for template in catalogue:
+            await tx.templates.put(template)
+
+    await store.write(put_all)
+    log.info("loaded %d templates from %s", len(catalogue), settings.templates_file)
+
+
+async def _start_simulator(
+    settings: Settings, store: Store, clock: Clock, stack: contextlib.AsyncExitStack
+) -> Simulator | None:
+    """The built-in Cloud API simulator, when no access token is set (it is served by the
+    web process's routes; a worker posts to it over HTTP like to Meta)."""
+    if not settings.simulator_enabled:
+        return None
+    simulator = Simulator(
+        store=store,
+        clock=clock,
+        phone_number_id=settings.wa_phone_number_id,
+        webhook_url=settings.simulator_webhook_url or settings.base_url + "/webhook",
+        app_secret=settings.wa_app_secret,
+        status_delay_seconds=settings.simulator_status_delay_seconds,
+    )
+    await simulator.start()
+    stack.push_async_callback(simulator.close)
+    return simulator
+
+
+async def _start_background(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
+    if parts.background.sending:
+        _start_sending(parts, stack)
+    if parts.background.answering:
+        _start_answering(parts, stack)
+
+
+def _start_sending(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
+    parts.sender.start()
+    stack.push_async_callback(parts.sender.stop)
+    parts.callbacks.start()
+    stack.push_async_callback(parts.callbacks.stop)
+    parts.campaigns.start()
+    stack.push_async_callback(parts.campaigns.stop)
+
+
+def _start_answering(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
+    wakeups = asyncio.create_task(
+        parts.bot.run_wakeups(WAKEUP_POLL_SECONDS), name="flow-wakeups"
+    )
+    stack.push_async_callback(_cancel, wakeups)
+    parts.dispatcher.start()
+    stack.push_async_callback(parts.dispatcher.stop)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
