@@ -154,6 +154,7 @@ class BotHandler:
         return await self._apply(tx, contact, before, new, events)
 
     async def _on_wakeup(self, tx: Tx, *, claimed: list[Wakeup]) -> PendingCall | None:
+        claimed.clear()  # the store may run a job again (a serialization retry)
         wakeups = await tx.flow_sessions.claim_due(self.clock.now(), 1)
         if not wakeups:
             return None
