@@ -6,7 +6,7 @@
   numbers into models, and every problem at once;
 - :mod:`engine.flows.runtime`: ``start`` and ``resume`` return a new session and
   events, with no I/O;
-- :mod:`engine.flows.conversation`: which flow a message goes to (triggers, interrupts);
+- :mod:`engine.flows.routing`: which flow a message goes to (triggers, interrupts);
 - :mod:`engine.flows.bot`: applies events in the store (the bot's
   :class:`~engine.inbound.handoff.ConversationHandler`).
 """

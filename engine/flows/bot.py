@@ -23,7 +23,7 @@ from functools import partial
 
 from engine.campaigns import sequences
 from engine.clock import Clock
-from engine.flows.conversation import converse
+from engine.flows.routing import converse
 from engine.flows.events import (
     ContactAttributesChanged,
     ContactNameChanged,

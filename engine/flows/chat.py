@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from engine.flows.conversation import converse
+from engine.flows.routing import converse
 from engine.flows.events import Event, HandedOff, MessageSent, Waiting
 from engine.flows.flowset import FlowSet
 from engine.flows.inputs import HttpResult, Timeout

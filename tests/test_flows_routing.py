@@ -3,7 +3,7 @@ case and accents ignored), new contacts, the default flow; and interrupts."""
 
 from __future__ import annotations
 
-from engine.flows.conversation import converse
+from engine.flows.routing import converse
 from engine.flows.events import FlowEnded, InputIgnored, MessageSent
 from engine.flows.outcomes import EndStatus
 from engine.flows.runtime import Runtime, Trigger
