@@ -649,6 +649,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--webhook-url", default=None)
     parser.add_argument("--app-secret", default=os.environ.get("WA_APP_SECRET"))
+    parser.add_argument(
+        "--status-delay-seconds", type=float, default=0.05, help="pause between statuses"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -660,6 +663,7 @@ def main(argv: list[str] | None = None) -> None:
             phone_number_id=args.phone_number_id,
             webhook_url=args.webhook_url,
             app_secret=args.app_secret,
+            status_delay_seconds=args.status_delay_seconds,
         )
         runner = web.AppRunner(create_simulator_app(simulator), access_log=None)
         await runner.setup()
