@@ -21,7 +21,7 @@ from engine.clock import FrozenClock
 from engine.models.content import TemplateContent
 from engine.models.message import Channel
 from engine.outbound.enqueue import OutboundRequest
-from engine.policy import Options
+from engine.send_rules import Options
 from engine.web.keys import CAMPAIGNS, SENDER, STORE
 from engine.whatsapp.signature import HEADER, sign
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns

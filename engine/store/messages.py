@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from engine.models.message import Channel, Failure, Message, MessageStatus
-from engine.policy import ContentKind, Options
+from engine.send_rules import ContentKind, Options
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyInputs:
-    """What :func:`engine.policy.decide` was asked about an outbound message when it was
+    """What :func:`engine.send_rules.decide` was asked about an outbound message when it was
     queued (besides its channel and the contact's opt-in), kept with the message so the
     sender asks again, with the contact's opt-in of that moment, just before sending."""
 

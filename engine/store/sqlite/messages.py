@@ -14,7 +14,7 @@ from engine.models.message import (
     StatusChange,
     TemplateRef,
 )
-from engine.policy import Options
+from engine.send_rules import Options
 from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs
 from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 
