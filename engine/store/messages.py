@@ -36,7 +36,7 @@ class MessageRepo(ABC):
     @abstractmethod
     async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
         """Store a new message; False (and no change) when its wamid is already stored.
-        ``policy``: for an outbound message, what the opt-in rule was asked."""
+        ``policy``: for an outbound message, what the send rules were asked."""
 
     @abstractmethod
     async def get(self, message_id: str) -> Message | None: ...
