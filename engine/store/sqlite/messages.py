@@ -57,8 +57,8 @@ _NO_OPTIONS = Options()
 
 
 def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, ...]:
-    """The values of :data:`MESSAGE_COLUMNS` for ``message``; ``policy``: what the send rules
-    rule was asked about it (None for inbound messages)."""
+    """The values of :data:`MESSAGE_COLUMNS` for ``message``; ``policy``: what the send
+    rules were asked about it (None for inbound messages)."""
     failure = message.failure
     options = policy.options if policy is not None else _NO_OPTIONS
     return (
