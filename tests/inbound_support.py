@@ -86,6 +86,8 @@ async def sent_message(
             )
         if await tx.templates.get(NEW_ARRIVALS.name, NEW_ARRIVALS.language) is None:
             await tx.templates.put(NEW_ARRIVALS)
+        if not marketing:  # free text: the contact wrote, so the 24-hour window is open
+            await tx.conversations.record_inbound(contact.id, now)
         content = (
             TemplateContent(name="new_arrivals", language="en_US", params=("Ann",))
             if marketing

@@ -24,7 +24,6 @@ LAYERS: dict[str, int] = {
     "catalogue": 1,
     "config": 1,
     "send_rules": 1,
-    "policy": 1,
     # the store, below everything that keeps state
     "store": 2,
     # the wire format, spoken by inbound and outbound alike

@@ -193,6 +193,21 @@ async def test_an_unanswered_ask_times_out_through_the_wakeup_table(
         assert await tx.flow_sessions.get(ann.id) is None
 
 
+async def test_a_flow_woken_after_the_window_closed_queues_no_free_text(
+    bot: Bot, clock: FrozenClock
+) -> None:
+    """A wake-up more than 24 hours after the customer wrote gets the API's treatment:
+    the send rules refuse free text Meta would not deliver, nothing is queued, and the
+    flow moves on all the same."""
+    ann = await bot.say(text("hi"))
+    before = await bot.sent(ann)
+    clock.advance(hours=24, seconds=1)
+    assert await bot.handler.fire_due() == 1
+    assert await bot.sent(ann) == before
+    async with bot.store.read() as tx:
+        assert await tx.flow_sessions.get(ann.id) is None
+
+
 async def test_an_answer_cancels_the_timeout_and_a_bad_one_gets_the_retry_prompt(
     bot: Bot, clock: FrozenClock
 ) -> None:

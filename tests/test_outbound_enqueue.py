@@ -20,7 +20,7 @@ from engine.outbound.enqueue import (
     enqueue,
     enqueue_many,
 )
-from engine.policy import Options, Verdict
+from engine.send_rules import Options, Verdict
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
 
@@ -40,13 +40,16 @@ class Recipient:
 
 
 @pytest.fixture
-async def opted_out(store: Store) -> Contact:
+async def opted_out(store: Store, clock: FrozenClock) -> Contact:
     async def setup(tx: Tx) -> Contact:
         await tx.templates.put(SALE)
         await tx.templates.put(RECEIPT)
-        return await tx.contacts.create(
+        contact = await tx.contacts.create(
             NewContact(wa_id="16505551234", marketing_opt_in=False), Consent(ConsentSource.API)
         )
+        # They wrote just now: the 24-hour window is open for free text.
+        await tx.conversations.record_inbound(contact.id, clock.now())
+        return contact
 
     return await store.write(setup)
 

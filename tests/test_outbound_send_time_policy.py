@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from engine.clock import FrozenClock
 from engine.models.content import TemplateContent
 from engine.models.message import Channel
 from engine.outbound.enqueue import OutboundRequest
-from engine.policy import Options
+from engine.send_rules import Options
 from engine.web.keys import CAMPAIGNS, SENDER, STORE
 from engine.whatsapp.signature import HEADER, sign
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns
@@ -259,4 +260,26 @@ async def test_a_queued_marketing_step_fails_and_the_contact_still_moves_on(
 
     assert record["steps"][0]["failure"]["code"] == "marketing_opt_out"
     assert record["state"] == "completed"
+    assert templates_received(await outbound.received(ann)) == ["order_update"]
+
+
+async def test_a_queued_message_without_its_rule_inputs_fails_instead_of_going(
+    campaigns: Campaigns, tmp_path: Path
+) -> None:
+    """A row queued before the rules' inputs were kept on it, whose template the migration
+    could not find in the catalogue, has no content kind: nothing says it may go, so the
+    sender fails it (and the contact's next message still goes)."""
+    outbound = campaigns.outbound
+    [ann] = await campaigns.import_contacts(1)
+    unknown = await outbound.send(to=ann, template=ORDER_UPDATE)
+    known = await outbound.send(to=ann, template=ORDER_UPDATE)
+    with contextlib.closing(sqlite3.connect(tmp_path / "optinflow.db")) as db, db:
+        db.execute("UPDATE messages SET content_kind = NULL WHERE id = ?", (unknown["id"],))
+
+    async with sending(outbound):
+        failed = await outbound.wait_for(unknown["id"], "failed")
+        await outbound.wait_for(known["id"], *SENT)
+
+    assert failed["failure"]["code"] == "send_rules_inputs_missing"
+    assert "not sent" in failed["failure"]["reason"]
     assert templates_received(await outbound.received(ann)) == ["order_update"]

@@ -17,7 +17,7 @@ from engine.devtools.simulator import SIMULATOR
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, MessageStatus
-from engine.outbound.enqueue import OutboundRequest
+from engine.outbound.enqueue import OutboundRequest, Refused
 from engine.outbound.sender import Sender, SenderConfig, on_wamids_recorded
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
@@ -97,9 +97,47 @@ async def test_undeliverable_reported_in_a_failed_status(outbound: Outbound) -> 
     assert failed["details"]["errors"][0]["code"] == 131026, "Meta's error is kept"
 
 
-async def test_free_text_outside_the_window_fails_as_window_closed(outbound: Outbound) -> None:
+async def test_free_text_outside_the_window_is_refused_before_anything_is_queued(
+    outbound: Outbound,
+) -> None:
+    store = outbound.app[STORE]
+    ann = await contact(store, ANN)  # they never wrote: no window
+    with pytest.raises(Refused) as refused:
+        await enqueue_all(
+            store,
+            outbound.clock,
+            [OutboundRequest(ann, Channel.BOT, TextContent(body="Still there?"))],
+        )
+    assert refused.value.code == "window_closed"
+    report = await (await outbound.client.get("/api/v1/reports/messages")).json()
+    assert report["rows"] == []
+
+
+async def test_free_text_whose_window_closed_while_it_waited_fails_unposted(
+    outbound: Outbound,
+) -> None:
     store = outbound.app[STORE]
     ann = await contact(store, ANN)
+    wrote = outbound.clock.now()
+    await store.write(lambda tx: tx.conversations.record_inbound(ann.id, wrote))
+    outbound.clock.advance(hours=23, minutes=59)
+    [message_id] = await enqueue_all(
+        store, outbound.clock, [OutboundRequest(ann, Channel.BOT, TextContent(body="Still there?"))]
+    )
+    outbound.advance(seconds=61)  # the sender first looks after the window has closed
+    message = await outbound.wait_for(message_id, "failed")
+    assert message["failure"]["code"] == "window_closed"
+    assert message["attempts"] == 0, "the try is not counted: nothing was posted"
+    assert await outbound.received(ANN) == []
+
+
+async def test_metas_window_closed_fails_the_message_with_its_code(outbound: Outbound) -> None:
+    """Meta can find the window closed where we saw it open (131047): the message fails
+    with Meta's code, reported in a status or in the answer."""
+    store = outbound.app[STORE]
+    ann = await contact(store, ANN)
+    await store.write(lambda tx: tx.conversations.record_inbound(ann.id, outbound.clock.now()))
+    await outbound.fail(ANN, 131047, times=1)
     [message_id] = await enqueue_all(
         store, outbound.clock, [OutboundRequest(ann, Channel.BOT, TextContent(body="Still there?"))]
     )

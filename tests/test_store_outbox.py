@@ -13,7 +13,7 @@ from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TextContent
 from engine.models.message import Channel, Failure, MessageStatus
 from engine.outbound.enqueue import OutboundRequest, enqueue
-from engine.policy import ContentKind, Options
+from engine.send_rules import ContentKind, Options
 from engine.store import Store, Tx, open_store
 from engine.store.contacts import Consent, NewContact
 from engine.store.messages import MessageFilter, PolicyInputs
@@ -23,12 +23,17 @@ from engine.store.sqlite.migrate import available
 LEASE = timedelta(seconds=60)
 
 
-async def make_contact(store: Store, wa_id: str) -> Contact:
-    return await store.write(
-        lambda tx: tx.contacts.create(
+async def make_contact(store: Store, clock: FrozenClock, wa_id: str) -> Contact:
+    """A contact who wrote just now, so the 24-hour window is open for free text."""
+
+    async def job(tx: Tx) -> Contact:
+        contact = await tx.contacts.create(
             NewContact(wa_id=wa_id, marketing_opt_in=True), Consent(ConsentSource.API)
         )
-    )
+        await tx.conversations.record_inbound(contact.id, clock.now())
+        return contact
+
+    return await store.write(job)
 
 
 async def queue(
@@ -65,8 +70,8 @@ async def status(store: Store, message_id: str) -> MessageStatus:
 
 
 @pytest.fixture
-async def people(store: Store) -> list[Contact]:
-    return [await make_contact(store, f"1650555{n:04d}") for n in range(3)]
+async def people(store: Store, clock: FrozenClock) -> list[Contact]:
+    return [await make_contact(store, clock, f"1650555{n:04d}") for n in range(3)]
 
 
 async def test_replies_go_before_api_before_bulk(

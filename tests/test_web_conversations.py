@@ -331,8 +331,11 @@ async def test_a_131047_failure_shows_in_the_conversation_with_its_reason(
 # --- release and restart a flow -----------------------------------------------------------
 
 
-async def test_release_restarts_a_flow_and_refuses_an_unknown_one(desk: Client) -> None:
+async def test_release_restarts_a_flow_and_refuses_an_unknown_one(
+    desk: Client, clock: FrozenClock
+) -> None:
     await add_contact(desk, WA, name="Chris")
+    await receive(store_of(desk), WA, "hi", clock.now())  # the window is open for free text
     await takeover(desk, ANN)
     unknown = await desk.post(
         f"/api/v1/conversations/{WA}/release", json={"agent": ANN, "restart_flow": "nope"}

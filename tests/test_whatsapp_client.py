@@ -24,11 +24,11 @@ from engine.models.content import (
 from engine.models.template import Template
 from engine.whatsapp.client import Accepted, CloudApiClient
 from engine.whatsapp.errors import (
+    CloudApiWindowClosed,
     Rejected,
     SendError,
     Throttled,
     Unavailable,
-    WindowClosed,
     classify,
 )
 from engine.whatsapp.send import SendBody, build_send_body, wire_json
@@ -217,7 +217,7 @@ def test_a_username_contact_is_addressed_by_recipient() -> None:
         ("throughput_limit", Throttled, 130429, True),
         ("pair_rate_limit", Throttled, 131056, True),
         ("template_missing", Rejected, 132001, False),
-        ("window_closed", WindowClosed, 131047, False),
+        ("window_closed", CloudApiWindowClosed, 131047, False),
         ("invalid_parameter", Rejected, 100, False),
         ("token_expired", Rejected, 190, False),
         ("something_went_wrong", Unavailable, 131000, True),

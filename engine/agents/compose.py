@@ -1,15 +1,15 @@
-"""The compose path: what an agent writes goes through the policy and the outbox.
+"""The compose path: what an agent writes goes through the send rules and the outbox.
 
 The rules (API.md §2, Conversations; §3, the ``compose`` channel) come from
-:mod:`engine.policy`, asked through :func:`engine.outbound.enqueue.enqueue`:
+:mod:`engine.send_rules`, asked through :func:`engine.outbound.enqueue.enqueue`:
 
 - every answer about a contact who opted out of marketing carries the
   ``marketing_opt_out`` notice;
 - a MARKETING template to such a contact needs the agent's confirmation: without it
   :class:`ConfirmationRequired` and nothing is recorded; with it the message is
   queued and the confirmation (who, when) is kept with it;
-- free text needs the 24-hour customer-service window open (Meta's rule), else
-  :class:`WindowClosed`, pointing to templates.
+- free text needs the 24-hour customer-service window open (Meta's rule): the rules
+  refuse it otherwise, and :class:`FreeTextOutsideWindow` points to templates.
 
 Writing into a conversation the bot owns, or one waiting in the queue, takes it over
 (so the bot falls silent); one another agent owns is :class:`ConversationOwned`.
@@ -20,34 +20,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.agents.errors import ConfirmationRequired, InvalidTemplate, WindowClosed
+from engine.agents.errors import (
+    ConfirmationRequired,
+    FreeTextOutsideWindow,
+    InvalidTemplate,
+    UnknownAgent,
+    UnknownContact,
+)
 from engine.agents.ownership import take_over
 from engine.models.agent import Agent, ComposeRecord, Confirmation
 from engine.models.contact import Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message
 from engine.models.template import TemplateCategory
-from engine.outbound.enqueue import OutboundRequest, TemplateProblem, enqueue
-from engine.policy import ContentKind, Notice, Options, Verdict, decide
+from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue
+from engine.send_rules import ContentKind, Notice, Options, Verdict, Window, decide
 from engine.store import Tx
 
 
 def notices_for(contact: Contact) -> tuple[Notice, ...]:
     """What the compose box shows about ``contact`` whatever is written: the notice the
-    policy gives any compose message to them (``marketing_opt_out`` when they opted out).
+    send rules give any compose message to them (``marketing_opt_out`` when they opted
+    out).
 
-    Asking the policy rather than reading ``marketing_opt_in`` here keeps the rule in
+    Asking the rules rather than reading ``marketing_opt_in`` here keeps the rule in
     one place.
     """
-    decision = decide(Channel.COMPOSE, ContentKind.FREE_FORM, opted_in=contact.marketing_opt_in)
+    decision = decide(
+        Channel.COMPOSE,
+        ContentKind.FREE_FORM,
+        opted_in=contact.marketing_opt_in,
+        window=Window.OPEN,
+    )
     return () if decision.notice is None else (decision.notice,)
 
 
 def confirmation_reason(contact: Contact, category: TemplateCategory) -> str | None:
-    """Why the policy will ask the agent to confirm a template of ``category`` before
-    it goes to ``contact``; None when it will not ask (the console warns up front)."""
+    """Why the send rules will ask the agent to confirm a template of ``category`` before
+    it goes to ``contact``; None when they will not ask (the console warns up front)."""
     decision = decide(
-        Channel.COMPOSE, ContentKind.of_template(category), opted_in=contact.marketing_opt_in
+        Channel.COMPOSE,
+        ContentKind.of_template(category),
+        opted_in=contact.marketing_opt_in,
+        window=Window.OPEN,  # templates do not need the window
     )
     if decision.verdict is not Verdict.NEEDS_CONFIRMATION:
         return None
@@ -69,14 +84,43 @@ class Composed:
     took_over: bool
 
 
+async def contact_named(tx: Tx, address: str) -> Contact:
+    """The contact at ``address`` (a ``wa_id`` or a user id); :class:`UnknownContact`."""
+    contact = await tx.contacts.get(address)
+    if contact is None:
+        raise UnknownContact(address)
+    return contact
+
+
+async def agent_named(tx: Tx, email: str) -> Agent:
+    agent = await tx.agents.get(email)
+    if agent is None:
+        raise UnknownAgent(email)
+    return agent
+
+
+async def compose_to(
+    tx: Tx,
+    address: str,
+    *,
+    agent: str,
+    content: TextContent | TemplateContent,
+    confirm_opted_out: bool,
+    now: datetime,
+) -> Composed:
+    """:func:`compose` as the agent with email ``agent`` writes to the contact at
+    ``address``: :class:`UnknownContact` and :class:`UnknownAgent` when there is none."""
+    contact = await contact_named(tx, address)
+    request = ComposeRequest(await agent_named(tx, agent), content, confirm_opted_out)
+    return await compose(tx, contact, request, now=now)
+
+
 async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: datetime) -> Composed:
     """Record the agent's message as ``queued`` (the sender picks it up), or raise a
     :class:`~engine.agents.errors.DeskError`. Run it as one store job: a refusal
     rolls back the takeover too."""
     notices = notices_for(contact)
     conversation, took_over = await take_over(tx, contact, request.agent, now=now)
-    if isinstance(request.content, TextContent) and not conversation.window_open(now):
-        raise WindowClosed(contact.address, conversation.window_open_until, notices=notices)
     outbound = OutboundRequest(contact, Channel.COMPOSE, request.content)
     confirmation: Confirmation | None = None
     try:
@@ -91,6 +135,13 @@ async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: dat
             confirmation = Confirmation(by=request.agent.email, at=now)
     except TemplateProblem as problem:
         raise InvalidTemplate(problem.field, problem.message, notices=notices) from None
+    except Refused as refused:
+        raise FreeTextOutsideWindow(
+            contact.address,
+            conversation.window_open_until,
+            decision=refused.decision,
+            notices=notices,
+        ) from None
     assert outcome.message is not None, "a confirmed compose message is recorded"
     record = ComposeRecord(
         message_id=outcome.message.id,

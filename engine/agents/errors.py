@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.agents.wire import json_time
-from engine.policy import Decision, Notice
+from engine.send_rules import Decision, Notice
 
 
 class DeskError(Exception):
@@ -43,11 +43,24 @@ class ConversationOwned(DeskError):
         self.owner = owner
 
 
-class WindowClosed(DeskError):
-    code = "window_closed"
+class UnknownContact(DeskError):
+    code = "not_found"
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"contact {address} was not found")
+        self.address = address
+
+
+class FreeTextOutsideWindow(DeskError):
+    """The send rules refuse free text: the 24-hour customer-service window is closed."""
 
     def __init__(
-        self, wa_id: str, open_until: datetime | None, *, notices: tuple[Notice, ...]
+        self,
+        wa_id: str,
+        open_until: datetime | None,
+        *,
+        decision: Decision,
+        notices: tuple[Notice, ...],
     ) -> None:
         when = (
             f"closed at {json_time(open_until)}"
@@ -63,10 +76,12 @@ class WindowClosed(DeskError):
             window_open_until=json_time(open_until),
             template_route=route,
         )
+        assert decision.code is not None
+        self.code = decision.code
 
 
 class ConfirmationRequired(DeskError):
-    """The policy asks the agent to confirm a MARKETING template to an opted-out contact."""
+    """The send rules ask the agent to confirm a MARKETING template to an opted-out contact."""
 
     def __init__(self, decision: Decision, *, notices: tuple[Notice, ...]) -> None:
         assert decision.code is not None

@@ -16,7 +16,7 @@ from engine.models.agent import Agent, ComposeRecord, ConversationEvent, Convers
 from engine.models.contact import Contact
 from engine.models.conversation import Conversation, Owner
 from engine.models.message import Message
-from engine.policy import Notice
+from engine.send_rules import Notice
 from engine.store import Tx
 from engine.store.flow_sessions import Handoff
 from engine.store.messages import MessageFilter

@@ -4,12 +4,12 @@ Planning reads the audience page by page (keyset pagination over contact ids) in
 the broadcast's due-work item, one store job per batch, so webhooks interleave with a
 large broadcast and no list of the audience is ever held. The worker reads and decides
 the next batch (:func:`prepare_batch`) while the one before commits, and the job writes
-it (:func:`plan_batch`). Each batch asks the policy for every recipient as it is planned
+it (:func:`plan_batch`). Each batch asks the send rules for every recipient as it is planned
 (:func:`engine.outbound.enqueue.plan_many`), with the opt-in as it is then: a contact who
 opted out after the broadcast was created is not sent to (and the sender asks again
 before each message goes). With ``opted_in_only`` (the default) a MARKETING template skips
 opted-out contacts (``marketing_opt_out``); with it off they are sent to, and the
-policy's ``quality_rating_risk`` notice is counted into a warning.
+rules' ``quality_rating_risk`` notice is counted into a warning.
 
 The quality guard watches a broadcast's first messages: when more than a share of them
 fail with quality-related codes the broadcast pauses itself, its queued messages are
@@ -36,7 +36,6 @@ from engine.models.campaign import (
     GuardState,
 )
 from engine.models.content import TemplateContent
-from engine.models.conversation import CUSTOMER_SERVICE_WINDOW
 from engine.models.message import Channel, Failure, TemplateRef
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import (
@@ -46,7 +45,7 @@ from engine.outbound.enqueue import (
     plan_many,
     resolve,
 )
-from engine.policy import QUALITY_RATING_RISK, Options, Verdict, decide
+from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, decide, window_at
 from engine.store import NotFound, Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
@@ -169,19 +168,23 @@ async def preview(
     check_numbers: bool = True,
     page_size: int = 1000,
 ) -> tuple[TemplateCategory, Preview]:
-    """Count the audience as :func:`plan_batch` would plan it now, asking the policy for
+    """Count the audience as :func:`plan_batch` would plan it now, asking the send rules for
     each recipient; TemplateProblem when the template cannot be sent."""
     resolved = await resolve(tx, content)
     assert resolved.template is not None
     options = Options(opted_in_only=opted_in_only)
-    window_opened_after = now - CUSTOMER_SERVICE_WINDOW
     counted = Preview()
     after = 0
     while True:
         page = await tx.broadcasts.audience_page(audience, after=after, limit=page_size)
         for member in page.members:
+            window = window_at(member.last_inbound_at, now)
             decision = decide(
-                Channel.BROADCAST, resolved.kind, opted_in=member.opted_in, options=options
+                Channel.BROADCAST,
+                resolved.kind,
+                opted_in=member.opted_in,
+                window=window,
+                options=options,
             )
             counted.total += 1
             if not member.opted_in:
@@ -192,8 +195,7 @@ async def preview(
                 counted.excluded_opted_out += 1
             if decision.notice is not None and decision.notice.code == QUALITY_RATING_RISK:
                 counted.quality_risk += 1
-            last = member.last_inbound_at
-            if last is None or last <= window_opened_after:
+            if window is Window.CLOSED:
                 counted.needs_template += 1
             if check_numbers and not _valid_number(member):
                 counted.without_valid_number += 1

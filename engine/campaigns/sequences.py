@@ -2,11 +2,12 @@
 
 A contact is enrolled at most once at a time. The next step of an enrolment waits as
 its timer in the due-work table; when it comes due the step goes through
-:func:`engine.outbound.enqueue.enqueue` on the ``sequence`` channel, so the policy
-decides: a MARKETING step for a contact who is opted out at that moment is recorded as
-failed (``marketing_opt_out``, with the policy's reason) and never sent, and the
-contact moves on. Each step's delay counts from the time the previous step was due,
-so a failed step keeps the schedule of the next.
+:func:`engine.outbound.enqueue.enqueue` on the ``sequence`` channel, so the send rules
+decide: a MARKETING step for a contact who is opted out at that moment is recorded as
+failed (``marketing_opt_out``, with the rule's reason) and never sent, and a text step
+when the contact has not written in the last 24 hours fails (``window_closed``) without
+a message; either way the contact moves on. Each step's delay counts from the time
+the previous step was due, so a failed step keeps the schedule of the next.
 
 Editing a sequence makes a new version; timers set under an older one are stale: when
 they fire, the step is worked out again from the current definition (and waits if its
@@ -31,13 +32,12 @@ from engine.models.campaign import (
 from engine.models.contact import Contact
 from engine.models.content import OutboundContent, TemplateContent, TextContent
 from engine.models.message import Channel, Failure, MessageStatus
-from engine.outbound.enqueue import OutboundRequest, TemplateProblem, enqueue, resolve
+from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue, resolve
 from engine.store import Tx
 from engine.store.campaign_work import WorkItem, WorkKind
 
 FLOW_SOURCE = "flow:"
 
-WINDOW_CLOSED = "window_closed"
 INVALID_TEMPLATE = "invalid_template"
 
 
@@ -159,26 +159,17 @@ async def run_step(tx: Tx, *, item: WorkItem, owner: str, now: datetime) -> Step
 
     message_id, failure, queued = None, None, False
     content = step_content(steps[index])
-    if isinstance(content, TextContent) and not (
-        await tx.conversations.get(contact.id)
-    ).window_open(now):
-        failure = Failure(
-            code=WINDOW_CLOSED,
-            reason="The contact had not written in the last 24 hours when this text step "
-            "came due, so only a template could reach them; the step was not sent.",
-        )
+    try:
+        enqueued = await enqueue(tx, OutboundRequest(contact, Channel.SEQUENCE, content), now=now)
+    except TemplateProblem as problem:
+        failure = Failure(code=INVALID_TEMPLATE, reason=f"{problem.field}: {problem.message}")
+    except Refused as refused:  # a text step outside the 24-hour window
+        failure = Failure(code=refused.code, reason=refused.reason)
     else:
-        try:
-            enqueued = await enqueue(
-                tx, OutboundRequest(contact, Channel.SEQUENCE, content), now=now
-            )
-        except TemplateProblem as problem:
-            failure = Failure(code=INVALID_TEMPLATE, reason=f"{problem.field}: {problem.message}")
-        else:
-            assert enqueued.message is not None, "the sequence channel never asks to confirm"
-            message_id = enqueued.message.id
-            failure = enqueued.message.failure
-            queued = enqueued.message.status is MessageStatus.QUEUED
+        assert enqueued.message is not None, "the sequence channel never asks to confirm"
+        message_id = enqueued.message.id
+        failure = enqueued.message.failure
+        queued = enqueued.message.status is MessageStatus.QUEUED
     await tx.sequences.record_run(
         enrolment.id,
         step_index=index,

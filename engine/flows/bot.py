@@ -2,10 +2,11 @@
 
 For each input the handler, inside one store transaction, loads the contact's
 session, runs the pure runtime, and applies its events: messages are queued through
-:func:`engine.outbound.enqueue.enqueue` on the ``bot`` channel (the policy lets the
-bot send any template whatever the opt-in), contact changes and consent go through
-``tx.contacts``, a handoff gives the conversation to the agents' queue, and the
-session and its timeout are saved.
+:func:`engine.outbound.enqueue.enqueue` on the ``bot`` channel (the send rules let the
+bot send any template whatever the opt-in, and refuse free form outside the 24-hour
+window as for the API: nothing is recorded and the refusal is logged), contact
+changes and consent go through ``tx.contacts``, a handoff gives the conversation to
+the agents' queue, and the session and its timeout are saved.
 
 An ``http`` step ends the transaction with the session waiting for the answer
 (store jobs do no network I/O); the call is made outside the store, and its result
@@ -46,7 +47,7 @@ from engine.inbound.handoff import Incoming
 from engine.models.contact import ConsentSource, Contact
 from engine.models.conversation import Owner
 from engine.models.message import Channel
-from engine.outbound.enqueue import OutboundRequest, TemplateProblem, enqueue
+from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue
 from engine.store import Store, Tx
 from engine.store.contacts import Consent
 from engine.store.flow_sessions import StoredSession, Wakeup, WakeupKind
@@ -233,6 +234,13 @@ class BotHandler:
                     )
                 except TemplateProblem as problem:
                     log.error("flow message to contact %s not sent: %s", contact.id, problem)
+                except Refused as refused:
+                    log.warning(
+                        "flow message to contact %s not sent (%s): %s",
+                        contact.id,
+                        refused.code,
+                        refused.reason,
+                    )
             case ContactNameChanged(name=name):
                 await tx.contacts.update(contact.id, name=name)
             case ContactAttributesChanged(attributes=attributes):

@@ -16,13 +16,14 @@ the value changes.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from engine.inbound.keywords import ConsentRules, Signal
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TextContent
 from engine.models.message import Channel
-from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.outbound.enqueue import OutboundRequest, Refused, enqueue
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
 from engine.whatsapp.webhook import UserPreference
@@ -50,7 +51,10 @@ async def apply_customer_signal(
     reply = rules.reply(signal)
     if reply:
         request = OutboundRequest(contact, Channel.BOT, TextContent(body=reply[:4096]))
-        await enqueue(tx, request, now=now)
+        # Meta may deliver the word days late, when the window it opened has closed:
+        # the change of consent stands without an answer then.
+        with contextlib.suppress(Refused):
+            await enqueue(tx, request, now=now)
 
 
 def preference_signal(category: str | None, value: str | None) -> Signal | None:

@@ -26,7 +26,7 @@ from engine.inbound.consent import (
 )
 from engine.inbound.inputs import customer_input
 from engine.inbound.keywords import ConsentRules, Signal
-from engine.models.contact import ConsentSource
+from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
 from engine.outbound.statuses import StatusResult, apply_status
 from engine.store import Tx
@@ -95,7 +95,10 @@ async def _message(
     name = profile.profile.name if profile and profile.profile else None
     contact, created = await tx.contacts.get_or_create(
         NewContact(
-            marketing_opt_in=settings.default_opt_in, wa_id=wa_id, user_id=user_id, name=name
+            marketing_opt_in=opt_in_of_new_contact(None, default=settings.default_opt_in),
+            wa_id=wa_id,
+            user_id=user_id,
+            name=name,
         ),
         Consent(ConsentSource.INBOUND, note=f"first message {message.id}"),
     )

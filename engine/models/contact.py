@@ -23,6 +23,13 @@ class ConsentSource(StrEnum):
     WHATSAPP_ERROR = "whatsapp_error"  # a 131050 failure status
 
 
+def opt_in_of_new_contact(stated: bool | None, *, default: bool) -> bool:
+    """The marketing opt-in a new contact starts with: what was stated for them (an API
+    body, a CSV cell), else the configured ``DEFAULT_MARKETING_OPT_IN`` (``default``).
+    Every path that creates a contact asks this, so they all start alike."""
+    return default if stated is None else stated
+
+
 class Contact(BaseModel):
     """A customer. Meta identifies them by phone (``wa_id``), by a business-scoped
     user id (``user_id``, for people who hide their number behind a username), or both.

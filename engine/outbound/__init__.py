@@ -1,1 +1,1 @@
-"""Outbound messages: one pipeline for every channel (policy → outbox row → sender)."""
+"""Outbound messages: one pipeline for every channel (send rules → outbox row → sender)."""

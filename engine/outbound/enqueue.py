@@ -1,18 +1,21 @@
 """The one entrance for outbound messages of every channel.
 
 :func:`enqueue` resolves what is sent (a template's category comes from the
-catalogue), asks :mod:`engine.policy`, and records the outcome as a message row in
-the same transaction as the caller's other changes (:mod:`engine.outbound.verdicts`):
+catalogue), reads the contact's 24-hour window, asks :mod:`engine.send_rules`, and
+records the outcome as a message row in the same transaction as the caller's other
+changes (:mod:`engine.outbound.verdicts`):
 
-- the policy sends → a ``queued`` row, which the sender picks up;
-- it fails (sequence, API) → a ``failed`` row with the policy's code and reason;
-- it excludes (broadcast) → a ``skipped`` row with the code and reason;
-- it needs confirmation (compose box) → no row; the caller asks the agent.
+- the rules send → a ``queued`` row, which the sender picks up;
+- they fail (sequence, API) → a ``failed`` row with the rule's code and reason;
+- they exclude (broadcast) → a ``skipped`` row with the code and reason;
+- they need confirmation (compose box) → no row; the caller asks the agent;
+- they refuse (free form outside the window) → no row; :class:`Refused` tells the
+  caller.
 
-Every row keeps what the rule was asked (the content's kind and the sender's options),
-and the sender asks it again with the contact's opt-in of that moment just before
-sending: a contact who opts out while their message waits is recorded as if they had
-opted out before it was queued.
+Every row keeps what the rules were asked (the content's kind and the sender's
+options), and the sender asks them again with the contact's opt-in and window of that
+moment just before sending: a contact who opts out while their message waits is
+recorded as if they had opted out before it was queued.
 
 A queued row gets its place in the outbox here too: replies to customers (bot,
 compose) go ahead of API messages, which go ahead of bulk sends (broadcasts,
@@ -46,7 +49,7 @@ from engine.models.message import (
 )
 from engine.models.template import Template
 from engine.outbound.verdicts import recorded_as
-from engine.policy import ContentKind, Decision, Options, Verdict, decide
+from engine.send_rules import ContentKind, Decision, Options, Verdict, Window, decide, window_at
 from engine.store import Tx
 from engine.store.messages import PolicyInputs
 from engine.store.outbox import BatchMessage, MessageBatch, Schedule
@@ -60,6 +63,18 @@ class TemplateProblem(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class Refused(Exception):
+    """The send rules refuse the message before anything is recorded (free form outside
+    the 24-hour window): ``decision`` carries the code and the reason."""
+
+    def __init__(self, decision: Decision) -> None:
+        assert decision.code is not None
+        super().__init__(decision.reason or decision.code)
+        self.decision = decision
+        self.code = decision.code
+        self.reason = decision.reason or decision.code
 
 
 PRIORITY = {
@@ -90,7 +105,7 @@ class OutboundRequest:
 class Enqueued:
     decision: Decision
     message: Message | None
-    """The recorded row; None only when the policy needs the agent's confirmation."""
+    """The recorded row; None only when the rules need the agent's confirmation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +147,21 @@ async def resolve(tx: Tx, content: OutboundContent) -> Resolved:
 
 
 async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
+    """Record ``request`` as decided by the send rules; :class:`Refused` (nothing
+    recorded) when they refuse it, TemplateProblem when the template cannot be sent."""
     content = request.content
     resolved = await resolve(tx, content)
     template, template_ref, text = resolved.template, resolved.template_ref, resolved.text
+    conversation = await tx.conversations.get(request.contact.id)
     decision = decide(
         request.channel,
         resolved.kind,
         opted_in=request.contact.marketing_opt_in,
+        window=window_at(conversation.last_inbound_at, now),
         options=request.options,
     )
+    if decision.refused:
+        raise Refused(decision)
     if decision.verdict is Verdict.NEEDS_CONFIRMATION:
         return Enqueued(decision, None)
     status, failure = recorded_as(decision)
@@ -212,7 +233,7 @@ class BulkEnqueued:
     """One per recipient, in the order given."""
     verdicts: Counter[Verdict]
     notices: Counter[str]
-    """Codes of the notices the policy attached to messages it let through."""
+    """Codes of the notices the rules attached to messages it let through."""
 
     @property
     def queued(self) -> int:
@@ -229,7 +250,7 @@ class BulkPlan:
 
 
 async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEnqueued:
-    """:func:`enqueue` for many recipients of one content: the policy decides for each
+    """:func:`enqueue` for many recipients of one content: the rules decide for each
     recipient, and every outcome is a message row, as with :func:`enqueue`; the
     template is looked up and the request body built once for them all."""
     plan = plan_many(request, await resolve(tx, request.content), now=now)
@@ -239,15 +260,17 @@ async def enqueue_many(tx: Tx, request: BulkRequest, *, now: datetime) -> BulkEn
 
 
 def plan_many(request: BulkRequest, resolved: Resolved, *, now: datetime) -> BulkPlan:
-    """The rows of :func:`enqueue_many`, decided by the policy, for ``resolved`` content
+    """The rows of :func:`enqueue_many`, decided by the send rules, for ``resolved`` content
     (:func:`resolve`); nothing is written, so a caller can make the next batch's rows
     while the last one commits."""
     body_for = send_json_for(request.content, template=resolved.template)
     channel, kind, options = request.channel, resolved.kind, request.options
-    # The rule is pure and, for one content and one set of options, depends only on the
-    # recipient's opt-in: ask it once for each value rather than once per recipient.
+    # Bulk sends are templates, which the window does not stop, so the recipients'
+    # windows are not read: the rules are asked as if closed (free form would not go).
+    # They are pure and, for one content and one set of options, then depend only on
+    # the recipient's opt-in: ask them once for each value rather than once per recipient.
     decisions = {
-        opted_in: decide(channel, kind, opted_in=opted_in, options=options)
+        opted_in: decide(channel, kind, opted_in=opted_in, window=Window.CLOSED, options=options)
         for opted_in in (True, False)
     }
     recorded = {opted_in: recorded_as(decision) for opted_in, decision in decisions.items()}
@@ -257,8 +280,8 @@ def plan_many(request: BulkRequest, resolved: Resolved, *, now: datetime) -> Bul
     notices: Counter[str] = Counter()
     for opted_in, decision in decisions.items():
         if counts[opted_in]:
-            if decision.verdict is Verdict.NEEDS_CONFIRMATION:
-                raise ValueError(f"the {channel} channel cannot send in bulk")
+            if decision.verdict is Verdict.NEEDS_CONFIRMATION or decision.refused:
+                raise ValueError(f"the {channel} channel cannot send {kind} in bulk")
             verdicts[decision.verdict] += counts[opted_in]
             if decision.sends and decision.notice is not None:
                 notices[decision.notice.code] += counts[opted_in]

@@ -9,11 +9,13 @@ batch, in one transaction: ``sent`` with the wamid, a retry with exponential bac
 (throttling, 5xx, timeouts, unreadable answers, up to ``max_tries``), or ``failed`` with
 Meta's code and title (permanent errors at once; 131047 says the window is closed).
 
-Before anything else a worker asks :func:`engine.policy.decide` again, with the inputs
-kept on the row at enqueue and the contact's opt-in as the claim read it: a message the
-rule no longer lets go (the contact opted out while it waited) is never posted and is
-recorded as enqueue would have recorded it then (``skipped`` or ``failed``, with the
-rule's code and reason); a notice the rule attaches is kept with the ``sent`` status.
+Before anything else a worker asks :func:`engine.send_rules.decide` again, with the inputs
+kept on the row at enqueue and the contact's opt-in and window as the claim read them: a
+message the rules no longer let go (the contact opted out while it waited, or free form
+whose 24-hour window closed) is never posted and is recorded as enqueue would have
+recorded it then (``skipped`` or ``failed``, with the rule's code and reason); a notice
+the rules attach is kept with the ``sent`` status. A row without its stored rule inputs
+is not posted either: it fails with ``send_rules_inputs_missing``.
 
 Crash safety, in order of events for one message:
 
@@ -46,7 +48,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -59,7 +61,7 @@ from engine.outbound.limits import NumberRateLimiter, PairLimiter
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.statuses import replay_unmatched_statuses_of
 from engine.outbound.verdicts import recorded_as
-from engine.policy import Decision, decide
+from engine.send_rules import INPUTS_MISSING, Decision, decide, window_at
 from engine.store import Store, Tx
 from engine.store.outbox import Claimed, Failed, Outcome, Released, Retry, Sent, Withheld
 from engine.whatsapp.client import CloudApiClient
@@ -140,15 +142,17 @@ class _Unbuildable(Exception):
     pass
 
 
-def _asked_again(claimed: Claimed) -> Decision | None:
-    """The opt-in rule asked again just before sending, with the contact's opt-in as the
-    claim read it; None for rows queued before the rule's inputs were kept on the row."""
+def _asked_again(claimed: Claimed, now: datetime) -> Decision:
+    """The send rules asked again just before sending, with the contact's opt-in and
+    window as the claim read them. A row without the inputs they need (queued before
+    they were kept, its template since gone from the catalogue) fails closed."""
     if claimed.policy is None or claimed.channel is None:
-        return None
+        return INPUTS_MISSING
     return decide(
         claimed.channel,
         claimed.policy.kind,
         opted_in=claimed.opted_in,
+        window=window_at(claimed.last_inbound_at, now),
         options=claimed.policy.options,
     )
 
@@ -357,16 +361,16 @@ class Sender:
             self._progress.set()
 
     async def _send(self, claimed: Claimed, task: asyncio.Task[None]) -> None:
-        decision = _asked_again(claimed)
-        if decision is not None and not decision.sends:
-            # The contact opted out while the message waited: recorded as enqueue would
-            # have recorded it had they opted out before.
+        decision = _asked_again(claimed, self._clock.now())
+        if not decision.sends:
+            # The contact opted out (or the window closed) while the message waited:
+            # recorded as enqueue would have recorded it had that been so before.
             status, failure = recorded_as(decision)
             assert failure is not None, "a decision that does not send says why"
             self._metrics.withheld.labels(failure.code).inc()
             self._emit(Withheld(claimed.message_id, status, failure))
             return
-        notice = decision.notice.code if decision is not None and decision.notice else None
+        notice = decision.notice.code if decision.notice else None
         phone_number_id = claimed.phone_number_id or self._config.default_phone_number_id
         pair = (phone_number_id, claimed.recipient)
         try:

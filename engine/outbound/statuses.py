@@ -24,13 +24,10 @@ from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent
 from engine.store.inbound import UnmatchedStatus
-from engine.whatsapp.errors import failure_from_status_error
+from engine.whatsapp.errors import MARKETING_STOPPED, failure_from_status_error, stops_marketing
 from engine.whatsapp.webhook import StatusUpdate
 
 log = logging.getLogger(__name__)
-
-MARKETING_STOPPED = 131050
-"""Meta: "This recipient has chosen to stop receiving marketing messages from you"."""
 
 _STATUSES = {
     "sent": MessageStatus.SENT,
@@ -69,7 +66,7 @@ async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> Status
     message = await message_for_status(tx, update.id, update.biz_opaque_callback_data, at=at)
 
     consent_applied = False
-    if any(error.code == MARKETING_STOPPED for error in update.errors):
+    if any(stops_marketing(error.code) for error in update.errors):
         contact_id = message.contact_id if message else await _recipient(tx, update)
         if contact_id is not None:
             await _marketing_stopped(tx, contact_id, update.id)
@@ -124,7 +121,7 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
             failure=status.failure,
             details=status.details,
         )
-        stopped = status.failure is not None and status.failure.code == str(MARKETING_STOPPED)
+        stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
             await _marketing_stopped(tx, message.contact_id, wamid)
 

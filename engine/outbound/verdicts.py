@@ -6,7 +6,7 @@ same way as one who had opted out already."""
 from __future__ import annotations
 
 from engine.models.message import Failure, MessageStatus
-from engine.policy import Decision, Verdict
+from engine.send_rules import Decision, Verdict
 
 _NOT_SENT = {
     Verdict.FAIL: MessageStatus.FAILED,

@@ -106,4 +106,6 @@ class ContactRepo(ABC):
         self, rows: Sequence[ImportedContact], *, default_opt_in: bool, consent: Consent
     ) -> ImportCounts:
         """Create or update many contacts at once; rows must have distinct wa_ids.
-        Tags are added to the ones a contact has."""
+        Tags are added to the ones a contact has. A new contact's opt-in is
+        :func:`~engine.models.contact.opt_in_of_new_contact`; opt-in is written as
+        :meth:`create` and :meth:`set_opt_in` write it, ledger entry included."""

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from engine.models.message import Channel, Failure, Message, MessageStatus
-from engine.policy import ContentKind, Options
+from engine.send_rules import ContentKind, Options
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyInputs:
-    """What :func:`engine.policy.decide` was asked about an outbound message when it was
+    """What :func:`engine.send_rules.decide` was asked about an outbound message when it was
     queued (besides its channel and the contact's opt-in), kept with the message so the
     sender asks again, with the contact's opt-in of that moment, just before sending."""
 
@@ -36,7 +36,7 @@ class MessageRepo(ABC):
     @abstractmethod
     async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
         """Store a new message; False (and no change) when its wamid is already stored.
-        ``policy``: for an outbound message, what the opt-in rule was asked."""
+        ``policy``: for an outbound message, what the send rules were asked."""
 
     @abstractmethod
     async def get(self, message_id: str) -> Message | None: ...

@@ -43,7 +43,7 @@ class Schedule:
     recipient: str
     due_at: datetime
     policy: PolicyInputs
-    """What the opt-in rule was asked at enqueue; the sender asks again before sending."""
+    """What the send rules were asked at enqueue; the sender asks again before sending."""
     phone_number_id: str | None = None
     idempotency_key: str | None = None
     callback_url: str | None = None
@@ -62,9 +62,12 @@ class Claimed:
     priority: int
     channel: Channel | None
     policy: PolicyInputs | None
-    """What the opt-in rule was asked at enqueue; None for rows queued before it was kept."""
+    """What the send rules were asked at enqueue; None for rows queued before it was
+    kept (the sender does not send those)."""
     opted_in: bool
     """The contact's marketing opt-in as the claim read it (now, not at enqueue)."""
+    last_inbound_at: datetime | None
+    """When the contact last wrote, as the claim read it: the window of the moment."""
     request_body: bytes | None
     """What to post; None for rows enqueued without one (then built from ``payload``)."""
     payload: str | None

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import Field, StringConstraints
 
 from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError, parse_contacts_csv
-from engine.models.contact import ConsentSource, Contact
+from engine.models.contact import ConsentSource, Contact, opt_in_of_new_contact
 from engine.phone import InvalidPhoneNumber, to_wa_id
 from engine.store import AlreadyExists, Tx
 from engine.store.contacts import Consent, ImportCounts, NewContact
@@ -98,9 +98,9 @@ async def create_contact(request: web.Request) -> web.Response:
     new = NewContact(
         wa_id=body.wa_id,
         name=body.name,
-        marketing_opt_in=request.app[SETTINGS].default_marketing_opt_in
-        if opt_in is None
-        else opt_in,
+        marketing_opt_in=opt_in_of_new_contact(
+            opt_in, default=request.app[SETTINGS].default_marketing_opt_in
+        ),
         attributes=body.attributes,
         tags=sorted(set(body.tags)),
     )

@@ -11,14 +11,15 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, StringConstraints, model_validator
 
-from engine.agents.compose import Composed, ComposeRequest, compose
+from engine.agents.compose import Composed, agent_named, compose_to, contact_named
 from engine.agents.errors import (
     ConfirmationRequired,
     ConversationOwned,
     DeskError,
+    FreeTextOutsideWindow,
     InvalidTemplate,
     UnknownAgent,
-    WindowClosed,
+    UnknownContact,
 )
 from engine.agents.ownership import release, take_over
 from engine.agents.view import (
@@ -30,7 +31,6 @@ from engine.agents.view import (
     summary_json,
     view_json,
 )
-from engine.models.agent import Agent
 from engine.models.contact import Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.conversation import Conversation, Owner
@@ -47,7 +47,8 @@ routes = web.RouteTableDef()
 _STATUS: dict[type[DeskError], int] = {
     ConversationOwned: 409,
     ConfirmationRequired: 409,
-    WindowClosed: 422,
+    FreeTextOutsideWindow: 422,
+    UnknownContact: 404,
     InvalidTemplate: 422,
 }
 
@@ -125,13 +126,6 @@ def desk_error(error: DeskError) -> ApiError:
     )
 
 
-async def require_agent(tx: Tx, email: str) -> Agent:
-    agent = await tx.agents.get(email)
-    if agent is None:
-        raise UnknownAgent(email)
-    return agent
-
-
 def composed_json(composed: Composed) -> dict[str, Any]:
     data = message_json(MessageView(composed.message, composed.record))
     data["notices"] = [notice_json(n) for n in composed.notices]
@@ -142,14 +136,19 @@ async def compose_as(request: web.Request, address: str, body: ComposeBody) -> C
     """Run the compose job for the agent ``body`` names; a refusal becomes an ApiError."""
     now = request.app[CLOCK].now()
 
-    async def job(tx: Tx) -> Composed:
-        contact = await require_contact(tx, address)
-        agent = await require_agent(tx, body.agent)
-        request_ = ComposeRequest(agent, body.content(), body.confirm_opted_out)
-        return await compose(tx, contact, request_, now=now)
+    content = body.content()
 
     try:
-        return await request.app[STORE].write(job)
+        return await request.app[STORE].write(
+            lambda tx: compose_to(
+                tx,
+                address,
+                agent=body.agent,
+                content=content,
+                confirm_opted_out=body.confirm_opted_out,
+                now=now,
+            )
+        )
     except DeskError as error:
         raise desk_error(error) from None
 
@@ -160,8 +159,8 @@ async def take_over_as(
     now = request.app[CLOCK].now()
 
     async def job(tx: Tx) -> tuple[Contact, Conversation]:
-        contact = await require_contact(tx, address)
-        agent = await require_agent(tx, email)
+        contact = await contact_named(tx, address)
+        agent = await agent_named(tx, email)
         conversation, _ = await take_over(tx, contact, agent, now=now)
         return contact, conversation
 
@@ -187,8 +186,8 @@ async def release_as(
     now = request.app[CLOCK].now()
 
     async def job(tx: Tx) -> tuple[Contact, Conversation]:
-        contact = await require_contact(tx, address)
-        agent = None if email is None else await require_agent(tx, email)
+        contact = await contact_named(tx, address)
+        agent = None if email is None else await agent_named(tx, email)
         return contact, await release(tx, contact, by=agent, restart_flow=restart_flow, now=now)
 
     try:

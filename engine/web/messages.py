@@ -1,12 +1,10 @@
 """REST: the API & integrations channel and the messages report (API.md §2).
 
-``POST /api/v1/messages`` sends a template or free text to one number. The contact is
-created when unknown (opt-in from ``DEFAULT_MARKETING_OPT_IN``, consent source
-``api``), and the message goes through the one outbound entrance, so the opt-in rule
-of the ``api`` channel applies: a MARKETING template to an opted-out contact is
-recorded as ``failed`` with ``marketing_opt_out`` and never sent. Problems the caller
-can fix (an unknown template, a wrong parameter count, a number that does not parse,
-free text outside the 24-hour window) are a 422 and change nothing.
+``POST /api/v1/messages`` sends a template or free text to one number through
+:func:`engine.outbound.api.send_api_message`; this module only reads the request and
+writes the answer. Problems the caller can fix (an unknown template, a wrong parameter
+count, a number that does not parse, free text outside the 24-hour window) are a 422
+and change nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +17,10 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import AfterValidator, Field, HttpUrl, StringConstraints
 
-from engine.models.contact import ConsentSource
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message, MessageStatus
-from engine.outbound.enqueue import OutboundRequest, TemplateProblem, enqueue
-from engine.store import Tx
-from engine.store.contacts import Consent, NewContact
+from engine.outbound.api import ApiMessage, send_api_message
+from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
 from engine.web.errors import ApiError, not_found
@@ -188,45 +184,18 @@ async def send_message(request: web.Request) -> web.Response:
         assert body.text is not None
         content = TextContent(body=body.text)
     settings, clock = request.app[SETTINGS], request.app[CLOCK]
-
-    async def job(tx: Tx) -> tuple[Message, bool]:
-        if body.idempotency_key is not None:
-            existing = await tx.outbox.find_by_idempotency_key(body.idempotency_key)
-            if existing is not None:
-                message = await tx.messages.get(existing)
-                assert message is not None
-                return message, True
-        contact, _ = await tx.contacts.get_or_create(
-            NewContact(wa_id=body.to, marketing_opt_in=settings.default_marketing_opt_in),
-            Consent(ConsentSource.API, actor="api", note="created by POST /api/v1/messages"),
-        )
-        now = clock.now()
-        if isinstance(content, TextContent):
-            conversation = await tx.conversations.get(contact.id)
-            if not conversation.window_open(now):
-                raise ApiError(
-                    422,
-                    "window_closed",
-                    f"text: the 24-hour customer-service window with {body.to} is closed "
-                    "(they have not written in the last 24 hours); send a template instead",
-                    fields=[{"field": "text", "message": "the 24-hour window is closed"}],
-                )
-        enqueued = await enqueue(
-            tx,
-            OutboundRequest(
-                contact,
-                Channel.API,
-                content,
-                idempotency_key=body.idempotency_key,
-                callback_url=str(body.callback_url) if body.callback_url else None,
-            ),
-            now=now,
-        )
-        assert enqueued.message is not None, "the api channel never asks for confirmation"
-        return enqueued.message, False
-
+    order = ApiMessage(
+        to=body.to,
+        content=content,
+        idempotency_key=body.idempotency_key,
+        callback_url=str(body.callback_url) if body.callback_url else None,
+    )
     try:
-        message, replayed = await request.app[STORE].write(job)
+        sent = await request.app[STORE].write(
+            lambda tx: send_api_message(
+                tx, order, default_opt_in=settings.default_marketing_opt_in, now=clock.now()
+            )
+        )
     except TemplateProblem as problem:
         raise ApiError(
             422,
@@ -234,6 +203,15 @@ async def send_message(request: web.Request) -> web.Response:
             f"{problem.field}: {problem.message}",
             fields=[{"field": problem.field, "message": problem.message}],
         ) from None
+    except Refused as refused:  # free text outside the 24-hour window
+        raise ApiError(
+            422,
+            refused.code,
+            f"text: the 24-hour customer-service window with {body.to} is closed "
+            "(they have not written in the last 24 hours); send a template instead",
+            fields=[{"field": "text", "message": "the 24-hour window is closed"}],
+        ) from None
+    message, replayed = sent.message, sent.replayed
     if message.status is MessageStatus.QUEUED:
         request.app[SENDER].wake()
     headers = {"Idempotent-Replayed": "true"} if replayed else None

@@ -14,12 +14,13 @@ Meta answers a refused send with the Graph API envelope::
   an answer we cannot read, or a code Meta documents as temporary); retry later.
 - :class:`Rejected`: the message itself is refused (131026 undeliverable, 131051
   unsupported type, 132xxx template errors, 100 invalid parameter, ...); retrying
-  cannot help. :class:`WindowClosed` (131047) is a rejection the caller can act on:
-  send a template instead of free text.
+  cannot help. :class:`CloudApiWindowClosed` (131047, Meta's refusal of free form
+  outside the 24-hour window) is a rejection the caller can act on: send a template
+  instead of free text.
 
 >>> answer = b'{"error": {"code": 131047, "message": "(#131047) Re-engagement message"}}'
 >>> error = classify(400, answer)
->>> isinstance(error, WindowClosed), error.retryable, error.failure().code
+>>> isinstance(error, CloudApiWindowClosed), error.retryable, error.failure().code
 (True, False, '131047')
 >>> classify(400, b'{"error": {"code": 130429, "message": "(#130429) Rate limit hit"}}').retryable
 True
@@ -42,6 +43,7 @@ TEMPORARY_CODES = frozenset({1, 2, 131000, 131016, 133004})
 WINDOW_CLOSED = 131047
 PAIR_RATE_LIMIT = 131056
 MARKETING_STOPPED = 131050
+"""Meta: "This recipient has chosen to stop receiving marketing messages from you"."""
 
 TITLES: dict[int, str] = {
     0: "AuthException",
@@ -153,7 +155,17 @@ class Rejected(SendError):
     retryable = False
 
 
-class WindowClosed(Rejected):
+def stops_marketing(code: int | str | None) -> bool:
+    """Whether Meta's error ``code`` (as Meta sends it, or as a stored failure code)
+    says the contact stopped marketing messages: an opt-out (:data:`MARKETING_STOPPED`).
+
+    >>> stops_marketing(131050), stops_marketing("131050"), stops_marketing(131049)
+    (True, True, False)
+    """
+    return code is not None and str(code) == str(MARKETING_STOPPED)
+
+
+class CloudApiWindowClosed(Rejected):
     """131047: free-form messages need a customer message in the last 24 hours."""
 
     @property
@@ -207,7 +219,7 @@ def classify(http_status: int, body: bytes, *, retry_after: float | None = None)
     if http_status >= 500 or code in TEMPORARY_CODES:
         return Unavailable(code, title, details, **kwargs)
     if code == WINDOW_CLOSED:
-        return WindowClosed(code, title, details, **kwargs)
+        return CloudApiWindowClosed(code, title, details, **kwargs)
     return Rejected(code, title, details, **kwargs)
 
 
@@ -222,7 +234,7 @@ def failure_from_status_error(error: dict[str, Any]) -> Failure:
     title = error.get("title") or error.get("message") or (title_of(code) if code else "")
     error_data = error.get("error_data")
     details = error_data.get("details") if isinstance(error_data, dict) else None
-    cls: type[SendError] = WindowClosed if code == WINDOW_CLOSED else Rejected
+    cls: type[SendError] = CloudApiWindowClosed if code == WINDOW_CLOSED else Rejected
     return cls(
         code if code is not None else "unknown",
         _CODE_PREFIX.sub("", str(title)).rstrip(".") or "failed",

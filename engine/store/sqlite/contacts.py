@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.clock import Clock
-from engine.models.contact import ConsentEvent, ConsentSource, Contact
+from engine.models.contact import ConsentEvent, ConsentSource, Contact, opt_in_of_new_contact
 from engine.store.contacts import (
     Consent,
     ContactRepo,
@@ -70,6 +70,10 @@ class SqliteContactRepo(ContactRepo):
         return contact
 
     async def create(self, new: NewContact, consent: Consent) -> Contact:
+        return await self._require(await self._insert(new, consent))
+
+    async def _insert(self, new: NewContact, consent: Consent) -> int:
+        """:meth:`create` without reading the contact back; its id."""
         now = to_db(self._clock.now())
         row = await self._db.one(
             "INSERT INTO contacts (wa_id, user_id, name, marketing_opt_in, attributes,"
@@ -91,7 +95,7 @@ class SqliteContactRepo(ContactRepo):
         await self._append_consent(contact_id, new.marketing_opt_in, consent, now)
         if new.tags:
             await self.add_tags(contact_id, new.tags)
-        return await self._require(contact_id)
+        return contact_id
 
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
         found = [c for c in [await self._find(new.wa_id), await self._find(new.user_id)] if c]
@@ -228,32 +232,16 @@ class SqliteContactRepo(ContactRepo):
             ):
                 current_tags.setdefault(found["contact_id"], set()).add(found["tag"])
 
+        # Opt-in changes go through the one consent path (create with a Consent, here
+        # without reading each contact back; set_opt_in), so the ledger records them as
+        # it records any other.
         new_rows = [row for row in rows if row.wa_id not in existing]
-        await self._db.many(
-            "INSERT INTO contacts (wa_id, name, marketing_opt_in, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [
-                (
-                    row.wa_id,
-                    row.name,
-                    int(default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in),
-                    now,
-                    now,
-                )
-                for row in new_rows
-            ],
-        )
-        consent_rows: list[tuple[Any, ...]] = [
-            (
-                int(default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in),
-                consent.source.value,
-                consent.actor,
-                consent.note,
-                now,
-                row.wa_id,
+        for row in new_rows:
+            opt_in = opt_in_of_new_contact(row.marketing_opt_in, default=default_opt_in)
+            await self._insert(
+                NewContact(wa_id=row.wa_id, name=row.name, marketing_opt_in=opt_in), consent
             )
-            for row in new_rows
-        ]
+        opt_in_changes: list[tuple[int, bool]] = []
         updates: list[tuple[Any, ...]] = []
         unchanged = 0
         for row in rows:
@@ -267,27 +255,12 @@ class SqliteContactRepo(ContactRepo):
             if new_name == found["name"] and new_opt_in == old_opt_in and not new_tags:
                 unchanged += 1
                 continue
-            updates.append((new_name, int(new_opt_in), now, found["id"]))
+            updates.append((new_name, now, found["id"]))
             if new_opt_in != old_opt_in:
-                consent_rows.append(
-                    (
-                        int(new_opt_in),
-                        consent.source.value,
-                        consent.actor,
-                        consent.note,
-                        now,
-                        row.wa_id,
-                    )
-                )
-        await self._db.many(
-            "UPDATE contacts SET name = ?, marketing_opt_in = ?, updated_at = ? WHERE id = ?",
-            updates,
-        )
-        await self._db.many(
-            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
-            " SELECT id, ?, ?, ?, ?, ? FROM contacts WHERE wa_id = ?",
-            consent_rows,
-        )
+                opt_in_changes.append((found["id"], new_opt_in))
+        await self._db.many("UPDATE contacts SET name = ?, updated_at = ? WHERE id = ?", updates)
+        for contact_id, opt_in in opt_in_changes:
+            await self.set_opt_in(contact_id, opt_in, consent)
         await self._db.many(
             "INSERT OR IGNORE INTO contact_tags (contact_id, tag)"
             " SELECT id, ? FROM contacts WHERE wa_id = ?",

@@ -14,7 +14,7 @@ from engine.models.message import (
     StatusChange,
     TemplateRef,
 )
-from engine.policy import Options
+from engine.send_rules import Options
 from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs
 from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 
@@ -57,8 +57,8 @@ _NO_OPTIONS = Options()
 
 
 def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, ...]:
-    """The values of :data:`MESSAGE_COLUMNS` for ``message``; ``policy``: what the opt-in
-    rule was asked about it (None for inbound messages)."""
+    """The values of :data:`MESSAGE_COLUMNS` for ``message``; ``policy``: what the send
+    rules were asked about it (None for inbound messages)."""
     failure = message.failure
     options = policy.options if policy is not None else _NO_OPTIONS
     return (

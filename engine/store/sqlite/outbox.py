@@ -15,7 +15,7 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
-from engine.policy import ContentKind, Options
+from engine.send_rules import ContentKind, Options
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
@@ -83,9 +83,9 @@ _CHANNELS = {channel.value: channel for channel in Channel}
 def _policy_inputs(
     kind: str | None, opted_in_only: int, confirmed_opted_out: int
 ) -> PolicyInputs | None:
-    """The stored inputs of the opt-in rule (a handful of combinations, made once each)."""
+    """The stored inputs of the send rules (a handful of combinations, made once each)."""
     if kind is None:
-        return None  # queued before they were kept: the rule was asked at enqueue only
+        return None  # queued before they were kept: the sender does not send it
     options = Options(
         opted_in_only=bool(opted_in_only), confirmed_opted_out=bool(confirmed_opted_out)
     )
@@ -203,8 +203,10 @@ class SqliteOutboxRepo(OutboxRepo):
             " phone_number_id, priority, next_attempt_at, request_body,"
             " CASE WHEN request_body IS NULL THEN payload END, attempts, channel,"
             " content_kind, opted_in_only, confirmed_opted_out,"
-            # The opt-in as it is now: the sender asks the rule again with it.
-            " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id)"
+            # The opt-in and the window as they are now: the sender asks the rules again.
+            " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id),"
+            " (SELECT v.last_inbound_at FROM conversations v"
+            " WHERE v.contact_id = messages.contact_id)"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
@@ -244,6 +246,7 @@ class SqliteOutboxRepo(OutboxRepo):
                 channel=_CHANNELS.get(row[9]),
                 policy=_policy_inputs(row[10], row[11], row[12]),
                 opted_in=bool(row[13]),
+                last_inbound_at=from_db_opt(row[14]),
             )
             for was_reclaimed, row in rows
         ]

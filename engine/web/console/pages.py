@@ -73,7 +73,7 @@ class OptInBody(Body):
 class TemplateChoice:
     template: Template
     confirm: str | None
-    """The policy's reason to ask for confirmation, when it will ask."""
+    """The send rules' reason to ask for confirmation, when it will ask."""
 
 
 @dataclass(frozen=True, slots=True)

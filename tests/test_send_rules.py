@@ -1,4 +1,5 @@
-"""Every cell of the opt-in table (API.md §3), written out independently of the code."""
+"""Every cell of the send rules (the opt-in table and the 24-hour window), written out
+independently of the code."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import itertools
 import pytest
 
 from engine.models.message import Channel
-from engine.policy import (
+from engine.send_rules import (
     CONFIRMATION_REQUIRED,
     MARKETING_OPT_OUT,
     QUALITY_RATING_RISK,
+    WINDOW_CLOSED,
     ContentKind,
     Options,
     Verdict,
+    Window,
     decide,
 )
 
@@ -32,26 +35,31 @@ SEND, NOTICE, CONFIRM, FAIL, EXCLUDE = (
     Verdict.EXCLUDE,
 )
 OPT_OUT_NOTICE, QUALITY = MARKETING_OPT_OUT, QUALITY_RATING_RISK
+OPEN, CLOSED = Window.OPEN, Window.CLOSED
 
-# (channel, content, opted_in, opted_in_only, confirmed) -> (verdict, code, notice code)
-# Options that a channel does not use are listed both ways to show they change nothing.
-TABLE: dict[
-    tuple[Channel, ContentKind, bool, bool, bool], tuple[Verdict, str | None, str | None]
-] = {}
+Case = tuple[Channel, ContentKind, bool, Window, bool, bool]
+# (channel, content, opted_in, window, opted_in_only, confirmed)
+#   -> (verdict, code, notice code, refused)
+# Options that a channel does not use are listed both ways to show they change nothing;
+# the opt-in rows hold with the window open or closed unless a window row says otherwise.
+TABLE: dict[Case, tuple[Verdict, str | None, str | None, bool]] = {}
 
 
 def row(
     channel: Channel,
     content: ContentKind,
     opted_in: bool,
-    expected: tuple[Verdict, str | None, str | None],
+    expected: tuple[Verdict, str | None, str | None] | tuple[Verdict, str, None, bool],
     *,
+    window: Window | None = None,
     opted_in_only: bool | None = None,
     confirmed: bool | None = None,
 ) -> None:
-    for only in [opted_in_only] if opted_in_only is not None else [True, False]:
-        for conf in [confirmed] if confirmed is not None else [True, False]:
-            TABLE[(channel, content, opted_in, only, conf)] = expected
+    full = (*expected, False) if len(expected) == 3 else expected
+    for state in [window] if window is not None else [OPEN, CLOSED]:
+        for only in [opted_in_only] if opted_in_only is not None else [True, False]:
+            for conf in [confirmed] if confirmed is not None else [True, False]:
+                TABLE[(channel, content, opted_in, state, only, conf)] = full  # type: ignore[assignment]
 
 
 # Opted-in contacts: every channel sends every kind of content.
@@ -81,47 +89,79 @@ for channel in [S, A]:
 for content in [MKT, UTIL, AUTH, FREE]:
     row(BOT, content, False, (SEND, None, None))
 
+# The window: free form (never a template) outside it fails with window_closed, whatever
+# the opt-in; it is refused (nothing recorded, the caller told) on every channel but
+# broadcasts, which send templates only and would exclude it. The bot gets the API's rule.
+for opted_in in [True, False]:
+    for channel in [C, S, A, BOT]:
+        row(channel, FREE, opted_in, (FAIL, WINDOW_CLOSED, None, True), window=CLOSED)
+    row(B, FREE, opted_in, (EXCLUDE, WINDOW_CLOSED, None, False), window=CLOSED)
+
 
 def test_the_table_covers_every_combination() -> None:
     combos = set(
         itertools.product(
-            [C, B, S, A, BOT], [MKT, UTIL, AUTH, FREE], [True, False], [True, False], [True, False]
+            [C, B, S, A, BOT],
+            [MKT, UTIL, AUTH, FREE],
+            [True, False],
+            [OPEN, CLOSED],
+            [True, False],
+            [True, False],
         )
     )
     assert set(TABLE) == combos
-    assert len(TABLE) == 5 * 4 * 2 * 2 * 2
+    assert len(TABLE) == 5 * 4 * 2 * 2 * 2 * 2
 
 
 @pytest.mark.parametrize(
     ("case", "expected"),
     sorted(TABLE.items()),
-    ids=lambda v: "-".join(map(str, v)) if isinstance(v, tuple) and len(v) == 5 else "",
+    ids=lambda v: "-".join(map(str, v)) if isinstance(v, tuple) and len(v) == 6 else "",
 )
-def test_decision(
-    case: tuple[Channel, ContentKind, bool, bool, bool],
-    expected: tuple[Verdict, str | None, str | None],
-) -> None:
-    channel, content, opted_in, only, confirmed = case
+def test_decision(case: Case, expected: tuple[Verdict, str | None, str | None, bool]) -> None:
+    channel, content, opted_in, window, only, confirmed = case
     decision = decide(
         channel,
         content,
         opted_in=opted_in,
+        window=window,
         options=Options(opted_in_only=only, confirmed_opted_out=confirmed),
     )
-    verdict, code, notice = expected
+    verdict, code, notice, refused = expected
     assert decision.verdict is verdict
     assert decision.code == code
     assert (decision.notice.code if decision.notice else None) == notice
+    assert decision.refused is refused
     assert decision.sends == (verdict in (SEND, NOTICE))
     if verdict in (FAIL, EXCLUDE, CONFIRM):
         assert decision.reason, "a refusal carries a sentence for the report"
 
 
 def test_failure_reasons_say_why_in_words() -> None:
-    api = decide(A, MKT, opted_in=False)
-    sequence = decide(S, MKT, opted_in=False)
+    api = decide(A, MKT, opted_in=False, window=OPEN)
+    sequence = decide(S, MKT, opted_in=False, window=OPEN)
     assert "opted out of marketing" in (api.reason or "")
     assert "moved on to the next step" in (sequence.reason or "")
+    text_step = decide(S, FREE, opted_in=True, window=CLOSED)
+    assert "had not written in the last 24 hours" in (text_step.reason or "")
+
+
+def test_a_bot_message_after_the_window_gets_the_api_decision() -> None:
+    for opted_in in (True, False):
+        bot = decide(BOT, FREE, opted_in=opted_in, window=CLOSED)
+        assert bot == decide(A, FREE, opted_in=opted_in, window=CLOSED)
+
+
+def test_the_window_is_open_for_24_hours_after_the_contact_wrote() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from engine.send_rules import window_at
+
+    wrote = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert window_at(None, wrote) is CLOSED
+    assert window_at(wrote, wrote) is OPEN
+    assert window_at(wrote, wrote + timedelta(hours=24) - timedelta(microseconds=1)) is OPEN
+    assert window_at(wrote, wrote + timedelta(hours=24)) is CLOSED
 
 
 def test_template_categories_map_onto_content_kinds() -> None:

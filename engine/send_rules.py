@@ -1,0 +1,295 @@
+"""The send rules: the only place in the product that decides whether a message may go out.
+
+Every outbound path (compose box, broadcasts, sequences, the API, bot flows) goes
+through :func:`engine.outbound.enqueue.enqueue`, which asks :func:`decide`, and the
+sender asks it again just before posting (:mod:`engine.outbound.sender`), with what was
+kept on the message row, the contact's opt-in of that moment and the window as it is
+then. No other module compares a channel with a contact's opt-in or with the window.
+
+:func:`decide` is pure: it takes the channel, the content's kind (a template's
+category, or free form), the contact's marketing opt-in, the state of the 24-hour
+customer-service window (:func:`window_at`) and the sender's :class:`Options`, and
+gives one :class:`Decision`: send, send with a notice, needs the agent's confirmation,
+fail (a code and a reason), or exclude. What each channel does is a row of
+:data:`RULES`.
+
+The opt-in rule, for a contact whose ``marketing_opt_in`` is NO:
+
+============  ==============================================  ==========================
+channel       MARKETING template                              anything else
+============  ==============================================  ==========================
+compose       needs the agent's confirmation, then sent       sent, with a notice
+              with a notice
+broadcast     excluded while ``opted_in_only`` (default);     sent
+              sent with a ``quality_rating_risk`` notice
+              when the toggle is off
+sequence      the step fails (``marketing_opt_out``)          sent
+api           fails (``marketing_opt_out``)                   sent
+bot           sent: opt-in is ignored                         sent
+============  ==============================================  ==========================
+
+A contact who is opted in is always sent to. UTILITY and AUTHENTICATION templates
+and free-form messages (text, interactive, media) are never blocked by marketing
+opt-in; the compose box still shows the notice for an opted-out contact.
+
+The window rule: Meta delivers free-form content only within 24 hours of the contact's
+last message; outside it only a template reaches them. Free form with the window
+closed fails with ``window_closed`` on every channel, whatever the opt-in, and is
+*refused* (:attr:`Decision.refused`): enqueue records nothing and tells the caller,
+who can send a template instead (the API answers 422, the compose box says so, a
+sequence step is recorded as failed, a bot message is logged). Broadcasts send
+templates only; free form there would be excluded. Asked again before sending, a
+queued free-form message whose window has closed since is recorded ``failed``.
+
+A contact who opts out while their message waits (a broadcast planned, then STOP) is
+treated as one who had opted out before it was queued: excluded, failed, or (compose)
+failed for want of a confirmation the agent can no longer give. A queued message whose
+rule inputs were not kept (:data:`INPUTS_MISSING`) is not sent.
+
+>>> decide(Channel.API, ContentKind.MARKETING, opted_in=False, window=Window.OPEN).verdict
+<Verdict.FAIL: 'fail'>
+>>> decide(Channel.BOT, ContentKind.MARKETING, opted_in=False, window=Window.CLOSED).verdict
+<Verdict.SEND: 'send'>
+>>> decide(Channel.BOT, ContentKind.FREE_FORM, opted_in=True, window=Window.CLOSED).code
+'window_closed'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from engine.models.conversation import CUSTOMER_SERVICE_WINDOW
+from engine.models.message import Channel
+from engine.models.template import TemplateCategory
+
+MARKETING_OPT_OUT = "marketing_opt_out"
+CONFIRMATION_REQUIRED = "marketing_opt_out_confirmation_required"
+QUALITY_RATING_RISK = "quality_rating_risk"
+WINDOW_CLOSED = "window_closed"
+RULE_INPUTS_MISSING = "send_rules_inputs_missing"
+
+
+class ContentKind(StrEnum):
+    """What is being sent, as far as the send rules care."""
+
+    MARKETING = "MARKETING"
+    UTILITY = "UTILITY"
+    AUTHENTICATION = "AUTHENTICATION"
+    FREE_FORM = "free_form"  # text, interactive or media: anything that is not a template
+
+    @classmethod
+    def of_template(cls, category: TemplateCategory) -> ContentKind:
+        return cls(category.value)
+
+
+class Window(StrEnum):
+    """The 24-hour customer-service window: open while the contact wrote in the last 24
+    hours (Meta's rule for free-form messages)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def window_at(last_inbound_at: datetime | None, now: datetime) -> Window:
+    """The window at ``now`` after the contact's last message (None: they never wrote)."""
+    if last_inbound_at is not None and now < last_inbound_at + CUSTOMER_SERVICE_WINDOW:
+        return Window.OPEN
+    return Window.CLOSED
+
+
+class Verdict(StrEnum):
+    SEND = "send"
+    SEND_WITH_NOTICE = "send_with_notice"
+    NEEDS_CONFIRMATION = "needs_confirmation"
+    FAIL = "fail"
+    EXCLUDE = "exclude"
+
+    @property
+    def sends(self) -> bool:
+        return self in (Verdict.SEND, Verdict.SEND_WITH_NOTICE)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the sender must be shown; it does not stop the message."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    code: str | None = None
+    reason: str | None = None
+    notice: Notice | None = None
+    refused: bool = False
+    """A failure the caller is told of instead of a ``failed`` row (nothing is recorded
+    at enqueue); a message already queued is recorded ``failed`` all the same."""
+
+    @property
+    def sends(self) -> bool:
+        return self.verdict.sends
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The choices a sender makes that the rules take into account."""
+
+    opted_in_only: bool = True
+    """Broadcasts: the "send to contacts who opted in for marketing" toggle (default on)."""
+
+    confirmed_opted_out: bool = False
+    """Compose box: the agent confirmed a MARKETING template to an opted-out contact."""
+
+
+OPTED_OUT_NOTICE = Notice(
+    MARKETING_OPT_OUT,
+    "This contact has opted out of marketing messages.",
+)
+QUALITY_NOTICE = Notice(
+    QUALITY_RATING_RISK,
+    "This contact has opted out of marketing messages; sending marketing to contacts "
+    "who opted out may lower the phone number's quality rating.",
+)
+
+SEND = Decision(Verdict.SEND)
+_SEND_WITH_OPT_OUT_NOTICE = Decision(Verdict.SEND_WITH_NOTICE, notice=OPTED_OUT_NOTICE)
+_API_WINDOW_CLOSED = Decision(
+    Verdict.FAIL,
+    WINDOW_CLOSED,
+    "The 24-hour customer-service window is closed (the contact has not written in the "
+    "last 24 hours), so only a template can reach them; send a template instead.",
+    refused=True,
+)
+
+INPUTS_MISSING = Decision(
+    Verdict.FAIL,
+    RULE_INPUTS_MISSING,
+    "The message was queued without what the send rules need to check it again before "
+    "sending (its content kind or channel is not recorded), so it was not sent; "
+    "send it again.",
+)
+"""A queued row without its stored rule inputs (queued before they were kept, and
+its template no longer in the catalogue): not sent, since nothing says it may be."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRules:
+    """What one channel does where the contact's opt-in or the window stops a message."""
+
+    marketing_to_opted_out: Decision
+    """A MARKETING template to a contact who opted out."""
+    marketing_to_opted_out_chosen: Decision
+    """The same when the sender chose to send it anyway (:attr:`chooses`)."""
+    other_to_opted_out: Decision
+    """UTILITY, AUTHENTICATION or free form to a contact who opted out."""
+    free_form_window_closed: Decision
+    """Free form outside the 24-hour window, whatever the opt-in."""
+    chooses: Callable[[Options], bool] = lambda options: False
+    """Whether the sender's options say to send MARKETING to an opted-out contact."""
+
+
+def _fail(code: str, reason: str) -> Decision:
+    return Decision(Verdict.FAIL, code, reason)
+
+
+RULES: Mapping[Channel, ChannelRules] = {
+    Channel.COMPOSE: ChannelRules(
+        marketing_to_opted_out=Decision(
+            Verdict.NEEDS_CONFIRMATION,
+            CONFIRMATION_REQUIRED,
+            "The contact has opted out of marketing messages; confirm to send this "
+            "MARKETING template anyway.",
+            OPTED_OUT_NOTICE,
+        ),
+        marketing_to_opted_out_chosen=_SEND_WITH_OPT_OUT_NOTICE,
+        other_to_opted_out=_SEND_WITH_OPT_OUT_NOTICE,
+        free_form_window_closed=Decision(
+            Verdict.FAIL,
+            WINDOW_CLOSED,
+            "The 24-hour customer-service window is closed; free text cannot be sent. "
+            "Send an approved template instead.",
+            refused=True,
+        ),
+        chooses=lambda options: options.confirmed_opted_out,
+    ),
+    Channel.BROADCAST: ChannelRules(
+        marketing_to_opted_out=Decision(
+            Verdict.EXCLUDE,
+            MARKETING_OPT_OUT,
+            "The contact has opted out of marketing messages and the broadcast sends "
+            "MARKETING templates to opted-in contacts only.",
+        ),
+        marketing_to_opted_out_chosen=Decision(Verdict.SEND_WITH_NOTICE, notice=QUALITY_NOTICE),
+        other_to_opted_out=SEND,
+        free_form_window_closed=Decision(
+            Verdict.EXCLUDE,
+            WINDOW_CLOSED,
+            "The contact has not written in the last 24 hours, so only a template can reach them.",
+        ),
+        chooses=lambda options: not options.opted_in_only,
+    ),
+    Channel.SEQUENCE: ChannelRules(
+        marketing_to_opted_out=(
+            sequence_opt_out := _fail(
+                MARKETING_OPT_OUT,
+                "The contact had opted out of marketing messages when this MARKETING step "
+                "came due; the step was not sent and the contact moved on to the next step.",
+            )
+        ),
+        marketing_to_opted_out_chosen=sequence_opt_out,
+        other_to_opted_out=SEND,
+        free_form_window_closed=Decision(
+            Verdict.FAIL,
+            WINDOW_CLOSED,
+            "The contact had not written in the last 24 hours when this text step came "
+            "due, so only a template could reach them; the step was not sent.",
+            refused=True,
+        ),
+    ),
+    Channel.API: ChannelRules(
+        marketing_to_opted_out=(
+            api_opt_out := _fail(
+                MARKETING_OPT_OUT,
+                "The contact has opted out of marketing messages (marketing_opt_in is NO); "
+                "MARKETING templates are not sent to them.",
+            )
+        ),
+        marketing_to_opted_out_chosen=api_opt_out,
+        other_to_opted_out=SEND,
+        free_form_window_closed=_API_WINDOW_CLOSED,
+    ),
+    # The bot ignores opt-in; a flow woken after 24 hours cannot reach the contact
+    # with free form any more than an integration can.
+    Channel.BOT: ChannelRules(
+        marketing_to_opted_out=SEND,
+        marketing_to_opted_out_chosen=SEND,
+        other_to_opted_out=SEND,
+        free_form_window_closed=_API_WINDOW_CLOSED,
+    ),
+}
+
+
+def decide(
+    channel: Channel,
+    content: ContentKind,
+    *,
+    opted_in: bool,
+    window: Window,
+    options: Options = Options(),
+) -> Decision:
+    """Decide whether ``content`` may go to a contact through ``channel``."""
+    rules = RULES[channel]
+    if content is ContentKind.FREE_FORM and window is Window.CLOSED:
+        return rules.free_form_window_closed
+    if opted_in:
+        return SEND
+    if content is not ContentKind.MARKETING:
+        return rules.other_to_opted_out
+    if rules.chooses(options):
+        return rules.marketing_to_opted_out_chosen
+    return rules.marketing_to_opted_out
