@@ -3,9 +3,9 @@ case and accents ignored), new contacts, the default flow; and interrupts."""
 
 from __future__ import annotations
 
-from engine.flows.routing import converse
 from engine.flows.events import FlowEnded, InputIgnored, MessageSent
 from engine.flows.outcomes import EndStatus
+from engine.flows.routing import converse
 from engine.flows.runtime import Runtime, Trigger
 from engine.flows.session import Session
 from tests.flowkit import contact, flow_set, tap, text

@@ -23,7 +23,6 @@ from functools import partial
 
 from engine.campaigns import sequences
 from engine.clock import Clock
-from engine.flows.routing import converse
 from engine.flows.events import (
     ContactAttributesChanged,
     ContactNameChanged,
@@ -40,6 +39,7 @@ from engine.flows.inputs import FlowInput, HttpResult, Timeout
 from engine.flows.integrations import HttpCaller, call_with_deadline
 from engine.flows.library import FlowLibrary
 from engine.flows.outcomes import WaitKind
+from engine.flows.routing import converse
 from engine.flows.runtime import Trigger
 from engine.flows.session import Session
 from engine.inbound.handoff import Incoming

@@ -12,10 +12,10 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from engine.flows.routing import converse
 from engine.flows.events import Event, HandedOff, MessageSent, Waiting
 from engine.flows.flowset import FlowSet
 from engine.flows.inputs import HttpResult, Timeout
+from engine.flows.routing import converse
 from engine.flows.runtime import Runtime, Trigger
 from engine.flows.session import Session
 from engine.models.contact import Contact

@@ -28,7 +28,7 @@ from engine.store.contacts import Consent, NewContact
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
 from engine.web.errors import ApiError, not_found
-from engine.web.keys import CALLBACK_SECRET, CLOCK, SENDER, SETTINGS, STORE
+from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
 from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
 
 routes = web.RouteTableDef()
@@ -234,8 +234,6 @@ async def send_message(request: web.Request) -> web.Response:
             f"{problem.field}: {problem.message}",
             fields=[{"field": problem.field, "message": problem.message}],
         ) from None
-    if message.status is MessageStatus.QUEUED:
-        request.app[SENDER].wake()
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return web.json_response(accepted_json(message), status=202, headers=headers)
 
