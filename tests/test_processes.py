@@ -115,7 +115,8 @@ def test_a_customer_is_answered_by_the_bot_once_and_in_order(cluster: Cluster) -
     web = cluster.web()
     cluster.worker()
     cluster.worker()
-    # The menu, a wrong answer (the menu again, with the retry prompt), then "See offers" (a template).
+    # The menu, a wrong answer (the menu again, with the retry prompt), then "See offers"
+    # (a template).
     for index, text in enumerate(["hi", "what?", "2"]):
         customer_says(web, text, f"wamid.order.{index}")
 
@@ -203,7 +204,8 @@ def test_a_killed_worker_s_number_is_taken_over_within_its_lease(
     assert after, "the other worker sent the rest"
     assert after[0] - killed_at <= lease + 0.5, "taken over within the lease"
     new_holder = number_holder(database)
-    assert new_holder is not None and new_holder != holder
+    assert new_holder is not None
+    assert new_holder != holder
     counts = accepted(simulator)
     assert set(counts) == set(ids), "nothing lost"
     # A message the dead worker was posting may have reached Meta: sent again at most once.
