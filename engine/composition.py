@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 
@@ -44,6 +44,7 @@ from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.sender import Sender, SenderConfig
 from engine.store import Store, Tx, open_store
+from engine.store.announcements import Topic
 from engine.whatsapp.client import CloudApiClient
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def sender_config(settings: Settings) -> SenderConfig:
         poll_seconds=settings.outbound_poll_seconds,
         pair_interval=timedelta(seconds=settings.outbound_pair_interval_seconds),
         pair_burst=settings.outbound_pair_burst,
+        number_lease=timedelta(seconds=settings.outbound_number_lease_seconds),
     )
 
 
@@ -176,7 +178,7 @@ async def assemble(
             CallbackConfig(secret=secret, max_tries=settings.callback_max_tries),
             metrics=outbound_metrics,
         )
-        campaigns = CampaignWorker(store, clock, campaign_config(settings), on_queued=sender.wake)
+        campaigns = CampaignWorker(store, clock, campaign_config(settings))
 
         library = FlowLibrary(settings.flows_dir)
         await library.load(store)
@@ -254,12 +256,46 @@ def _start_sending(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
 
 
 def _start_answering(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
-    wakeups = asyncio.create_task(
-        parts.bot.run_wakeups(WAKEUP_POLL_SECONDS), name="flow-wakeups"
-    )
+    wakeups = asyncio.create_task(_fire_wakeups(parts), name="flow-wakeups")
     stack.push_async_callback(_cancel, wakeups)
     parts.dispatcher.start()
     stack.push_async_callback(parts.dispatcher.stop)
+
+
+async def _fire_wakeups(parts: Parts) -> None:
+    """Fire due flow wake-ups at their time: the loop sleeps until the next one is due
+    (at most ``WAKEUP_POLL_SECONDS``) and looks again when one is announced. Firing a
+    wake-up deletes it in the transaction that applies it, so two workers never fire
+    the same one."""
+    announced = parts.store.subscribe(Topic.WAKEUPS)
+    while True:
+        announced.clear()
+        try:
+            await parts.bot.fire_due()
+            async with parts.store.read() as tx:
+                due = await tx.flow_sessions.next_due()
+        except Exception:  # the loop must survive a bad moment of the store
+            log.exception("firing flow wakeups failed")
+            due = None
+        while True:
+            wait = WAKEUP_POLL_SECONDS
+            if due is not None:
+                wait = min(wait, max(0.0, (due - parts.clock.now()).total_seconds()))
+            try:
+                await asyncio.wait_for(announced.wait(), wait)
+            except TimeoutError:
+                break  # one may be due: fire
+            announced.clear()
+            due = await _next_wakeup(parts.store)  # a new one: when is the next due?
+
+
+async def _next_wakeup(store: Store) -> datetime | None:
+    try:
+        async with store.read() as tx:
+            return await tx.flow_sessions.next_due()
+    except Exception:
+        log.exception("could not read the next flow wakeup")
+        return None
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

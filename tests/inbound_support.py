@@ -50,12 +50,17 @@ def first_message(data: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def text_notification(body: str, *, wamid: str, sender: str = ANN) -> dict[str, Any]:
-    """The ``text`` fixture with another body, id and sender."""
+def text_notification(
+    body: str, *, wamid: str, sender: str = ANN, sent_at: datetime | None = None
+) -> dict[str, Any]:
+    """The ``text`` fixture with another body, id and sender (and the time the customer
+    sent it: the fixture's own unless given)."""
     data = copy.deepcopy(load("text"))
     value = data["entry"][0]["changes"][0]["value"]
     value["contacts"][0]["wa_id"] = sender
     value["messages"][0].update({"id": wamid, "from": sender, "text": {"body": body}})
+    if sent_at is not None:
+        value["messages"][0]["timestamp"] = str(int(sent_at.timestamp()))
     return data
 
 

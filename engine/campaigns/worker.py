@@ -24,6 +24,7 @@ from engine.clock import Clock
 from engine.ids import new_id
 from engine.models.campaign import BroadcastState
 from engine.store import Store
+from engine.store.announcements import Topic
 from engine.store.campaign_work import WorkItem, WorkKind
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class CampaignWorker:
         self._clock = clock
         self._config = config
         self._on_queued = on_queued
-        self._wake = asyncio.Event()
+        self._wake = store.subscribe(Topic.CAMPAIGNS)  # announced by whoever makes work
 
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.create_task(self.run(), name=f"campaigns {self.owner}")

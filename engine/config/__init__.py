@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         description="How long a claimed message is ours; after it, another worker retries it. "
         "Longer than the HTTP timeout, so Meta's status of a send we lost can arrive first.",
     )
+    outbound_number_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        alias="OUTBOUND_NUMBER_LEASE_SECONDS",
+        description="How long a business number's sending stays one worker's without a "
+        "renewal: a worker that dies hands its numbers on within this time.",
+    )
     outbound_pair_interval_seconds: float = Field(
         default=6.0, ge=0, alias="OUTBOUND_PAIR_INTERVAL_SECONDS"
     )

@@ -11,12 +11,21 @@ after ``max_attempts`` the message is marked ``failed`` and the contact moves on
 Delivery is at least once: a crash after the handler returned but before the mark
 was committed hands the message over again.
 
-Under load the store work is batched: one read fetches many pending hand-offs, and the
-marks of handlers that returned meanwhile are committed together. The webhook hands
-over what its store job left (:meth:`Dispatcher.hand_over`), so that read is of the
-hand-offs alone; the message, contact and conversation are read only for the others
-(stored before a restart, or by another path). The store stays the record of what is
-pending; what the webhook handed over only spares reading it back.
+Any number of dispatchers, in any processes, share the work through the store: a
+dispatcher *claims* the head pending hand-off of each contact with a lease (owner +
+deadline, longer than ``handler_timeout``), and never one of a contact whose head
+another dispatcher holds; the next message of a contact is claimed once its head is
+marked handled. A dispatcher that stops gives back what it claimed and did not hand
+over; one that dies loses its leases when they lapse. New hand-offs are announced
+(:class:`~engine.store.announcements.Topic` ``INBOUND``), so a dispatcher in another
+process than the webhook's wakes at once; it also polls.
+
+Under load the store work is batched: one claim takes the heads of many contacts, and
+the marks of handlers that returned meanwhile are committed together. The webhook hands
+over what its store job left (:meth:`Dispatcher.hand_over`), so for those the claim is
+all that is read; the message, contact and conversation are read only for the others
+(stored before a restart, or by another process). The claim alone decides what is handed
+over and when; what the webhook handed over only spares reading it back.
 """
 
 from __future__ import annotations
@@ -24,15 +33,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 
 from engine.clock import Clock
+from engine.ids import new_id
 from engine.inbound.handoff import ConversationHandler, Incoming
 from engine.models.conversation import Owner
 from engine.store import Store
+from engine.store.announcements import Topic
 from engine.store.inbound import Delivery, Handoff, Outcome
 
 log = logging.getLogger(__name__)
@@ -102,7 +115,10 @@ class Dispatcher:
         poll_interval: float = 5.0,
         gather: float = 0.01,
         stop_grace: float = 10.0,
+        lease_margin: float = 30.0,
+        owner: str | None = None,
     ) -> None:
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self._store = store
         self._clock = clock
         self._handler = handler
@@ -114,8 +130,11 @@ class Dispatcher:
         self._poll_interval = poll_interval
         self._gather = gather
         self._stop_grace = stop_grace
+        # A handler never runs past its timeout, so a lease this long outlives it.
+        self._lease = timedelta(seconds=handler_timeout + lease_margin)
         self._marks = _Marks(store, clock)
-        self._wake = asyncio.Event()
+        self._wake = store.subscribe(Topic.INBOUND)
+        self._claimed: set[str] = set()  # message ids leased to us and not marked handled
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._resting: dict[int, float] = {}  # contact -> monotonic time to retry at
         # What the webhook handed over, by message id, until it is marked handled.
@@ -146,6 +165,10 @@ class Dispatcher:
 
     def hand_over(self, deliveries: Iterable[Delivery], checkpoint: int) -> None:
         """Committed hand-offs, as the job that stored them saw them."""
+        if len(self._known) >= KNOWN_LIMIT:
+            # Full: some were handed over by another process and will never be popped
+            # here. It only spares reads: start again.
+            self._known.clear()
         for delivery in deliveries:
             if len(self._known) >= KNOWN_LIMIT:
                 break
@@ -164,6 +187,13 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._claimed:
+            # Another dispatcher may hand them over at once, rather than when leases lapse.
+            claimed, owner = list(self._claimed), self.owner
+            try:
+                await self._store.write(lambda tx: tx.inbound.release(owner, claimed))
+            except Exception:
+                log.exception("could not give back %d hand-off(s)", len(claimed))
 
     async def settled(self) -> bool:
         """True when no hand-off waits and none is in flight."""
@@ -202,14 +232,23 @@ class Dispatcher:
         free = self._concurrency - len(self._workers)
         if free <= 0:
             return False
-        now = time.monotonic()
-        self._resting = {c: at for c, at in self._resting.items() if at > now}
+        moment = time.monotonic()
+        self._resting = {c: at for c, at in self._resting.items() if at > moment}
         busy = set(self._workers) | set(self._resting)
         checkpoint = self._returned
-        async with self._store.read() as tx:
-            handoffs = await tx.inbound.pending(exclude=busy, limit=self._batch)
-            unknown = [h.message_id for h in handoffs if h.message_id not in self._known]
-            read = {d.handoff.message_id: d for d in await tx.inbound.deliveries_of(unknown)}
+        now = self._clock.now()
+        owner, lease_until, limit = self.owner, now + self._lease, min(self._batch, free)
+        handoffs = await self._store.write(
+            lambda tx: tx.inbound.claim(
+                owner, now=now, lease_until=lease_until, exclude=busy, limit=limit
+            )
+        )
+        self._claimed.update(h.message_id for h in handoffs)
+        unknown = [h.message_id for h in handoffs if h.message_id not in self._known]
+        read: dict[str, Delivery] = {}
+        if unknown:
+            async with self._store.read() as tx:
+                read = {d.handoff.message_id: d for d in await tx.inbound.deliveries_of(unknown)}
         by_contact: dict[int, list[_Queued]] = {}
         for handoff in handoffs:
             queued = self._queued(handoff, read, checkpoint)
@@ -219,7 +258,7 @@ class Dispatcher:
             self._workers[contact_id] = asyncio.create_task(
                 self._serve(contact_id, queue), name=f"inbound-contact-{contact_id}"
             )
-        return len(handoffs) == self._batch and len(by_contact) < free
+        return len(handoffs) == limit and len(by_contact) < free
 
     def _queued(
         self, handoff: Handoff, read: dict[str, Delivery], checkpoint: int
@@ -227,6 +266,10 @@ class Dispatcher:
         known = self._known.get(handoff.message_id)
         if known is not None:
             held, taken = known
+            if handoff.previous_owner not in (None, self.owner):
+                # Another dispatcher handed the previous message over, maybe since the
+                # webhook read this one: what its handler changed is read afresh.
+                taken = -1
             return replace(held, handoff=handoff), taken  # attempts as stored
         delivery = read.get(handoff.message_id)
         # None: handled between the two reads
@@ -237,7 +280,10 @@ class Dispatcher:
             for delivery, taken in queue:
                 if self._stopping:
                     return
-                if self._returned_by_contact.get(contact_id, self._returned_floor) > taken:
+                if (
+                    taken < 0
+                    or self._returned_by_contact.get(contact_id, self._returned_floor) > taken
+                ):
                     # A handler returned since it was read (the previous message of the
                     # queue, often) and may have changed who answers.
                     delivery = await self._refresh(delivery)
@@ -300,6 +346,7 @@ class Dispatcher:
                 outcome = Outcome.BOT
         await self._marks.mark(message.id, outcome)
         self._known.pop(message.id, None)
+        self._claimed.discard(message.id)
         return True
 
     def _count_return(self, contact_id: int) -> None:

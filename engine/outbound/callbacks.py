@@ -30,6 +30,7 @@ import aiohttp
 from engine.clock import Clock
 from engine.outbound.metrics import OutboundMetrics
 from engine.store import Store, Tx
+from engine.store.announcements import Topic
 from engine.store.callbacks import CallbackDelivery, CallbackOutcome
 from engine.whatsapp.signature import sign
 
@@ -78,7 +79,7 @@ class CallbackDispatcher:
         self._clock = clock
         self._config = config
         self._metrics = metrics or OutboundMetrics()
-        self._wake = asyncio.Event()
+        self._wake = store.subscribe(Topic.CALLBACKS)  # announced by whoever makes work
         self._stopping = False
         self.task: asyncio.Task[None] | None = None
 
@@ -106,7 +107,7 @@ class CallbackDispatcher:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
-            self._wake.clear()
+            self._wake.clear()  # before the look: an announcement during it is kept
 
     async def deliver_due(self) -> int:
         """Post the deliveries that are due now; how many were attempted."""

@@ -33,6 +33,14 @@ expires and is not sent twice. A row that has a wamid is never claimed again.
 
 A graceful :meth:`Sender.stop` puts back what it had not posted yet (no attempt
 counted), waits for the HTTP calls in flight, and records everything.
+
+With several workers on one database each business number is sent for by one of them
+at a time: the sender holds numbers through leases (:mod:`engine.store.number_leases`),
+renewed every third of ``number_lease``, and claims only rows of the numbers it holds,
+so its rate limiter and pair limiter see everything the number sends. Numbers nobody
+holds (their worker died, or they are new) are taken at the next renewal. Queued
+messages are announced (``Topic.OUTBOX``): a sender wakes at once whichever process
+queued them.
 """
 
 from __future__ import annotations
@@ -63,7 +71,17 @@ from engine.outbound.statuses import replay_unmatched_statuses_of
 from engine.outbound.verdicts import recorded_as
 from engine.send_rules import INPUTS_MISSING, Decision, decide, window_at
 from engine.store import Store, Tx
-from engine.store.outbox import Claimed, Failed, Outcome, Released, Retry, Sent, Withheld
+from engine.store.announcements import Topic
+from engine.store.outbox import (
+    Claimed,
+    Failed,
+    Numbers,
+    Outcome,
+    Released,
+    Retry,
+    Sent,
+    Withheld,
+)
 from engine.whatsapp.client import CloudApiClient
 from engine.whatsapp.errors import PAIR_RATE_LIMIT, SendError
 from engine.whatsapp.send import send_json
@@ -102,6 +120,15 @@ class SenderConfig:
     """Claim about this much work ahead of the rate limit, so replies are never stuck
     behind a long queue of claimed bulk messages."""
     template_cache_seconds: float = 5.0
+    number_lease: timedelta = timedelta(seconds=10)
+    """How long a business number stays this sender's without a renewal: a sender that
+    dies hands its numbers on within this time."""
+
+    @property
+    def numbers(self) -> list[str]:
+        """The numbers this sender asks for from the start (others it takes when it finds
+        due messages of theirs that nobody sends)."""
+        return sorted({self.default_phone_number_id, *self.rate_limits})
 
     def rate_for(self, phone_number_id: str) -> int | None:
         return self.rate_limits.get(phone_number_id, self.rate_limit)
@@ -190,7 +217,8 @@ class Sender:
         self._no_calls = asyncio.Event()
         self._outcomes: list[Outcome] = []
         self._outcomes_ready = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = store.subscribe(Topic.OUTBOX)
+        self._numbers = Numbers(frozenset(), config.default_phone_number_id)
         self._progress = asyncio.Event()
         self._stopping = False
         self._requested = 0  # rows asked for by claims under way
@@ -227,7 +255,17 @@ class Sender:
         if self.task is not None:
             await self.task
 
+    @property
+    def numbers(self) -> frozenset[str]:
+        """The business numbers this sender holds now."""
+        return self._numbers.held
+
     async def run(self) -> None:
+        try:
+            await self._hold_numbers_once()
+        except Exception:  # the renewals retry
+            log.exception("could not take the business numbers' leases")
+        holder = asyncio.create_task(self._hold_numbers(), name="sender-numbers")
         flusher = asyncio.create_task(self._flush_loop(), name="sender-flush")
         workers = [
             asyncio.create_task(self._work(), name="sender-worker")
@@ -242,8 +280,44 @@ class Sender:
             for worker in workers:
                 worker.cancel()
             flusher.cancel()
+            holder.cancel()
             for limiter in self._limiters.values():
                 limiter.close()
+        # Stopped cleanly: hand the numbers on now rather than when their leases lapse.
+        owner = self.owner
+        try:
+            await self._store.write(lambda tx: tx.number_leases.release(owner))
+        except Exception:
+            log.exception("could not hand back the business numbers")
+
+    # -- business numbers ---------------------------------------------------------
+
+    async def _hold_numbers(self) -> None:
+        every = self._config.number_lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self._hold_numbers_once()
+            except Exception:  # the leases lapse if this keeps failing: another sends
+                log.exception("could not renew the business numbers' leases")
+
+    async def _hold_numbers_once(self) -> None:
+        now = self._clock.now()
+        until = now + self._config.number_lease
+        owner, wanted, default = self.owner, self._config.numbers, self._numbers.default
+        held = await self._store.write(
+            lambda tx: tx.number_leases.hold(
+                owner, wanted, now=now, until=until, default_number=default
+            )
+        )
+        gained = set(held) - self._numbers.held
+        lost = self._numbers.held - set(held)
+        self._numbers = Numbers(frozenset(held), default)
+        if gained:
+            log.info("sending for business number(s) %s", ", ".join(sorted(gained)))
+            self._wake.set()
+        if lost:
+            log.warning("another worker sends for %s now", ", ".join(sorted(lost)))
 
     # -- claiming -----------------------------------------------------------------
 
@@ -270,7 +344,7 @@ class Sender:
             if not woken:
                 now = self._clock.now()
                 async with self._store.read() as tx:
-                    due = await tx.outbox.has_due(now)
+                    due = await tx.outbox.has_due(now, self._numbers)
                 if not due:
                     woken = await self._idle()
                     continue
@@ -296,14 +370,21 @@ class Sender:
         if expired:
             self._next_expiry_check = time.monotonic() + _EXPIRY_CHECK_SECONDS
 
+        numbers = self._numbers
+
         async def job(tx: Tx) -> list[Claimed]:
             if outcomes:
                 await tx.outbox.record(self.owner, outcomes, now=now)
                 await on_wamids_recorded(tx, [o for o in outcomes if isinstance(o, Sent)])
-            if not limit:
+            if not limit or not numbers.held:
                 return []
             return await tx.outbox.claim(
-                self.owner, now=now, lease_until=lease_until, limit=limit, expired=expired
+                self.owner,
+                now=now,
+                lease_until=lease_until,
+                limit=limit,
+                expired=expired,
+                numbers=numbers,
             )
 
         self._requested += limit

@@ -14,12 +14,14 @@ writer waits for it.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from engine.store.agents import AgentRepo
+from engine.store.announcements import Topic
 from engine.store.broadcasts import BroadcastRepo
 from engine.store.callbacks import CallbackRepo
 from engine.store.campaign_work import CampaignWorkRepo
@@ -29,6 +31,7 @@ from engine.store.desk import DeskRepo
 from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
+from engine.store.number_leases import NumberLeaseRepo
 from engine.store.outbox import OutboxRepo
 from engine.store.sequences import SequenceRepo
 from engine.store.settings import SettingRepo
@@ -59,6 +62,13 @@ class Tx(ABC):
     broadcasts: BroadcastRepo
     sequences: SequenceRepo
     campaign_work: CampaignWorkRepo
+    # Leases of the business numbers' sending, one worker each.
+    number_leases: NumberLeaseRepo
+
+    @abstractmethod
+    def announce(self, topic: Topic) -> None:
+        """Wake the subscribers of ``topic`` (in every process on this database) once
+        this transaction commits; nothing if the job raises."""
 
 
 Job = Callable[[Tx], Awaitable[T]]
@@ -72,6 +82,12 @@ class Store(ABC):
     @abstractmethod
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A read-only view of the committed state: ``async with store.read() as tx``."""
+
+    @abstractmethod
+    def subscribe(self, topic: Topic) -> asyncio.Event:
+        """An event set on each committed announcement of ``topic`` (see
+        :mod:`engine.store.announcements`); the subscriber clears it before it looks for
+        work, so an announcement made while it looks is not lost."""
 
     @abstractmethod
     async def ping(self) -> None:

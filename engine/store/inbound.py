@@ -44,6 +44,9 @@ class Handoff:
     attempts: int = 0
     outcome: Outcome | None = None
     handled_at: datetime | None = None
+    previous_owner: str | None = None
+    """Set by a claim: the dispatcher that handed the contact's previous message over
+    (None: none did, it needed no handler)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,26 @@ class InboundRepo(ABC):
     async def pending(self, *, exclude: Collection[int], limit: int) -> list[Handoff]:
         """Like :meth:`deliveries`, the hand-offs alone: for a caller that holds the
         rest of most of them already."""
+
+    @abstractmethod
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        exclude: Collection[int],
+        limit: int,
+    ) -> list[Handoff]:
+        """Lease to ``owner`` the head pending hand-off of up to ``limit`` contacts, in
+        the order they were stored: a contact's head whose lease is ``owner``'s already,
+        is free, or lapsed; never one of a contact another owner is handing over (nor of
+        the contacts in ``exclude``). Handing a contact's messages over one at a time,
+        head first, keeps them in order whichever process stored them."""
+
+    @abstractmethod
+    async def release(self, owner: str, message_ids: Collection[str]) -> None:
+        """Give back ``owner``'s leases of these hand-offs, unhandled."""
 
     @abstractmethod
     async def deliveries_of(self, message_ids: Collection[str]) -> list[Delivery]:

@@ -183,6 +183,15 @@ class ReportRow:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """Business numbers a sender holds (see :mod:`engine.store.number_leases`)."""
+
+    held: frozenset[str]
+    default: str
+    """The number of a row that names none."""
+
+
 class OutboxRepo(ABC):
     @abstractmethod
     async def add(self, message: Message, schedule: Schedule) -> None:
@@ -208,15 +217,17 @@ class OutboxRepo(ABC):
         lease_until: datetime,
         limit: int,
         expired: bool = True,
+        numbers: Numbers | None = None,
     ) -> list[Claimed]:
         """Move up to ``limit`` due rows to ``sending`` under ``owner``'s lease: queued rows
         whose time has come and (with ``expired``) rows whose lease expired, heads of
-        their contact's queue only, most urgent first (priority, then due time, then age).
+        their contact's queue only, most urgent first (priority, then due time, then age),
+        and only rows of the business ``numbers`` the sender holds (None: any).
         Each comes with what the opt-in rule needs to be asked again: the inputs stored at
         enqueue and the contact's current opt-in."""
 
     @abstractmethod
-    async def has_due(self, now: datetime) -> bool:
+    async def has_due(self, now: datetime, numbers: Numbers | None = None) -> bool:
         """Whether :meth:`claim` would find anything (a cheap read for an idle sender)."""
 
     @abstractmethod

@@ -31,7 +31,7 @@ from engine.store import NotFound, Tx
 from engine.store.broadcasts import RecipientRow
 from engine.web.campaigns import campaign_error, invalid, template_error
 from engine.web.errors import ApiError, not_found
-from engine.web.keys import CAMPAIGNS, CLOCK, STORE
+from engine.web.keys import CLOCK, STORE
 from engine.web.messages import TemplateChoice, UtcDatetime, csv_cells, iso
 from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
 
@@ -250,7 +250,6 @@ async def create_broadcast(request: web.Request) -> web.Response:
             now=now,
         )
     )
-    request.app[CAMPAIGNS].wake()
     return web.json_response(broadcast_json(broadcast), status=201)
 
 
@@ -338,7 +337,6 @@ async def _change(
     except CampaignError as error:
         raise campaign_error(error) from None
     await then(broadcast_id, now)
-    request.app[CAMPAIGNS].wake()
     async with store.read() as tx:
         broadcast = await tx.broadcasts.get(broadcast_id)
         counts = await tx.broadcasts.counts(broadcast_id)

@@ -24,7 +24,7 @@ from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
 from engine.web.errors import ApiError, not_found
-from engine.web.keys import CALLBACK_SECRET, CLOCK, SENDER, SETTINGS, STORE
+from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
 from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
 
 routes = web.RouteTableDef()
@@ -212,8 +212,6 @@ async def send_message(request: web.Request) -> web.Response:
             fields=[{"field": "text", "message": "the 24-hour window is closed"}],
         ) from None
     message, replayed = sent.message, sent.replayed
-    if message.status is MessageStatus.QUEUED:
-        request.app[SENDER].wake()
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return web.json_response(accepted_json(message), status=202, headers=headers)
 

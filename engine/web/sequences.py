@@ -37,7 +37,7 @@ from engine.web.contacts import (
     require_contact,
 )
 from engine.web.errors import ApiError, not_found
-from engine.web.keys import CAMPAIGNS, CLOCK, SETTINGS, STORE
+from engine.web.keys import CLOCK, SETTINGS, STORE
 from engine.web.messages import TemplateChoice, iso
 from engine.web.validation import Body, PhoneNumber, parse_body
 
@@ -243,7 +243,6 @@ async def edit_sequence(request: web.Request) -> web.Response:
         raise ApiError(409, "sequence_exists", str(error)) from None
     except NotFound:
         raise not_found(f"sequence {sequence_id}") from None
-    request.app[CAMPAIGNS].wake()
     return web.json_response(sequence_json(sequence))
 
 
@@ -286,7 +285,6 @@ async def enrol_csv(request: web.Request) -> web.Response:
         done, known, unknown = await request.app[STORE].write(job)
         enrolled, already = enrolled + done, already + known
         errors += unknown
-    request.app[CAMPAIGNS].wake()
     errors.sort(key=lambda error: int(error["line"]))
     return web.json_response({"enrolled": enrolled, "already_enrolled": already, "errors": errors})
 
@@ -318,7 +316,6 @@ async def enrol_tag(request: web.Request) -> web.Response:
         enrolled, already = enrolled + done, already + known
         if after is None:
             break
-    request.app[CAMPAIGNS].wake()
     return web.json_response({"enrolled": enrolled, "already_enrolled": already})
 
 
@@ -342,7 +339,6 @@ async def enrol_contact(request: web.Request) -> web.Response:
         document = await request.app[STORE].write(job)
     except CampaignError as error:
         raise campaign_error(error) from None
-    request.app[CAMPAIGNS].wake()
     return web.json_response(document, status=201)
 
 

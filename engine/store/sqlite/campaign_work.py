@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from engine.store.announcements import Topic
 from engine.store.campaign_work import CampaignWorkRepo, WorkItem, WorkKind
 from engine.store.sqlite.db import Db, from_db, to_db
 
@@ -34,6 +35,7 @@ class SqliteCampaignWorkRepo(CampaignWorkRepo):
         step: int | None = None,
         version: int | None = None,
     ) -> None:
+        self._db.announce(Topic.CAMPAIGNS)
         await self._db.run(
             "INSERT INTO campaign_work (kind, subject, due_at, step, version)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, subject) DO UPDATE SET"

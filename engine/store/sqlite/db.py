@@ -10,6 +10,8 @@ from typing import Any
 
 import aiosqlite
 
+from engine.store.announcements import Topic
+
 Params = Sequence[Any] | dict[str, Any]
 
 
@@ -43,6 +45,9 @@ class Db:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.conn = conn
 
+    def announce(self, topic: Topic) -> None:
+        """See :meth:`engine.store.base.Tx.announce`; a reader has nothing to announce."""
+
     async def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         rows = await self.conn.execute_fetchall(sql, params)
         for row in rows:
@@ -75,6 +80,11 @@ class WriterDb(Db):
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.sync = conn
+        self.announced: set[Topic] = set()
+        """What the job under way announced (the store takes it when the job ends)."""
+
+    def announce(self, topic: Topic) -> None:
+        self.announced.add(topic)
 
     async def one(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.sync.execute(sql, params).fetchone()

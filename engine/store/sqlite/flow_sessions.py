@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from engine.store.announcements import Topic
 from engine.store.flow_sessions import FlowSessionRepo, Handoff, StoredSession, Wakeup, WakeupKind
 from engine.store.sqlite.db import Db, from_db, to_db
 
@@ -64,6 +65,7 @@ class SqliteFlowSessionRepo(FlowSessionRepo):
     async def schedule(
         self, contact_id: int, kind: WakeupKind, wait_seq: int, due_at: datetime
     ) -> None:
+        self._db.announce(Topic.WAKEUPS)
         await self._db.run(
             "INSERT INTO flow_wakeups (contact_id, kind, wait_seq, due_at) VALUES (?, ?, ?, ?)",
             (contact_id, kind.value, wait_seq, to_db(due_at)),

@@ -8,6 +8,7 @@ from datetime import datetime
 from engine.models.conversation import Conversation, Owner
 from engine.models.customer_input import CustomerInput
 from engine.models.message import Direction, Failure, Message, MessageStatus, StatusChange
+from engine.store.announcements import Topic
 from engine.store.inbound import Delivery, Handoff, InboundRepo, Outcome, UnmatchedStatus
 from engine.store.sqlite.contacts import contact_from_row
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
@@ -107,6 +108,8 @@ class SqliteInboundRepo(InboundRepo):
         handled: tuple[Outcome, datetime] | None = None,
     ) -> None:
         outcome, at = handled if handled else (None, None)
+        if handled is None:
+            self._db.announce(Topic.INBOUND)
         await self._db.all(
             "INSERT INTO inbound_handoffs (message_id, contact_id, new_contact, input, outcome,"
             " handled_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -144,6 +147,54 @@ class SqliteInboundRepo(InboundRepo):
             )
             for row in rows
         ]
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        exclude: Collection[int],
+        limit: int,
+    ) -> list[Handoff]:
+        skip = list(exclude)
+        moment = to_db(now)
+        # The writer runs one job at a time, so the select and the update are atomic here;
+        # PostgreSQL locks the heads with FOR UPDATE SKIP LOCKED instead.
+        rows = await self._db.all(
+            "UPDATE inbound_handoffs SET lease_owner = ?, lease_until = ?"
+            " WHERE message_id IN (SELECT h.message_id FROM inbound_handoffs h"
+            " WHERE h.handled_at IS NULL"
+            " AND (h.lease_until IS NULL OR h.lease_until <= ? OR h.lease_owner = ?)"
+            " AND NOT EXISTS (SELECT 1 FROM inbound_handoffs e WHERE e.contact_id = h.contact_id"
+            " AND e.handled_at IS NULL AND e.message_id < h.message_id)"
+            f" {_not_in(skip)} ORDER BY h.message_id LIMIT ?)"
+            " RETURNING message_id, contact_id, new_contact, attempts,"
+            " (SELECT p.lease_owner FROM inbound_handoffs p"
+            " WHERE p.contact_id = inbound_handoffs.contact_id"
+            " AND p.message_id < inbound_handoffs.message_id"
+            " ORDER BY p.message_id DESC LIMIT 1) AS previous_owner",
+            (owner, to_db(lease_until), moment, owner, *skip, limit),
+        )
+        handoffs = [
+            Handoff(
+                message_id=row["message_id"],
+                contact_id=row["contact_id"],
+                new_contact=bool(row["new_contact"]),
+                attempts=row["attempts"],
+                previous_owner=row["previous_owner"],
+            )
+            for row in rows
+        ]
+        return sorted(handoffs, key=lambda h: h.message_id)
+
+    async def release(self, owner: str, message_ids: Collection[str]) -> None:
+        await self._db.run(
+            "UPDATE inbound_handoffs SET lease_owner = NULL, lease_until = NULL"
+            " WHERE lease_owner = ? AND handled_at IS NULL"
+            " AND message_id IN (SELECT value FROM json_each(?))",
+            (owner, json.dumps(list(message_ids))),
+        )
 
     async def deliveries_of(self, message_ids: Collection[str]) -> list[Delivery]:
         ids = list(message_ids)

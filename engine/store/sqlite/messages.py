@@ -15,6 +15,7 @@ from engine.models.message import (
     TemplateRef,
 )
 from engine.send_rules import Options
+from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs
 from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 
@@ -181,6 +182,7 @@ class SqliteMessageRepo(MessageRepo):
         )
         moves = status.may_follow(MessageStatus(row["status"]))
         if moves:
+            self._db.announce(Topic.CALLBACKS)  # a callback may be due
             await self._db.run(
                 "UPDATE messages SET status = ?, failure_code = ?, failure_reason = ?,"
                 " wamid = coalesce(?, wamid), updated_at = ? WHERE id = ?",

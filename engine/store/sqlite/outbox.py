@@ -16,11 +16,13 @@ from engine.models.message import (
     TemplateRef,
 )
 from engine.send_rules import ContentKind, Options
+from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
     Failed,
     MessageBatch,
+    Numbers,
     OutboxRepo,
     OutboxState,
     Outcome,
@@ -101,11 +103,23 @@ def _outbound_sql(where: MessageFilter) -> tuple[str, list[Any]]:
     return " AND ".join(["m.direction = 'outbound'", *clauses]), params
 
 
+def _held(numbers: Numbers | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameters) that keeps a claim to the numbers held."""
+    if numbers is None:
+        return "", ()
+    return (
+        " AND coalesce(m.phone_number_id, ?) IN (SELECT value FROM json_each(?))",
+        (numbers.default, json.dumps(sorted(numbers.held))),
+    )
+
+
 class SqliteOutboxRepo(OutboxRepo):
     def __init__(self, db: Db) -> None:
         self._db = db
 
     async def add(self, message: Message, schedule: Schedule) -> None:
+        if message.status is MessageStatus.QUEUED:
+            self._db.announce(Topic.OUTBOX)
         # The message's columns and the outbox's: one row, one statement.
         await self._db.run(
             _INSERT_OUTBOUND,
@@ -129,6 +143,8 @@ class SqliteOutboxRepo(OutboxRepo):
         # outcome (queued, skipped, ...); what differs by recipient comes from one JSON
         # parameter: one statement per outcome.
         groups: dict[tuple[MessageStatus, Failure | None], list[list[Any]]] = {}
+        if any(m.status is MessageStatus.QUEUED for m in batch.messages):
+            self._db.announce(Topic.OUTBOX)
         for m in batch.messages:
             groups.setdefault((m.status, m.failure), []).append(
                 [m.message_id, m.contact_id, m.recipient, m.request_body]
@@ -193,8 +209,10 @@ class SqliteOutboxRepo(OutboxRepo):
         lease_until: datetime,
         limit: int,
         expired: bool = True,
+        numbers: Numbers | None = None,
     ) -> list[Claimed]:
         moment = to_db(now)
+        held, held_params = _held(numbers)
         claim = (
             "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?,"
             " attempts = attempts + 1,"
@@ -215,18 +233,18 @@ class SqliteOutboxRepo(OutboxRepo):
             taken_over = await self._db.all(
                 claim.format(
                     candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
-                    f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
+                    f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}{held}"
                     " ORDER BY m.lease_until LIMIT ?"
                 ),
-                (owner, to_db(lease_until), moment, limit),
+                (owner, to_db(lease_until), moment, *held_params, limit),
             )
         due = await self._db.all(
             claim.format(
                 candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
-                f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}"
+                f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}{held}"
                 " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT ?"
             ),
-            (owner, to_db(lease_until), moment, limit - len(taken_over)),
+            (owner, to_db(lease_until), moment, *held_params, limit - len(taken_over)),
         )
         reclaimed = len(taken_over)
         rows = [(index < reclaimed, row) for index, row in enumerate([*taken_over, *due])]
@@ -251,18 +269,22 @@ class SqliteOutboxRepo(OutboxRepo):
             for was_reclaimed, row in rows
         ]
 
-    async def has_due(self, now: datetime) -> bool:
+    async def has_due(self, now: datetime, numbers: Numbers | None = None) -> bool:
         moment = to_db(now)
+        held, held_params = _held(numbers)
         row = await self._db.one(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE status = 'queued'"
-            " AND next_attempt_at <= ?) OR EXISTS (SELECT 1 FROM messages"
-            " WHERE status = 'sending' AND lease_until <= ? AND wamid IS NULL) AS due",
-            (moment, moment),
+            "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
+            f" AND m.next_attempt_at <= ?{held}) OR EXISTS (SELECT 1 FROM messages m"
+            f" WHERE m.status = 'sending' AND m.lease_until <= ? AND m.wamid IS NULL{held})"
+            " AS due",
+            (moment, *held_params, moment, *held_params),
         )
         return bool(row and row["due"])
 
     async def record(self, owner: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
         moment = to_db(now)
+        if any(not isinstance(o, (Released, Retry)) for o in outcomes):
+            self._db.announce(Topic.CALLBACKS)  # a status changed: a callback may be due
         sent = [o for o in outcomes if isinstance(o, Sent)]
         retries = [o for o in outcomes if isinstance(o, Retry)]
         failed = [o for o in outcomes if isinstance(o, Failed)]

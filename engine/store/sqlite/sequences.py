@@ -12,6 +12,7 @@ from engine.models.campaign import (
     StepRun,
 )
 from engine.models.message import Failure
+from engine.store.announcements import Topic
 from engine.store.errors import AlreadyExists, NotFound
 from engine.store.sequences import SequenceRepo
 from engine.store.sqlite.db import Db, from_db, from_db_opt, to_db
@@ -78,6 +79,7 @@ class SqliteSequenceRepo(SequenceRepo):
     async def replace(
         self, sequence_id: str, *, name: str, definition: SequenceDefinition, now: datetime
     ) -> MessageSequence:
+        self._db.announce(Topic.CAMPAIGNS)
         try:
             row = await self._db.one(
                 "UPDATE sequences SET name = ?, definition = ?, version = version + 1,"
@@ -215,6 +217,7 @@ class SqliteSequenceRepo(SequenceRepo):
         return {row["contact_id"] for row in rows}
 
     async def bring_timers_forward(self, sequence_id: str, now: datetime) -> int:
+        self._db.announce(Topic.CAMPAIGNS)
         moment = to_db(now)
         return await self._db.run(
             "UPDATE campaign_work SET due_at = ? WHERE kind = 'sequence_step' AND due_at > ?"

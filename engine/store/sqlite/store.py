@@ -11,6 +11,8 @@ never wait for the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -21,6 +23,7 @@ from typing import Any
 import aiosqlite
 
 from engine.clock import Clock, SystemClock
+from engine.store.announcements import Subscribers, Topic
 from engine.store.base import Job, Store, T, Tx
 from engine.store.sqlite.agents import SqliteAgentRepo
 from engine.store.sqlite.broadcasts import SqliteBroadcastRepo
@@ -34,6 +37,7 @@ from engine.store.sqlite.flow_sessions import SqliteFlowSessionRepo
 from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
+from engine.store.sqlite.number_leases import SqliteNumberLeaseRepo
 from engine.store.sqlite.outbox import SqliteOutboxRepo
 from engine.store.sqlite.sequences import SqliteSequenceRepo
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -42,6 +46,10 @@ from engine.store.sqlite.templates import SqliteTemplateRepo
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 256
+WATCH_SECONDS = 0.02
+"""How often each process looks whether another one announced something: a read of one
+counter of the database file (``PRAGMA data_version``), and of the announcements only
+when it moved."""
 
 
 class SqliteTx(Tx):
@@ -66,6 +74,10 @@ class SqliteTx(Tx):
         self.broadcasts = SqliteBroadcastRepo(db)
         self.sequences = SqliteSequenceRepo(db)
         self.campaign_work = SqliteCampaignWorkRepo(db)
+        self.number_leases = SqliteNumberLeaseRepo(db)
+
+    def announce(self, topic: Topic) -> None:
+        self.db.announce(topic)
 
 
 _Pending = tuple[Job[Any], "asyncio.Future[Any]"]
@@ -80,17 +92,24 @@ class SqliteStore(Store):
         writer: sqlite3.Connection,
         readers: list[aiosqlite.Connection],
         clock: Clock,
+        watcher: aiosqlite.Connection,
+        seen: dict[Topic, int],
     ) -> None:
         self.path = path
         self.clock = clock
         self._writer = writer
-        self._write_tx = SqliteTx(WriterDb(writer), clock)
+        self._writer_db = WriterDb(writer)
+        self._write_tx = SqliteTx(self._writer_db, clock)
+        self._subscribers = Subscribers()
+        self._seen = seen
+        self._watcher = watcher
         self._readers: asyncio.Queue[SqliteTx] = asyncio.Queue()
         self._reader_connections = readers
         for conn in readers:
             self._readers.put_nowait(SqliteTx(Db(conn), clock))
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._write_loop(), name="sqlite-writer")
+        self._watching = asyncio.create_task(self._watch(), name="sqlite-announcements")
         self._closed = False
 
     @classmethod
@@ -112,7 +131,10 @@ class SqliteStore(Store):
         reader_connections = [await _connect(path, synchronous) for _ in range(readers)]
         for conn in reader_connections:
             await conn.execute("PRAGMA query_only = ON")
-        return cls(path, writer, reader_connections, clock or SystemClock())
+        watcher = await _connect(path, synchronous)
+        await watcher.execute("PRAGMA query_only = ON")
+        seen = await _announcements(watcher)
+        return cls(path, writer, reader_connections, clock or SystemClock(), watcher, seen)
 
     async def write(self, job: Job[T]) -> T:
         if self._closed:
@@ -136,6 +158,9 @@ class SqliteStore(Store):
     def read(self) -> AbstractAsyncContextManager[Tx]:
         return self._read()
 
+    def subscribe(self, topic: Topic) -> asyncio.Event:
+        return self._subscribers.subscribe(topic)
+
     async def ping(self) -> None:
         async with self.read() as tx:
             await tx.settings.get("ping")
@@ -146,6 +171,10 @@ class SqliteStore(Store):
         self._closed = True
         self._queue.put_nowait(None)
         await self._task
+        self._watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._watching
+        await self._watcher.close()
         self._writer.close()
         for conn in self._reader_connections:
             await conn.close()
@@ -179,10 +208,12 @@ class SqliteStore(Store):
         if not live:
             return
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        announced: set[Topic] = set()
         await _begin(conn)
         try:
             for job, future in live:
                 conn.execute("SAVEPOINT job")
+                self._writer_db.announced = set()
                 try:
                     result = await job(self._write_tx)
                 except Exception as error:
@@ -192,6 +223,8 @@ class SqliteStore(Store):
                 else:
                     conn.execute("RELEASE job")
                     outcomes.append((future, result, None))
+                    announced |= self._writer_db.announced
+            counted = _count_announcements(conn, announced)
             await asyncio.to_thread(conn.execute, "COMMIT")
         except BaseException as error:
             if conn.in_transaction:
@@ -203,6 +236,9 @@ class SqliteStore(Store):
             if not isinstance(error, Exception):
                 raise
             return
+        if announced:
+            self._seen.update(counted)  # the watcher need not deliver these again
+            self._subscribers.deliver(announced)
         for future, result, job_error in outcomes:
             if future.done():
                 continue
@@ -210,6 +246,45 @@ class SqliteStore(Store):
                 future.set_result(result)
             else:
                 future.set_exception(job_error)
+
+    async def _watch(self) -> None:
+        """Deliver what other processes announced: their commits move the counters."""
+        version = None
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            try:
+                rows = await self._watcher.execute_fetchall("PRAGMA data_version")
+                now = next(iter(rows))[0]
+                if now == version:
+                    continue
+                version = now
+                counts = await _announcements(self._watcher)
+            except Exception:  # the watch must outlive a bad moment of the file
+                log.exception("could not read the announcements")
+                continue
+            moved = [topic for topic, seq in counts.items() if self._seen.get(topic) != seq]
+            self._seen.update(counts)
+            self._subscribers.deliver(moved)
+
+
+def _count_announcements(conn: sqlite3.Connection, topics: set[Topic]) -> dict[Topic, int]:
+    """Move the counters of ``topics`` in the transaction; their new values."""
+    if not topics:
+        return {}
+    rows = conn.execute(
+        "INSERT INTO announcements (topic, seq) SELECT value, 1 FROM json_each(?) WHERE true"
+        " ON CONFLICT (topic) DO UPDATE SET seq = seq + 1 RETURNING topic, seq",
+        (json.dumps(sorted(topics)),),
+    ).fetchall()
+    return {Topic(row[0]): int(row[1]) for row in rows}
+
+
+_TOPICS = {topic.value for topic in Topic}
+
+
+async def _announcements(conn: aiosqlite.Connection) -> dict[Topic, int]:
+    rows = await conn.execute_fetchall("SELECT topic, seq FROM announcements")
+    return {Topic(row[0]): int(row[1]) for row in rows if row[0] in _TOPICS}
 
 
 async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
