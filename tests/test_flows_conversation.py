@@ -3,6 +3,8 @@ case and accents ignored), new contacts, the default flow; and interrupts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.flows.conversation import converse
 from engine.flows.events import FlowEnded, InputIgnored, MessageSent
 from engine.flows.outcomes import EndStatus
@@ -47,7 +49,7 @@ FLOWS = (
 )
 
 
-def said(session_events: tuple[Session | None, list[object]]) -> list[str]:
+def said(session_events: tuple[Session | None, Sequence[object]]) -> list[str]:
     return [getattr(e.content, "body", "") for e in session_events[1] if isinstance(e, MessageSent)]
 
 

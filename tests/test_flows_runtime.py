@@ -83,8 +83,8 @@ def test_send_builds_every_kind_of_content_with_jinja() -> None:
             body="Choose",
             header="For Ann",
             buttons=(
-                {"id": "a", "title": "A"},  # type: ignore[arg-type]
-                {"id": "b", "title": "B"},  # type: ignore[arg-type]
+                {"id": "a", "title": "A"},
+                {"id": "b", "title": "B"},
             ),
         ),
         ListContent.model_validate(

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.config.consent_words import DEFAULT_START_WORDS, DEFAULT_STOP_WORDS
 from engine.inbound.keywords import (
-    DEFAULT_START_WORDS,
-    DEFAULT_STOP_WORDS,
     ConsentRules,
     Signal,
     _fold,

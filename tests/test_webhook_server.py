@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def free_port() -> int:
 
 def call(
     url: str, token: str | None = None, body: dict[str, object] | None = None
-) -> tuple[int, object]:
+) -> tuple[int, Any]:
     request = urllib.request.Request(
         url,
         data=None if body is None else json.dumps(body).encode(),
