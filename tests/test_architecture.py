@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "phone": 0,
     "models": 0,
     "metrics": 0,
+    "keywords": 0,
     "catalogue": 1,
     "config": 1,
     "send_rules": 1,

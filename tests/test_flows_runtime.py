@@ -21,9 +21,9 @@ from engine.flows.events import (
     Waiting,
 )
 from engine.flows.flowset import FlowSet
-from engine.flows.inputs import HttpResult, Timeout
 from engine.flows.loader import parse_flow
 from engine.flows.outcomes import EndStatus, WaitKind
+from engine.flows.resumptions import HttpResult, Timeout
 from engine.flows.runtime import Runtime, Trigger
 from engine.flows.session import Session, SessionStatus
 from engine.models.content import (

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from engine.flows.conversation import converse
 from engine.flows.events import Event, HandedOff, MessageSent, Waiting
 from engine.flows.flowset import FlowSet
-from engine.flows.inputs import HttpResult, Timeout
+from engine.flows.resumptions import HttpResult, Timeout
 from engine.flows.runtime import Runtime, Trigger
 from engine.flows.session import Session
 from engine.models.contact import Contact
