@@ -1,4 +1,4 @@
-"""Every cell of the opt-in table (API.md §3), written out independently of the code."""
+"""Every cell of the opt-in table in the README, written out independently of the code."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The API & integrations channel and the messages report, end to end against the built-in
-simulator on loopback (API.md §2, API & integrations channel)."""
+simulator on loopback (the API & integrations channel)."""
 
 from __future__ import annotations
 

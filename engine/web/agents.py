@@ -1,4 +1,4 @@
-"""REST: agent accounts (API.md §2, Conversations). Agents sign in to the console."""
+"""REST: agent accounts. Agents sign in to the console."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REST: contacts, their consent ledger, and CSV import (API.md §2, Contacts and consent)."""
+"""REST: contacts, their consent ledger, and CSV import."""
 
 from __future__ import annotations
 

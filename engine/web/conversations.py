@@ -1,4 +1,4 @@
-"""REST: conversations, the agents' compose path (API.md §2, Conversations; §3).
+"""REST: conversations, the agents' compose path.
 
 The REST API authenticates with the bearer token and names the acting agent (by
 email) in the body; the console does the same through the signed-in agent.

@@ -1,4 +1,4 @@
-"""REST: sequences (API.md §2, Sequences): create, edit, enrol (one contact, a CSV file,
+"""REST: sequences: create, edit, enrol (one contact, a CSV file,
 everyone with a tag), unenrol, and an enrolment's record of every step."""
 
 from __future__ import annotations
