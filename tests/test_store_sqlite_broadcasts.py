@@ -4,7 +4,6 @@ grow with the table, and queued messages held, released and skipped a chunk at a
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import partial
 
 from engine.campaigns import broadcasts
 from engine.campaigns.worker import CampaignConfig, CampaignWorker
@@ -74,30 +73,16 @@ async def vip_broadcast(store: Store, clock: FrozenClock, count: int) -> Broadca
     """A broadcast to ``count`` contacts, all tagged vip, due now."""
     await contacts(store, count, set(range(count)))
     now = clock.now()
-    audience = AudienceSpec(tags=("vip",))
-    async with store.read() as tx:
-        category, counted = await broadcasts.preview(
-            tx,
-            CONTENT,
-            broadcasts.audience_query(audience, None),
-            opted_in_only=True,
-            now=now,
-            check_numbers=False,
-        )
-    return await store.write(
-        partial(
-            broadcasts.create,
-            name="b",
-            content=CONTENT,
-            category=category,
-            audience=audience,
-            contact_ids=(),
-            opted_in_only=True,
-            send_at=now,
-            counted=counted,
-            now=now,
-        )
+    created, _ = await broadcasts.count_and_create(
+        store,
+        name="b",
+        content=CONTENT,
+        audience=AudienceSpec(tags=("vip",)),
+        opted_in_only=True,
+        send_at=now,
+        now=now,
     )
+    return created
 
 
 async def planned_broadcast(store: Store, clock: FrozenClock, count: int) -> str:
