@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from engine.config import InvalidSettings, load_settings
 from engine.store import open_store
-from engine.web.auth import rotate_api_token
+from engine.web.api_token import rotate_api_token
 
 Command = Callable[[argparse.Namespace], int]
 

@@ -131,6 +131,25 @@ def test_first_start_makes_a_token_shows_it_once_and_keeps_it(workdir: Path) -> 
         assert again.stop(signal.SIGINT) == 0
 
 
+def test_a_rotated_token_is_taken_up_by_the_running_server(workdir: Path) -> None:
+    server = Server(workdir)
+    try:
+        old = server.token()
+        assert old
+        rotated = run_with(workdir, [sys.executable, "-m", "engine", "api-token", "--rotate"])
+        assert rotated.returncode == 0, rotated.stderr
+        new = rotated.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1]
+        assert new and new != old
+        # The server re-reads a rotated token at most once a second: wait for it.
+        deadline = time.monotonic() + 10
+        while call(f"{server.url}/api/v1/contacts", new)[0] != 200:
+            assert time.monotonic() < deadline, "the new token was never accepted"
+            time.sleep(0.1)
+        assert call(f"{server.url}/api/v1/contacts", old)[0] == 401
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+
+
 def run_with(
     workdir: Path, command: list[str], **environment: str
 ) -> subprocess.CompletedProcess[str]:
