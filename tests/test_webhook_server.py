@@ -139,7 +139,8 @@ def test_a_rotated_token_is_taken_up_by_the_running_server(workdir: Path) -> Non
         rotated = run_with(workdir, [sys.executable, "-m", "engine", "api-token", "--rotate"])
         assert rotated.returncode == 0, rotated.stderr
         new = rotated.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1]
-        assert new and new != old
+        assert new
+        assert new != old
         # The server re-reads a rotated token at most once a second: wait for it.
         deadline = time.monotonic() + 10
         while call(f"{server.url}/api/v1/contacts", new)[0] != 200:
