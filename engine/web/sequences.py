@@ -132,6 +132,9 @@ async def enrolment_json(
     active = enrolment.state is EnrolmentState.ACTIVE
     count = max(len(sequence.definition.steps), max(runs, default=-1) + 1)
     steps: list[dict[str, Any]] = []
+    # A pending step is due its delay after the step before it was due (the timer says
+    # when the next one fires).
+    scheduled = enrolment.anchor_at
     for index in range(count):
         run = runs.get(index)
         if run is not None:
@@ -146,16 +149,19 @@ async def enrolment_json(
                 }
             )
             continue
-        due = (
-            timer.due_at if timer is not None and active and index == enrolment.next_step else None
-        )
+        shown: datetime | None = None
+        if active and enrolment.next_step <= index < len(sequence.definition.steps):
+            scheduled = sequences.step_due(sequence, index, scheduled, contact)
+            shown = scheduled
+            if index == enrolment.next_step and timer is not None:
+                shown = timer.due_at  # a step whose run failed is retried later
         steps.append(
             {
                 "index": index,
                 "status": "pending" if active else "cancelled",
                 "message_id": None,
                 "failure": None,
-                "due_at": iso(due) if due else None,
+                "due_at": iso(shown) if shown else None,
                 "ran_at": None,
             }
         )
