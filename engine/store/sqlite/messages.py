@@ -222,13 +222,14 @@ class SqliteMessageRepo(MessageRepo):
                 " ORDER BY id",
                 chunk,
             ):
-                history[change["message_id"]].append(
+                _add_to_history(
+                    history[change["message_id"]],
                     StatusChange(
                         status=MessageStatus(change["status"]),
                         at=from_db(change["at"]),
                         failure=_failure(change["failure_code"], change["failure_reason"]),
                         details=json.loads(change["details"]) if change["details"] else None,
-                    )
+                    ),
                 )
         return [
             Message(
@@ -252,3 +253,23 @@ class SqliteMessageRepo(MessageRepo):
             )
             for row in rows
         ]
+
+
+_DELIVERY = frozenset(
+    (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
+)
+
+
+def _add_to_history(history: list[StatusChange], change: StatusChange) -> None:
+    """Append ``change``, or fold it into the last entry when that is the same delivery
+    status: the sender records ``sent`` when Meta answers, and Meta's own ``sent`` right
+    after says the same thing again. The first time is kept, with the details of both.
+    A status that comes back later (a late ``delivered`` after ``read``) stays an entry."""
+    last = history[-1] if history else None
+    if last is None or change.status not in _DELIVERY or last.status is not change.status:
+        history.append(change)
+        return
+    details = {**(change.details or {}), **(last.details or {})} or None
+    history[-1] = last.model_copy(
+        update={"failure": last.failure or change.failure, "details": details}
+    )
