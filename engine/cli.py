@@ -31,7 +31,7 @@ def _api_token(args: argparse.Namespace) -> int:
             await store.close()
 
     print(asyncio.run(rotate()))
-    print("Restart the server for the new token to take effect.", file=sys.stderr)
+    print("A running server takes the new token up within a second.", file=sys.stderr)
     return 0
 
 

@@ -141,6 +141,7 @@ def test_a_rotated_token_is_taken_up_by_the_running_server(workdir: Path) -> Non
         new = rotated.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1]
         assert new
         assert new != old
+        assert "takes the new token up" in rotated.stderr
         # The server re-reads a rotated token at most once a second: wait for it.
         deadline = time.monotonic() + 10
         while call(f"{server.url}/api/v1/contacts", new)[0] != 200:
