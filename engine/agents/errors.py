@@ -86,3 +86,14 @@ class InvalidTemplate(DeskError):
         super().__init__(f"{field}: {message}", notices=notices)
         self.field = field
         self.field_message = message
+
+
+class UnknownFlow(DeskError):
+    """A release asked to restart a bot flow that is not loaded."""
+
+    code = "invalid_request"
+
+    def __init__(self, name: str) -> None:
+        self.field = "restart_flow"
+        self.field_message = f"there is no flow named {name}"
+        super().__init__(f"{self.field}: {self.field_message}")

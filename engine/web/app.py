@@ -47,6 +47,7 @@ from engine.web.keys import (
     SETTINGS,
     STORE,
 )
+from engine.web.refusals import refusal_middleware
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def create_app(
             error_middleware,
             api_auth_middleware,
             console_middleware,  # agents' console sessions and CSRF
+            refusal_middleware,  # the engine parts' refusals as REST answers
         ]
     )
     app[SETTINGS] = settings

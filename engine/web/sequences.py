@@ -14,6 +14,7 @@ from engine.campaigns import sequences
 from engine.campaigns.enrol_csv import parse_numbers_csv
 from engine.campaigns.errors import AlreadyEnrolled, CampaignError
 from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError
+from engine.contacts.directory import require_contact
 from engine.flows.model import parse_duration
 from engine.ids import new_id
 from engine.models.campaign import (
@@ -28,17 +29,12 @@ from engine.models.contact import Contact
 from engine.models.message import TemplateRef
 from engine.store import AlreadyExists, NotFound, Tx
 from engine.store.campaign_work import WorkKind
+from engine.web.addresses import contact_address
 from engine.web.campaigns import campaign_error, invalid
-from engine.web.contacts import (
-    IMPORT_LIMIT_BYTES,
-    contact_address,
-    invalid_csv,
-    read_limited,
-    require_contact,
-)
 from engine.web.errors import ApiError, not_found
 from engine.web.keys import CAMPAIGNS, CLOCK, SETTINGS, STORE
 from engine.web.messages import TemplateChoice, iso
+from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
 from engine.web.validation import Body, PhoneNumber, parse_body
 
 routes = web.RouteTableDef()
