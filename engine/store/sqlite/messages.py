@@ -263,13 +263,14 @@ _DELIVERY = frozenset(
 def _add_to_history(history: list[StatusChange], change: StatusChange) -> None:
     """Append ``change``, or fold it into the last entry when that is the same delivery
     status: the sender records ``sent`` when Meta answers, and Meta's own ``sent`` right
-    after says the same thing again. The first time is kept, with the details of both.
-    A status that comes back later (a late ``delivered`` after ``read``) stays an entry."""
+    after says the same thing again. What Meta said (its time, its details) wins; the
+    sender's details are kept beside them. A status that comes back later (a late
+    ``delivered`` after ``read``) stays an entry of its own."""
     last = history[-1] if history else None
     if last is None or change.status not in _DELIVERY or last.status is not change.status:
         history.append(change)
         return
-    details = {**(change.details or {}), **(last.details or {})} or None
-    history[-1] = last.model_copy(
-        update={"failure": last.failure or change.failure, "details": details}
+    details = {**(last.details or {}), **(change.details or {})} or None
+    history[-1] = change.model_copy(
+        update={"failure": change.failure or last.failure, "details": details}
     )
