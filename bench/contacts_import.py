@@ -50,7 +50,7 @@ def _no_flows(workdir: Path) -> Path:
 
 
 async def through_server(data: bytes, workdir: Path) -> tuple[float, dict[str, object]]:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
         API_TOKEN=TOKEN,

@@ -118,7 +118,7 @@ class CountingBot:
 
 
 def serve_optinflow(port: int, database: Path) -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         DATABASE_URL=f"sqlite:///{database}",
         API_TOKEN="bench-token",
@@ -352,7 +352,7 @@ def report(
     ms = 1000
 
     def median(rows: list[dict[str, Any]], key: str) -> float:
-        return statistics.median(row[key] for row in rows)
+        return float(statistics.median(row[key] for row in rows))
 
     print(
         f"{args.notifications} text notifications at concurrency {args.concurrency}, "

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from engine.config import InvalidSettings, load_settings
 from engine.store import open_store
-from engine.web.auth import rotate_api_token
+from engine.web.api_token import rotate_api_token
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -31,7 +31,7 @@ def _api_token(args: argparse.Namespace) -> int:
             await store.close()
 
     print(asyncio.run(rotate()))
-    print("Restart the server for the new token to take effect.", file=sys.stderr)
+    print("A running server takes the new token up within a second.", file=sys.stderr)
     return 0
 
 

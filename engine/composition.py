@@ -35,10 +35,10 @@ from engine.devtools.simulator import Simulator
 from engine.flows.bot import BotHandler
 from engine.flows.integrations import AiohttpCaller
 from engine.flows.library import FlowLibrary
+from engine.inbound.consent_rules import ConsentRules
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
-from engine.inbound.keywords import ConsentRules
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
 from engine.outbound.metrics import OutboundMetrics

@@ -43,13 +43,3 @@ def to_wa_id(raw: str, default_region: str) -> str:
                 parsed, phonenumbers.PhoneNumberFormat.E164
             ).removeprefix("+")
     raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number")
-
-
-def region_of(wa_id: str) -> str | None:
-    """The ISO region of a ``wa_id``, or None when it has none (e.g. +800 numbers)."""
-    try:
-        parsed = phonenumbers.parse("+" + wa_id, None)
-    except phonenumbers.NumberParseException:
-        return None
-    region: str | None = phonenumbers.region_code_for_number(parsed)
-    return region if region and region != "ZZ" else None

@@ -4,6 +4,7 @@ and time driven by the test's FrozenClock."""
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,12 @@ class Campaigns:
         app[CAMPAIGNS].wake()
 
     async def import_contacts(
-        self, count: int, *, opted_out: set[int] = frozenset(), tags: str = "", start: int = 0
+        self,
+        count: int,
+        *,
+        opted_out: AbstractSet[int] = frozenset(),
+        tags: str = "",
+        start: int = 0,
     ) -> list[str]:
         """Contacts ``start``..``start + count - 1``; those in ``opted_out`` say NO."""
         lines = ["wa_id,marketing_opt_in,tags"]

@@ -36,7 +36,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "OUTBOUND_WORKER": False,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_app(settings: Settings, *, clock: FrozenClock | None = None) -> web.Application:

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from engine.inbound.consent_rules import ConsentRules
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import Incoming
 from engine.inbound.ingest import IngestResult, IngestSettings, ingest
-from engine.inbound.keywords import ConsentRules
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message, MessageStatus

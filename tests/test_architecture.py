@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "phone": 0,
     "models": 0,
     "metrics": 0,
+    "keywords": 0,
     "catalogue": 1,
     "config": 1,
     "send_rules": 1,
@@ -117,3 +118,27 @@ def test_the_check_sees_a_cycle(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("from engine.outbound.sender import Sender\nimport engine.inbound.x\n")
     assert _imports(module) == {"outbound", "inbound"}
+
+
+def _route_modules() -> set[str]:
+    """The REST route modules: those of ``engine.web`` that declare routes."""
+    return {
+        f"engine.web.{path.stem}"
+        for path in (ENGINE / "web").glob("*.py")
+        if "web.RouteTableDef()" in path.read_text("utf-8")
+    }
+
+
+def test_the_console_imports_no_rest_route_module() -> None:
+    """The console and the REST API call the same use cases of the engine parts; neither
+    reaches into the other's routes."""
+    routes = _route_modules()
+    assert "engine.web.contacts" in routes
+    wrong = []
+    for path in (ENGINE / "web" / "console").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in routes:
+                wrong.append(f"{path.name} imports {node.module}")
+            if isinstance(node, ast.Import):
+                wrong += [f"{path.name} imports {a.name}" for a in node.names if a.name in routes]
+    assert wrong == []

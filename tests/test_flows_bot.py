@@ -18,9 +18,9 @@ from aiohttp.test_utils import TestServer
 from engine.clock import FrozenClock
 from engine.flows.bot import BotHandler
 from engine.flows.events import HttpRequested
-from engine.flows.inputs import HttpResult
 from engine.flows.integrations import AiohttpCaller, HttpCaller
 from engine.flows.library import FlowLibrary
+from engine.flows.resumptions import HttpResult
 from engine.ids import new_id
 from engine.inbound.handoff import Incoming
 from engine.models.contact import ConsentSource, Contact

@@ -21,9 +21,9 @@ from engine.flows.events import (
     Waiting,
 )
 from engine.flows.flowset import FlowSet
-from engine.flows.inputs import HttpResult, Timeout
 from engine.flows.loader import parse_flow
 from engine.flows.outcomes import EndStatus, WaitKind
+from engine.flows.resumptions import HttpResult, Timeout
 from engine.flows.runtime import Runtime, Trigger
 from engine.flows.session import Session, SessionStatus
 from engine.models.content import (
@@ -83,8 +83,8 @@ def test_send_builds_every_kind_of_content_with_jinja() -> None:
             body="Choose",
             header="For Ann",
             buttons=(
-                {"id": "a", "title": "A"},  # type: ignore[arg-type]
-                {"id": "b", "title": "B"},  # type: ignore[arg-type]
+                {"id": "a", "title": "A"},
+                {"id": "b", "title": "B"},
             ),
         ),
         ListContent.model_validate(

@@ -94,7 +94,7 @@ async def test_a_flow_enrols_and_unenrols_the_customer_who_writes(
         response = await campaigns.client.get(
             f"/api/v1/sequences/{sequence['id']}/enrollments/{ann}"
         )
-        return await response.json() if response.status == 200 else None  # type: ignore[no-any-return]
+        return await response.json() if response.status == 200 else None
 
     record = await eventually(enrolled, what="the flow to enrol the customer")
     assert (record["state"], record["source"]) == ("active", "flow:join")
@@ -111,7 +111,8 @@ async def test_a_flow_enrols_and_unenrols_the_customer_who_writes(
     await say(campaigns, "leave", "wamid.leave-1", ann)
 
     async def left() -> bool:
-        return (await campaigns.enrolment(sequence["id"], ann))["state"] == "unenrolled"
+        state: str = (await campaigns.enrolment(sequence["id"], ann))["state"]
+        return state == "unenrolled"
 
     await eventually(left, what="the flow to unenrol the customer")
 

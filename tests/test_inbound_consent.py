@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from engine.clock import FrozenClock
-from engine.inbound.keywords import ConsentRules
+from engine.inbound.consent_rules import ConsentRules
 from engine.models import ConsentSource
 from engine.models.message import Channel, Direction, Message, MessageStatus
 from engine.store import Store

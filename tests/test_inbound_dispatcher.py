@@ -33,9 +33,24 @@ async def start(store: Store, clock: FrozenClock) -> AsyncIterator[Start]:
     """Start dispatchers (retrying at once); every one is stopped at the end."""
     started: list[Dispatcher] = []
 
-    def make(handler: ConversationHandler | None, **options: float) -> Dispatcher:
+    def make(
+        handler: ConversationHandler | None,
+        *,
+        concurrency: int = 64,
+        batch: int = 256,
+        max_attempts: int = 5,
+        stop_grace: float = 10.0,
+    ) -> Dispatcher:
         dispatcher = Dispatcher(
-            store, clock, lambda: handler, **{"retry_delay": 0, "gather": 0, **options}
+            store,
+            clock,
+            lambda: handler,
+            concurrency=concurrency,
+            batch=batch,
+            max_attempts=max_attempts,
+            stop_grace=stop_grace,
+            retry_delay=0,
+            gather=0,
         )
         dispatcher.start()
         started.append(dispatcher)

@@ -8,14 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.inbound.keywords import (
-    DEFAULT_START_WORDS,
-    DEFAULT_STOP_WORDS,
-    ConsentRules,
-    Signal,
-    _fold,
-    normalise,
-)
+from engine.config.consent_words import DEFAULT_START_WORDS, DEFAULT_STOP_WORDS
+from engine.inbound.consent_rules import ConsentRules, Signal
+from engine.keywords import _fold, first_word, normalise
 from tests.conftest import make_settings
 
 RULES = ConsentRules.build()
@@ -139,3 +134,21 @@ def test_words_payloads_and_replies_come_from_the_settings(tmp_path: Path) -> No
     assert rules.button("no_more") is Signal.STOP
     assert rules.reply(Signal.STOP) == "Bye."
     assert rules.reply(Signal.START) == "", "an empty reply is not sent"
+
+
+@pytest.mark.parametrize(
+    ("typed", "folded"),
+    [
+        ("Order-status", "order status"),  # inner punctuation separates words
+        ("  ¡Hóla,   Señor! 👋 ", "hola senor"),
+        ("m’abonner", "m abonner"),
+        ("बंद करो", "बंद करो"),  # Devanagari vowel signs are kept
+    ],
+)
+def test_one_matcher_folds_inner_punctuation_like_spaces(typed: str, folded: str) -> None:
+    assert normalise(typed) == folded
+
+
+def test_the_first_word_stops_at_punctuation() -> None:
+    assert first_word("Order #1234 please") == "order"
+    assert first_word("order:track") == "order"

@@ -1,5 +1,5 @@
-"""The marketing opt-in rule holds at the moment of sending (API.md §3): a contact who opts
-out after their message was queued is treated as one who had opted out before.
+"""The marketing opt-in rule holds at the moment of sending: a contact who opts out
+after their message was queued is treated as one who had opted out before.
 
 The real server, its built-in simulator and a real SQLite file. The sender is started by
 the test once the messages are queued and the contact has opted out through the real,

@@ -9,7 +9,7 @@ from typing import Any
 from engine.clock import FrozenClock
 from engine.models import ConsentSource
 from engine.models.message import Message, MessageStatus
-from engine.outbound.statuses import StatusResult, replay_unmatched_statuses
+from engine.outbound.statuses import StatusResult, replay_unmatched_statuses_of
 from engine.store import Store, Tx
 from engine.store.inbound import UnmatchedStatus
 from tests.inbound_support import ANN, contact_of, ingest_json, load, sent_message
@@ -88,10 +88,11 @@ async def test_statuses_that_come_before_the_wamid_is_known_are_replayed_in_orde
     async def record_wamid(tx: Tx) -> None:
         # What the sender does once Meta answered: record the wamid, replay, one job.
         await tx.messages.change_status(queued.id, MessageStatus.SENT, at=clock.now(), wamid=early)
-        await replay_unmatched_statuses(tx, queued.id, early)
+        await replay_unmatched_statuses_of(tx, {early: queued.id})
 
     await store.write(record_wamid)
-    await store.write(lambda tx: replay_unmatched_statuses(tx, queued.id, early))  # nothing left
+    # nothing left to replay the second time
+    await store.write(lambda tx: replay_unmatched_statuses_of(tx, {early: queued.id}))
 
     stored = await message(store, queued.id)
     assert stored.status is MessageStatus.READ
@@ -120,7 +121,7 @@ async def test_131050_opts_the_contact_out_also_when_the_message_is_not_known_ye
     # The customer opts in again; replaying the early failure must not undo that.
     await ingest_json(store, load("user_preferences_resume"), clock.now())
     queued = await sent_message(store, clock.now(), "wamid.unknown")
-    await store.write(lambda tx: replay_unmatched_statuses(tx, queued.id, "wamid.unknown"))
+    await store.write(lambda tx: replay_unmatched_statuses_of(tx, {"wamid.unknown": queued.id}))
     assert (await contact_of(store, ANN)).marketing_opt_in is True
     assert (await message(store, queued.id)).status is MessageStatus.FAILED
 
@@ -132,7 +133,7 @@ async def test_131050_for_an_unknown_recipient_is_applied_when_replayed(
     await ingest_json(store, lost, clock.now())
     queued = await sent_message(store, clock.now(), "wamid.x", wa_id="447700900123")
     assert (await contact_of(store, "447700900123")).marketing_opt_in is True
-    await store.write(lambda tx: replay_unmatched_statuses(tx, queued.id, "wamid.x"))
+    await store.write(lambda tx: replay_unmatched_statuses_of(tx, {"wamid.x": queued.id}))
     assert (await contact_of(store, "447700900123")).marketing_opt_in is False
 
 

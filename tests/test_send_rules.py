@@ -59,7 +59,7 @@ def row(
     for state in [window] if window is not None else [OPEN, CLOSED]:
         for only in [opted_in_only] if opted_in_only is not None else [True, False]:
             for conf in [confirmed] if confirmed is not None else [True, False]:
-                TABLE[(channel, content, opted_in, state, only, conf)] = full  # type: ignore[assignment]
+                TABLE[(channel, content, opted_in, state, only, conf)] = full
 
 
 # Opted-in contacts: every channel sends every kind of content.

@@ -182,9 +182,11 @@ async def test_statuses_never_move_a_message_backwards(store: Store, clock: Froz
     assert await store.write(lambda tx: tx.messages.insert(message))
     for status in (MessageStatus.SENT, MessageStatus.READ, MessageStatus.DELIVERED):
         clock.advance(seconds=1)
-        await store.write(
-            lambda tx, status=status: tx.messages.change_status(message.id, status, at=clock.now())
-        )
+
+        async def change(tx: Tx, status: MessageStatus = status) -> None:
+            await tx.messages.change_status(message.id, status, at=clock.now())
+
+        await store.write(change)
     async with store.read() as tx:
         stored = await tx.messages.get(message.id)
     assert stored is not None

@@ -270,14 +270,16 @@ async def test_the_audience_combines_contacts_tags_and_attributes(campaigns: Cam
     await campaigns.import_contacts(4, tags="vip", start=4)  # 4-7
     await campaigns.import_contacts(4, start=8)  # 8-11, no tags
 
+    given: dict[int, dict[str, Any]] = {
+        0: {"plan": "gold", "city": "Paris"},
+        4: {"plan": "silver"},
+        5: {"plan": "bronze", "score": 1},
+        8: {"plan": "gold"},
+        9: {"score": True},
+    }
+
     async def attributes(tx: Tx) -> None:
-        for index, values in {
-            0: {"plan": "gold", "city": "Paris"},
-            4: {"plan": "silver"},
-            5: {"plan": "bronze", "score": 1},
-            8: {"plan": "gold"},
-            9: {"score": True},
-        }.items():
+        for index, values in given.items():
             contact = await tx.contacts.get(number(index))
             assert contact is not None
             await tx.contacts.update(contact.id, attributes=values)

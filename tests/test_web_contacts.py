@@ -1,4 +1,4 @@
-"""REST contacts and consent, against the real app on loopback (API.md §2)."""
+"""REST contacts and consent, against the real app on loopback."""
 
 from __future__ import annotations
 

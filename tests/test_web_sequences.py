@@ -4,6 +4,7 @@ shows what every step did."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,13 @@ async def test_a_marketing_step_fails_for_an_opted_out_contact_who_moves_on_on_s
     enrolled = await enrol(campaigns, sequence_id, ann)
     assert enrolled["state"] == "active"
     assert [s["status"] for s in enrolled["steps"]] == ["pending"] * 3
+    # Every pending step shows when it is due: 1h, then 1d after it, then 2h after that.
+    enrolled_at = datetime.fromisoformat(enrolled["enrolled_at"])
+    assert [datetime.fromisoformat(s["due_at"]) - enrolled_at for s in enrolled["steps"]] == [
+        timedelta(hours=1),
+        timedelta(hours=25),
+        timedelta(hours=27),
+    ]
 
     campaigns.advance(hours=1)
     await step_statuses(campaigns, sequence_id, ann, SENT, "pending", "pending")

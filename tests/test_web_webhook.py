@@ -1,4 +1,4 @@
-"""The webhook as Meta uses it: the real app on loopback, signed real payloads (API.md §1)."""
+"""The webhook as Meta uses it: the real app on loopback, signed real payloads."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def free_port() -> int:
 
 def call(
     url: str, token: str | None = None, body: dict[str, object] | None = None
-) -> tuple[int, object]:
+) -> tuple[int, Any]:
     request = urllib.request.Request(
         url,
         data=None if body is None else json.dumps(body).encode(),
@@ -128,6 +129,27 @@ def test_first_start_makes_a_token_shows_it_once_and_keeps_it(workdir: Path) -> 
         assert contact["wa_id"] == "16505551234"
     finally:
         assert again.stop(signal.SIGINT) == 0
+
+
+def test_a_rotated_token_is_taken_up_by_the_running_server(workdir: Path) -> None:
+    server = Server(workdir)
+    try:
+        old = server.token()
+        assert old
+        rotated = run_with(workdir, [sys.executable, "-m", "engine", "api-token", "--rotate"])
+        assert rotated.returncode == 0, rotated.stderr
+        new = rotated.stdout.strip().splitlines()[-1].rsplit(" ", 1)[-1]
+        assert new
+        assert new != old
+        assert "takes the new token up" in rotated.stderr
+        # The server re-reads a rotated token at most once a second: wait for it.
+        deadline = time.monotonic() + 10
+        while call(f"{server.url}/api/v1/contacts", new)[0] != 200:
+            assert time.monotonic() < deadline, "the new token was never accepted"
+            time.sleep(0.1)
+        assert call(f"{server.url}/api/v1/contacts", old)[0] == 401
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
 
 
 def run_with(

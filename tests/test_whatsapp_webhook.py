@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from engine.whatsapp.webhook import (
     InvalidNotification,
-    MessagesChange,
     Notification,
     OtherChange,
     decode_json,
@@ -108,7 +107,8 @@ def test_statuses_errors_and_other_fields_parse() -> None:
     assert sent.conversation.origin.type == "marketing"
 
     changes = parse_notification(load("batch")).entry[0].changes
-    assert [type(change) for change in changes] == [MessagesChange, MessagesChange, OtherChange]
+    kinds = [type(change).__name__ for change in changes]
+    assert kinds == ["MessagesChange", "MessagesChange", "OtherChange"]
     assert isinstance(changes[2], OtherChange)
     assert changes[2].value["event"] == "APPROVED"
 
@@ -262,7 +262,7 @@ def test_reading_mends_halves_of_utf16_pairs_and_takes_nan() -> None:
     raw = json.dumps(body).encode()
     assert b"Ann \\ud83d" in raw  # JSON escapes the lone half
     notification = read_notification(raw)
-    contact = notification.entry[0].changes[0].value.contacts[0]  # type: ignore[union-attr]
+    contact = notification.entry[0].changes[0].value.contacts[0]
     assert contact.profile is not None
     assert contact.profile.name == "Ann \ufffd"
     odd = raw.replace(b'"messaging_product"', b'"score": NaN, "messaging_product"')

@@ -24,8 +24,6 @@ from engine.agents.errors import (
     ConfirmationRequired,
     FreeTextOutsideWindow,
     InvalidTemplate,
-    UnknownAgent,
-    UnknownContact,
 )
 from engine.agents.ownership import take_over
 from engine.models.agent import Agent, ComposeRecord, Confirmation
@@ -82,37 +80,6 @@ class Composed:
     record: ComposeRecord
     notices: tuple[Notice, ...]
     took_over: bool
-
-
-async def contact_named(tx: Tx, address: str) -> Contact:
-    """The contact at ``address`` (a ``wa_id`` or a user id); :class:`UnknownContact`."""
-    contact = await tx.contacts.get(address)
-    if contact is None:
-        raise UnknownContact(address)
-    return contact
-
-
-async def agent_named(tx: Tx, email: str) -> Agent:
-    agent = await tx.agents.get(email)
-    if agent is None:
-        raise UnknownAgent(email)
-    return agent
-
-
-async def compose_to(
-    tx: Tx,
-    address: str,
-    *,
-    agent: str,
-    content: TextContent | TemplateContent,
-    confirm_opted_out: bool,
-    now: datetime,
-) -> Composed:
-    """:func:`compose` as the agent with email ``agent`` writes to the contact at
-    ``address``: :class:`UnknownContact` and :class:`UnknownAgent` when there is none."""
-    contact = await contact_named(tx, address)
-    request = ComposeRequest(await agent_named(tx, agent), content, confirm_opted_out)
-    return await compose(tx, contact, request, now=now)
 
 
 async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: datetime) -> Composed:

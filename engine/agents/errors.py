@@ -43,14 +43,6 @@ class ConversationOwned(DeskError):
         self.owner = owner
 
 
-class UnknownContact(DeskError):
-    code = "not_found"
-
-    def __init__(self, address: str) -> None:
-        super().__init__(f"contact {address} was not found")
-        self.address = address
-
-
 class FreeTextOutsideWindow(DeskError):
     """The send rules refuse free text: the 24-hour customer-service window is closed."""
 
@@ -101,3 +93,14 @@ class InvalidTemplate(DeskError):
         super().__init__(f"{field}: {message}", notices=notices)
         self.field = field
         self.field_message = message
+
+
+class UnknownFlow(DeskError):
+    """A release asked to restart a bot flow that is not loaded."""
+
+    code = "invalid_request"
+
+    def __init__(self, name: str) -> None:
+        self.field = "restart_flow"
+        self.field_message = f"there is no flow named {name}"
+        super().__init__(f"{self.field}: {self.field_message}")

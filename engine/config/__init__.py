@@ -1,7 +1,8 @@
 """Settings: one typed model read from the environment (and an optional ``.env`` file).
 
-The names are the external contract of API.md §1; everything else has a default that
-serves the embedded setup (SQLite file, built-in Cloud API simulator, no credentials).
+The names are the external contract (the README's Configuration table); everything
+else has a default that serves the embedded setup (SQLite file, built-in Cloud API
+simulator, no credentials).
 
 >>> Settings(DATABASE_URL="sqlite:///tmp.db").sqlite_path
 'tmp.db'
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
-    # WhatsApp Cloud API (API.md §1).
+    # WhatsApp Cloud API.
     wa_verify_token: str | None = Field(default=None, alias="WA_VERIFY_TOKEN")
     wa_app_secret: str | None = Field(default=None, alias="WA_APP_SECRET")
     wa_access_token: str | None = Field(default=None, alias="WA_ACCESS_TOKEN")

@@ -26,7 +26,13 @@ import aiohttp
 from engine.config import Settings, load_settings
 from engine.whatsapp.signature import HEADER, sign
 
-REPLY_WAIT_SECONDS = 4.0
+REPLY_WAIT_SECONDS = 5.0
+"""How long to wait for an answer at most."""
+SETTLE_SECONDS = 0.5
+"""Once an answer came, how long nothing more must come before it is taken as whole.
+The bot queues one message's replies together and the sender sends them back to back,
+milliseconds apart."""
+POLL_SECONDS = 0.05
 
 
 def text_notification(
@@ -113,12 +119,16 @@ async def customer_says(
         print(f"you ({sender}): {text}")
         deadline = time.monotonic() + wait
         shown = len(seen)
+        last_at: float | None = None  # when the last reply arrived
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(POLL_SECONDS)
             received = await _received(http, base, sender)
             for sent in received[shown:]:
                 print("\n".join(describe(sent)))
-            shown = len(received)
+            if len(received) > shown:
+                shown, last_at = len(received), time.monotonic()
+            elif last_at is not None and time.monotonic() - last_at >= SETTLE_SECONDS:
+                break  # the answer is here and nothing more is coming
         if shown == len(seen):
             print("(no answer came back: is the bot, not an agent, answering this contact?)")
     return 0

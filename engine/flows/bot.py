@@ -36,10 +36,10 @@ from engine.flows.events import (
     MessageSent,
     SequenceRequested,
 )
-from engine.flows.inputs import FlowInput, HttpResult, Timeout
 from engine.flows.integrations import HttpCaller, call_with_deadline
 from engine.flows.library import FlowLibrary
 from engine.flows.outcomes import WaitKind
+from engine.flows.resumptions import FlowInput, HttpResult, Timeout
 from engine.flows.routing import converse
 from engine.flows.runtime import Trigger
 from engine.flows.session import Session

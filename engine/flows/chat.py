@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from engine.flows.events import Event, HandedOff, MessageSent, Waiting
 from engine.flows.flowset import FlowSet
-from engine.flows.inputs import HttpResult, Timeout
+from engine.flows.resumptions import HttpResult, Timeout
 from engine.flows.routing import converse
 from engine.flows.runtime import Runtime, Trigger
 from engine.flows.session import Session

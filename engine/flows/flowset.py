@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.flows.keywords import first_word, normalise
 from engine.flows.loader import Problem, load_flows
 from engine.flows.model import Flow
 from engine.flows.validate import validate
+from engine.keywords import first_word, normalise
 from engine.models.template import Template
 
 ENV_PREFIX = "FLOW_"

@@ -9,7 +9,7 @@ from typing import Protocol
 import aiohttp
 
 from engine.flows.events import HttpRequested
-from engine.flows.inputs import HttpResult
+from engine.flows.resumptions import HttpResult
 
 MAX_ANSWER_BYTES = 1 << 20
 

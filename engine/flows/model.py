@@ -34,8 +34,8 @@ from pydantic import (
 )
 
 if TYPE_CHECKING:
-    from engine.flows.inputs import FlowInput
     from engine.flows.outcomes import Outcome
+    from engine.flows.resumptions import FlowInput
     from engine.flows.run import Run
 
 Path = tuple[str | int, ...]

@@ -36,10 +36,10 @@ from engine.flows.events import (
     Waiting,
 )
 from engine.flows.flowset import FlowSet
-from engine.flows.inputs import FlowInput, HttpResult, Timeout
 from engine.flows.model import Flow
 from engine.flows.outcomes import EndStatus, Enter, Finish, Go, Outcome, Wait, WaitKind
 from engine.flows.render import RenderError
+from engine.flows.resumptions import FlowInput, HttpResult, Timeout
 from engine.flows.run import Run, contact_view
 from engine.flows.session import Session, SessionStatus
 from engine.models.contact import Contact

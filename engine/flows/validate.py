@@ -9,13 +9,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from engine.flows.keywords import first_word, normalise
 from engine.flows.loader import Problem, dotted
 from engine.flows.model import Flow
 from engine.flows.render import syntax_error
 from engine.flows.steps.ask import AskStep, Validation
 from engine.flows.steps.branch import BranchStep
 from engine.flows.steps.message import MessageFields
+from engine.keywords import first_word, normalise
 from engine.models.template import Template
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
-from engine.inbound.keywords import ConsentRules, Signal
+from engine.inbound.consent_rules import ConsentRules, Signal
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TextContent
 from engine.models.message import Channel

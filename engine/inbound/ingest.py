@@ -24,8 +24,8 @@ from engine.inbound.consent import (
     apply_whatsapp_preference,
     preference_signal,
 )
-from engine.inbound.inputs import customer_input
-from engine.inbound.keywords import ConsentRules, Signal
+from engine.inbound.consent_rules import ConsentRules, Signal
+from engine.inbound.input_from_message import customer_input
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
 from engine.outbound.statuses import StatusResult, apply_status

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ConsentSource(StrEnum):
-    """Where a change of marketing opt-in came from (API.md §2)."""
+    """Where a change of marketing opt-in came from."""
 
     INBOUND = "inbound"  # contact created by their first message
     API = "api"

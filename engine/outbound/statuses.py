@@ -3,7 +3,7 @@
 A status moves its outbound message forward (``tx.messages.change_status`` keeps the
 whole history and never moves a message backwards: ``delivered`` after ``read`` is
 recorded, and the message stays ``read``). A status whose wamid no message carries
-yet is kept as *unmatched*; the sender calls :func:`replay_unmatched_statuses` in the
+yet is kept as *unmatched*; the sender calls :func:`replay_unmatched_statuses_of` in the
 transaction that records the wamid, so no status is lost to that race.
 
 A ``failed`` status with error 131050 means the customer stopped marketing messages
@@ -89,17 +89,11 @@ async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> Status
     return StatusResult.APPLIED
 
 
-async def replay_unmatched_statuses(tx: Tx, message_id: str, wamid: str) -> None:
-    """Apply the statuses that came for ``wamid`` before ``message_id`` carried it.
-
-    The sender calls this in the same transaction that records the wamid.
-    """
-    await replay_unmatched_statuses_of(tx, {wamid: message_id})
-
-
 async def replay_unmatched_statuses_of(tx: Tx, messages: dict[str, str]) -> None:
-    """:func:`replay_unmatched_statuses` for many messages (by wamid): one statement
-    for the batch when, as nearly always, no status came early."""
+    """Apply the statuses that came for each wamid of ``messages`` (wamid → message id)
+    before the message carried it: one statement for the batch when, as nearly always,
+    no status came early. The sender calls this in the transaction that records the
+    wamids."""
     if not messages:
         return
     kept: dict[str, list[UnmatchedStatus]] = {}

@@ -1,13 +1,12 @@
-"""REST: agent accounts (API.md §2, Conversations). Agents sign in to the console."""
+"""REST: agent accounts. Agents sign in to the console."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from engine.agents.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
 from engine.models.agent import Agent, AgentRole
@@ -15,23 +14,9 @@ from engine.store import AlreadyExists
 from engine.store.agents import NewAgent
 from engine.web.errors import ApiError
 from engine.web.keys import STORE
-from engine.web.validation import Body, parse_body
+from engine.web.validation import Body, Email, parse_body
 
 routes = web.RouteTableDef()
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-
-
-def _email(value: str) -> str:
-    value = value.strip().lower()
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise ValueError("not an email address")
-    return value
-
-
-Email = Annotated[str, AfterValidator(_email)]
-"""An email address, compared and stored lower-case."""
-
 
 class AgentCreate(Body):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -27,11 +27,12 @@ from engine.web import (
     templates,
     webhook,
 )
-from engine.web.auth import api_auth_middleware, ensure_api_token
+from engine.web.api_token import ApiTokenCheck
+from engine.web.auth import api_auth_middleware
 from engine.web.console import console_middleware, setup_console
 from engine.web.errors import error_middleware
 from engine.web.keys import (
-    API_TOKEN_HASH,
+    API_TOKEN_CHECK,
     BOT_HANDLER,
     CALLBACK_SECRET,
     CALLBACKS,
@@ -46,6 +47,7 @@ from engine.web.keys import (
     SETTINGS,
     STORE,
 )
+from engine.web.refusals import refusal_middleware
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ def create_app(
             error_middleware,
             api_auth_middleware,
             console_middleware,  # agents' console sessions and CSRF
+            refusal_middleware,  # the engine parts' refusals as REST answers
         ]
     )
     app[SETTINGS] = settings
@@ -108,8 +111,8 @@ async def _parts(app: web.Application) -> AsyncIterator[None]:
         conversation_handler=handler,
     ) as parts:
         app[STORE] = parts.store
-        digest, generated = await ensure_api_token(parts.store, settings.api_token)
-        app[API_TOKEN_HASH] = digest
+        app[API_TOKEN_CHECK] = tokens = ApiTokenCheck(parts.store, settings.api_token)
+        generated = await tokens.start()
         if generated is not None:
             app[GENERATED_API_TOKEN] = generated
         app[SENDER] = parts.sender

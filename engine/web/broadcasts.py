@@ -1,4 +1,4 @@
-"""REST: broadcasts (API.md §2, Broadcasts): preview, create, progress, report, cancel,
+"""REST: broadcasts: preview, create, progress, report, cancel,
 pause and resume.
 
 The request is checked and the audience counted (a read, page by page); creating

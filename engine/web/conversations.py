@@ -1,4 +1,4 @@
-"""REST: conversations, the agents' compose path (API.md §2, Conversations; §3).
+"""REST: conversations, the agents' compose path.
 
 The REST API authenticates with the bearer token and names the acting agent (by
 email) in the body; the console does the same through the signed-in agent.
@@ -6,53 +6,23 @@ email) in the body; the console does the same through the signed-in agent.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
-from engine.agents.compose import Composed, agent_named, compose_to, contact_named
-from engine.agents.errors import (
-    ConfirmationRequired,
-    ConversationOwned,
-    DeskError,
-    FreeTextOutsideWindow,
-    InvalidTemplate,
-    UnknownAgent,
-    UnknownContact,
-)
-from engine.agents.ownership import release, take_over
-from engine.agents.view import (
-    MessageView,
-    conversation_json,
-    load_view,
-    message_json,
-    notice_json,
-    summary_json,
-    view_json,
-)
-from engine.models.contact import Contact
-from engine.models.content import TemplateContent, TextContent
-from engine.models.conversation import Conversation, Owner
-from engine.store import Tx
+from engine.agents import desk
+from engine.agents.view import conversation_json, load_view, summary_json, view_json
+from engine.contacts.directory import require_contact
+from engine.models.conversation import Owner
 from engine.store.desk import SummaryFilter
-from engine.web.agents import Email
-from engine.web.contacts import contact_address, require_contact
-from engine.web.errors import ApiError
+from engine.web.addresses import contact_address
+from engine.web.compose_body import ComposeBody, composed_json
 from engine.web.keys import CLOCK, FLOW_RESTARTER, STORE
-from engine.web.validation import Body, parse_body, parse_query
+from engine.web.validation import Body, Email, parse_body, parse_query
 
 routes = web.RouteTableDef()
 
-_STATUS: dict[type[DeskError], int] = {
-    ConversationOwned: 409,
-    ConfirmationRequired: 409,
-    FreeTextOutsideWindow: 422,
-    UnknownContact: 404,
-    InvalidTemplate: 422,
-}
-
-Param = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 FlowName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -70,134 +40,6 @@ class TakeoverBody(Body):
 class ReleaseBody(Body):
     agent: Email | None = None
     restart_flow: FlowName | None = None
-
-
-class TemplateChoice(Body):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    language: Annotated[str, StringConstraints(min_length=2, max_length=16)]
-    params: list[Param] = Field(default_factory=list)
-
-
-class ComposeBody(Body):
-    agent: Email
-    text: Annotated[str, StringConstraints(max_length=4096)] | None = None
-    template: TemplateChoice | None = None
-    confirm_opted_out: bool = False
-
-    @model_validator(mode="after")
-    def _text_or_template(self) -> ComposeBody:
-        if (self.text is None) == (self.template is None):
-            raise ValueError("give exactly one of text and template")
-        if self.text is not None and not self.text.strip():
-            raise ValueError("text is empty")
-        return self
-
-    def content(self) -> TextContent | TemplateContent:
-        if self.template is not None:
-            return TemplateContent(
-                name=self.template.name,
-                language=self.template.language,
-                params=tuple(self.template.params),
-            )
-        assert self.text is not None
-        return TextContent(body=self.text)
-
-
-def desk_error(error: DeskError) -> ApiError:
-    """The REST answer to a refusal; it carries the contact's notices like any answer."""
-    notices = [notice_json(n) for n in error.notices]
-    if isinstance(error, UnknownAgent):
-        return ApiError(
-            422,
-            "invalid_request",
-            f"agent: {error.message}",
-            fields=[{"field": "agent", "message": error.message}],
-        )
-    if isinstance(error, InvalidTemplate):
-        return ApiError(
-            422,
-            "invalid_request",
-            error.message,
-            fields=[{"field": error.field, "message": error.field_message}],
-            notices=notices,
-        )
-    return ApiError(
-        _STATUS.get(type(error), 409), error.code, error.message, **error.details, notices=notices
-    )
-
-
-def composed_json(composed: Composed) -> dict[str, Any]:
-    data = message_json(MessageView(composed.message, composed.record))
-    data["notices"] = [notice_json(n) for n in composed.notices]
-    return data
-
-
-async def compose_as(request: web.Request, address: str, body: ComposeBody) -> Composed:
-    """Run the compose job for the agent ``body`` names; a refusal becomes an ApiError."""
-    now = request.app[CLOCK].now()
-
-    content = body.content()
-
-    try:
-        return await request.app[STORE].write(
-            lambda tx: compose_to(
-                tx,
-                address,
-                agent=body.agent,
-                content=content,
-                confirm_opted_out=body.confirm_opted_out,
-                now=now,
-            )
-        )
-    except DeskError as error:
-        raise desk_error(error) from None
-
-
-async def take_over_as(
-    request: web.Request, address: str, email: str
-) -> tuple[Contact, Conversation]:
-    now = request.app[CLOCK].now()
-
-    async def job(tx: Tx) -> tuple[Contact, Conversation]:
-        contact = await contact_named(tx, address)
-        agent = await agent_named(tx, email)
-        conversation, _ = await take_over(tx, contact, agent, now=now)
-        return contact, conversation
-
-    try:
-        return await request.app[STORE].write(job)
-    except DeskError as error:
-        raise desk_error(error) from None
-
-
-async def release_as(
-    request: web.Request, address: str, email: str | None, restart_flow: str | None
-) -> tuple[Contact, Conversation, bool]:
-    """Release, then restart the flow when asked and a flows runtime is wired in.
-    Returns whether the flow was started."""
-    restarter = request.app.get(FLOW_RESTARTER)
-    if restart_flow is not None and restarter is not None and not restarter.has_flow(restart_flow):
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"restart_flow: there is no flow named {restart_flow}",
-            fields=[{"field": "restart_flow", "message": f"there is no flow named {restart_flow}"}],
-        )
-    now = request.app[CLOCK].now()
-
-    async def job(tx: Tx) -> tuple[Contact, Conversation]:
-        contact = await contact_named(tx, address)
-        agent = None if email is None else await agent_named(tx, email)
-        return contact, await release(tx, contact, by=agent, restart_flow=restart_flow, now=now)
-
-    try:
-        contact, conversation = await request.app[STORE].write(job)
-    except DeskError as error:
-        raise desk_error(error) from None
-    if restart_flow is not None and restarter is not None:
-        await restarter.restart(contact, restart_flow)
-        return contact, conversation, True
-    return contact, conversation, False
 
 
 @routes.get("/api/v1/conversations")
@@ -224,7 +66,9 @@ async def get_conversation(request: web.Request) -> web.Response:
 async def takeover_conversation(request: web.Request) -> web.Response:
     address = contact_address(request)
     body = await parse_body(request, TakeoverBody)
-    contact, conversation = await take_over_as(request, address, body.agent)
+    contact, conversation = await desk.take_over_as(
+        request.app[STORE], address, body.agent, now=request.app[CLOCK].now()
+    )
     return web.json_response(conversation_json(contact, conversation))
 
 
@@ -234,8 +78,13 @@ async def release_conversation(request: web.Request) -> web.Response:
     body = ReleaseBody()
     if await request.read():
         body = await parse_body(request, ReleaseBody)
-    contact, conversation, started = await release_as(
-        request, address, body.agent, body.restart_flow
+    contact, conversation, started = await desk.release_as(
+        request.app[STORE],
+        address,
+        body.agent,
+        restart_flow=body.restart_flow,
+        restarter=request.app.get(FLOW_RESTARTER),
+        now=request.app[CLOCK].now(),
     )
     data = conversation_json(contact, conversation)
     data["restart_flow"] = (
@@ -248,5 +97,12 @@ async def release_conversation(request: web.Request) -> web.Response:
 async def compose_message(request: web.Request) -> web.Response:
     address = contact_address(request)
     body = await parse_body(request, ComposeBody)
-    composed = await compose_as(request, address, body)
+    composed = await desk.compose_as(
+        request.app[STORE],
+        address,
+        body.agent,
+        body.content(),
+        confirm_opted_out=body.confirm_opted_out,
+        now=request.app[CLOCK].now(),
+    )
     return web.json_response(composed_json(composed), status=202)

@@ -10,6 +10,7 @@ from engine.web.keys import FLOW_LIBRARY, STORE
 
 routes = web.RouteTableDef()
 
+
 @routes.get("/api/v1/flows")
 async def list_flows(request: web.Request) -> web.Response:
     return web.json_response({"flows": request.app[FLOW_LIBRARY].flows.summary()})

@@ -16,12 +16,13 @@ from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackDispatcher
 from engine.outbound.sender import Sender
 from engine.store import Store
+from engine.web.api_token import ApiTokenCheck
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
-API_TOKEN_HASH = web.AppKey("api_token_hash", bytes)
+API_TOKEN_CHECK = web.AppKey("api_token_check", ApiTokenCheck)
 
 # Agents: the flows runtime's hook for "release and restart a flow"; unset,
 # a release still records the request (conversation events) but starts nothing.

@@ -1,4 +1,4 @@
-"""REST: sequences (API.md §2, Sequences): create, edit, enrol (one contact, a CSV file,
+"""REST: sequences: create, edit, enrol (one contact, a CSV file,
 everyone with a tag), unenrol, and an enrolment's record of every step."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from engine.campaigns import sequences
 from engine.campaigns.enrol_csv import parse_numbers_csv
 from engine.campaigns.errors import AlreadyEnrolled, CampaignError
 from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError
+from engine.contacts.directory import require_contact
 from engine.flows.model import parse_duration
 from engine.ids import new_id
 from engine.models.campaign import (
@@ -28,17 +29,12 @@ from engine.models.contact import Contact
 from engine.models.message import TemplateRef
 from engine.store import AlreadyExists, NotFound, Tx
 from engine.store.campaign_work import WorkKind
+from engine.web.addresses import contact_address
 from engine.web.campaigns import campaign_error, invalid
-from engine.web.contacts import (
-    IMPORT_LIMIT_BYTES,
-    contact_address,
-    invalid_csv,
-    read_limited,
-    require_contact,
-)
 from engine.web.errors import ApiError, not_found
 from engine.web.keys import CLOCK, SETTINGS, STORE
 from engine.web.messages import TemplateChoice, iso
+from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
 from engine.web.validation import Body, PhoneNumber, parse_body
 
 routes = web.RouteTableDef()
@@ -132,6 +128,9 @@ async def enrolment_json(
     active = enrolment.state is EnrolmentState.ACTIVE
     count = max(len(sequence.definition.steps), max(runs, default=-1) + 1)
     steps: list[dict[str, Any]] = []
+    # A pending step is due its delay after the step before it was due (the timer says
+    # when the next one fires).
+    scheduled = enrolment.anchor_at
     for index in range(count):
         run = runs.get(index)
         if run is not None:
@@ -146,16 +145,19 @@ async def enrolment_json(
                 }
             )
             continue
-        due = (
-            timer.due_at if timer is not None and active and index == enrolment.next_step else None
-        )
+        shown: datetime | None = None
+        if active and enrolment.next_step <= index < len(sequence.definition.steps):
+            scheduled = sequences.step_due(sequence, index, scheduled, contact)
+            shown = scheduled
+            if index == enrolment.next_step and timer is not None:
+                shown = timer.due_at  # a step whose run failed is retried later
         steps.append(
             {
                 "index": index,
                 "status": "pending" if active else "cancelled",
                 "message_id": None,
                 "failure": None,
-                "due_at": iso(due) if due else None,
+                "due_at": iso(shown) if shown else None,
                 "ran_at": None,
             }
         )

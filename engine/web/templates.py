@@ -1,4 +1,4 @@
-"""REST: the local catalogue of approved templates (API.md §2, Templates)."""
+"""REST: the local catalogue of approved templates."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
@@ -31,6 +32,19 @@ def _normalise_phone(value: str, info: ValidationInfo) -> str:
 
 PhoneNumber = Annotated[str, AfterValidator(_normalise_phone)]
 """A phone number in any common form, validated and stored as Meta's ``wa_id``."""
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("not an email address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+"""An email address, compared and stored lower-case."""
 
 
 def validation_context(request: web.Request) -> dict[str, Any]:

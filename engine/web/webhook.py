@@ -1,4 +1,4 @@
-"""The WhatsApp Cloud API webhook (API.md §1): Meta's verification handshake and its
+"""The WhatsApp Cloud API webhook (openapi.yaml, /webhook): Meta's verification handshake and its
 notifications.
 
 ``POST /webhook`` answers only once the notification is stored: the signature is

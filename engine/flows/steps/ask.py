@@ -29,8 +29,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from engine.flows.events import MessageSent
-from engine.flows.inputs import FlowInput, HttpResult, Timeout
-from engine.flows.keywords import normalise
 from engine.flows.model import (
     Duration,
     Exit,
@@ -42,8 +40,10 @@ from engine.flows.model import (
     step_kind,
 )
 from engine.flows.outcomes import EndStatus, Finish, Go, Outcome, Wait, WaitKind
+from engine.flows.resumptions import FlowInput, HttpResult, Timeout
 from engine.flows.run import Run
 from engine.flows.steps.message import MessageFields
+from engine.keywords import normalise
 from engine.models.customer_input import CustomerInput
 
 _NUMBER = re.compile(r"^[-+]?\d+(?:[.,]\d+)?$")

@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.flows.keywords import normalise
 from engine.flows.model import Exit, FlowModel, Source, Step, StepName, step_kind
 from engine.flows.outcomes import Go, Outcome
 from engine.flows.run import Run
+from engine.keywords import normalise
 
 _SUBJECT = re.compile(
     r"^(reply|reply\.(text|choice_id|kind)|contact\.(name|wa_id|user_id|marketing_opt_in|tags)"

@@ -26,10 +26,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from engine.flows.events import FlowError, HttpRequested
-from engine.flows.inputs import FlowInput, HttpResult
 from engine.flows.model import Duration, Exit, Source, Step, StepName, VariableName, step_kind
 from engine.flows.outcomes import Go, Outcome, Wait, WaitKind
 from engine.flows.render import RenderError
+from engine.flows.resumptions import FlowInput, HttpResult
 from engine.flows.run import Run
 from engine.flows.steps.set import _sources
 

@@ -31,11 +31,11 @@ from engine.flows.events import (
     ContactTagsChanged,
     MarketingOptInChanged,
 )
-from engine.flows.keywords import normalise
 from engine.flows.model import Exit, Source, Step, StepName, VariableName, step_kind
 from engine.flows.outcomes import Go, Outcome
 from engine.flows.render import single_expression
 from engine.flows.run import Run
+from engine.keywords import normalise
 
 _YES = {"true", "yes", "y", "1", "on", "si", "oui"}
 _NO = {"false", "no", "n", "0", "off", "non"}

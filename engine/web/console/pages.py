@@ -2,8 +2,8 @@
 
 Pages are rendered on the server; the script (``static/console.js``) keeps the lists'
 unread counts and the open conversation fresh, and drives the compose box. What an
-agent does goes through the same functions as the REST API
-(:mod:`engine.web.conversations`), named as the signed-in agent.
+agent does goes through the same use cases as the REST API (:mod:`engine.agents.desk`,
+:mod:`engine.contacts.directory`), named as the signed-in agent.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
+from engine.agents import desk
 from engine.agents.compose import confirmation_reason
+from engine.agents.errors import DeskError
 from engine.agents.view import (
     ConversationView,
     MessageView,
@@ -23,6 +25,8 @@ from engine.agents.view import (
     summary_json,
     view_json,
 )
+from engine.contacts import directory
+from engine.contacts.refusals import ContactRefusal, InvalidAddress
 from engine.models.agent import Agent, ConversationEvent, ConversationSummary
 from engine.models.contact import ConsentEvent, ConsentSource, Contact
 from engine.models.conversation import Owner
@@ -30,6 +34,8 @@ from engine.models.template import Template, TemplateCategory
 from engine.store import Tx
 from engine.store.contacts import Consent
 from engine.store.desk import SummaryFilter
+from engine.web.addresses import contact_address
+from engine.web.compose_body import ComposeBody, composed_json
 from engine.web.console.auth import (
     LOGIN_COOKIE,
     PREFIX,
@@ -43,16 +49,9 @@ from engine.web.console.auth import (
     start_session,
 )
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
-from engine.web.contacts import contact_address, require_contact
-from engine.web.conversations import (
-    ComposeBody,
-    compose_as,
-    composed_json,
-    release_as,
-    take_over_as,
-)
 from engine.web.errors import ApiError
-from engine.web.keys import CLOCK, SETTINGS, STORE
+from engine.web.keys import CLOCK, FLOW_RESTARTER, SETTINGS, STORE
+from engine.web.refusals import api_error
 from engine.web.validation import Body, parse_body, read_json, validation_context
 
 routes = web.RouteTableDef()
@@ -280,8 +279,11 @@ async def conversation_page(request: web.Request) -> web.Response:
 async def takeover_button(request: web.Request) -> web.StreamResponse:
     address = _address(request)
     try:
-        await take_over_as(request, address, me(request).email)
-    except ApiError as error:
+        await desk.take_over_as(
+            request.app[STORE], address, me(request).email, now=request.app[CLOCK].now()
+        )
+    except (ContactRefusal, DeskError) as refusal:
+        error = api_error(refusal)
         return await console_page(request, address, flash=error.message, status=error.status)
     raise web.HTTPSeeOther(f"/console/conversations/{address}")
 
@@ -290,8 +292,16 @@ async def takeover_button(request: web.Request) -> web.StreamResponse:
 async def release_button(request: web.Request) -> web.StreamResponse:
     address = _address(request)
     try:
-        await release_as(request, address, me(request).email, None)
-    except ApiError as error:
+        await desk.release_as(
+            request.app[STORE],
+            address,
+            me(request).email,
+            restart_flow=None,
+            restarter=request.app.get(FLOW_RESTARTER),
+            now=request.app[CLOCK].now(),
+        )
+    except (ContactRefusal, DeskError) as refusal:
+        error = api_error(refusal)
         return await console_page(request, address, flash=error.message, status=error.status)
     raise web.HTTPSeeOther(f"/console/conversations/{address}")
 
@@ -299,8 +309,8 @@ async def release_button(request: web.Request) -> web.StreamResponse:
 def _address(request: web.Request) -> str:
     try:
         return contact_address(request)
-    except ApiError as error:
-        raise ConsoleRefusal(404, "not_found", error.message) from None
+    except InvalidAddress as refusal:
+        raise ConsoleRefusal(404, "not_found", api_error(refusal).message) from None
 
 
 # --- JSON for the console's script ----------------------------------------------------------------
@@ -324,7 +334,7 @@ async def poll_conversation(request: web.Request) -> web.Response:
     await mark_read(request, address)
     now = request.app[CLOCK].now()
     async with request.app[STORE].read() as tx:
-        contact = await require_contact(tx, address)
+        contact = await directory.require_contact(tx, address)
         view = await load_view(tx, contact, now=now)
         names = {a.email: a.name for a in await tx.agents.all()}
     data = view_json(view)
@@ -342,7 +352,14 @@ async def send_message(request: web.Request) -> web.Response:
     body = ComposeBody.model_validate(
         {**data, "agent": me(request).email}, context=validation_context(request)
     )
-    composed = await compose_as(request, address, body)
+    composed = await desk.compose_as(
+        request.app[STORE],
+        address,
+        body.agent,
+        body.content(),
+        confirm_opted_out=body.confirm_opted_out,
+        now=request.app[CLOCK].now(),
+    )
     return json_answer(composed_json(composed), status=202)
 
 
@@ -351,14 +368,9 @@ async def set_opt_in(request: web.Request) -> web.Response:
     address = contact_address(request)
     body = await parse_body(request, OptInBody)
     consent = Consent(ConsentSource.AGENT, actor=me(request).email, note=body.note)
-
-    async def job(tx: Tx) -> tuple[Contact, list[ConsentEvent]]:
-        contact = await require_contact(tx, address)
-        await tx.contacts.set_opt_in(contact.id, body.marketing_opt_in, consent)
-        updated = await require_contact(tx, address)
-        return updated, await tx.contacts.consent_history(contact.id)
-
-    contact, history = await request.app[STORE].write(job)
+    contact, history = await directory.set_opt_in(
+        request.app[STORE], address, body.marketing_opt_in, consent
+    )
     return json_answer(
         {
             "marketing_opt_in": contact.marketing_opt_in,

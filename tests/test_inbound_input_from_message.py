@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine.inbound.inputs import customer_input
+from engine.inbound.input_from_message import customer_input
 from engine.models.customer_input import CustomerInput, InputKind
 from engine.whatsapp.webhook import parse_message
 

@@ -1,0 +1,124 @@
+"""The contact use cases the REST API and the console share: find a contact by the
+address a caller gave, create one, change one, set its opt-in, read its consent ledger,
+and import a parsed CSV file. Refusals are :mod:`engine.contacts.refusals`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.contacts.refusals import ContactExists, ContactNotFound, InvalidAddress
+from engine.models.contact import ConsentEvent, Contact
+from engine.phone import InvalidPhoneNumber, to_wa_id
+from engine.store import AlreadyExists, Store, Tx
+from engine.store.contacts import Consent, ImportCounts, ImportedContact, NewContact
+
+IMPORT_BATCH_ROWS = 1000
+"""Rows imported per store transaction, so other writes interleave."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChanges:
+    """What to change; None leaves a field as it is."""
+
+    name: str | None = None
+    marketing_opt_in: bool | None = None
+    attributes: Mapping[str, Any] | None = None
+    """Merged into the contact's; a None value removes the key."""
+    tags: Sequence[str] | None = None
+    """Replaces the contact's tags."""
+
+
+def contact_address(raw: str, default_region: str) -> str:
+    """The contact a caller named: a phone number in any form, or a Meta user id."""
+    if "." in raw:  # business-scoped user ids look like US.13491208655302741918
+        return raw
+    try:
+        return to_wa_id(raw, default_region)
+    except InvalidPhoneNumber as error:
+        raise InvalidAddress("wa_id", str(error)) from None
+
+
+async def require_contact(tx: Tx, address: str) -> Contact:
+    contact = await tx.contacts.get(address)
+    if contact is None:
+        raise ContactNotFound(address)
+    return contact
+
+
+async def create_contact(store: Store, new: NewContact, consent: Consent) -> Contact:
+    try:
+        return await store.write(lambda tx: tx.contacts.create(new, consent))
+    except AlreadyExists:
+        raise ContactExists(str(new.wa_id)) from None
+
+
+async def change_contact(
+    store: Store, address: str, changes: ContactChanges, consent: Consent
+) -> Contact:
+    """Change the contact; an opt-in change goes to the consent ledger with ``consent``."""
+
+    async def job(tx: Tx) -> Contact:
+        contact = await require_contact(tx, address)
+        if changes.marketing_opt_in is not None:
+            await tx.contacts.set_opt_in(contact.id, changes.marketing_opt_in, consent)
+        return await tx.contacts.update(
+            contact.id,
+            name=changes.name,
+            attributes=changes.attributes,
+            tags=None if changes.tags is None else sorted(set(changes.tags)),
+        )
+
+    return await store.write(job)
+
+
+async def set_opt_in(
+    store: Store, address: str, opted_in: bool, consent: Consent
+) -> tuple[Contact, list[ConsentEvent]]:
+    """Set the contact's marketing opt-in; the contact and its consent ledger after."""
+
+    async def job(tx: Tx) -> tuple[Contact, list[ConsentEvent]]:
+        contact = await require_contact(tx, address)
+        await tx.contacts.set_opt_in(contact.id, opted_in, consent)
+        updated = await require_contact(tx, address)
+        return updated, await tx.contacts.consent_history(contact.id)
+
+    return await store.write(job)
+
+
+async def find_contact(store: Store, address: str) -> Contact:
+    async with store.read() as tx:
+        return await require_contact(tx, address)
+
+
+async def consent_history(store: Store, address: str) -> list[ConsentEvent]:
+    async with store.read() as tx:
+        contact = await require_contact(tx, address)
+        return await tx.contacts.consent_history(contact.id)
+
+
+async def import_contacts(
+    store: Store,
+    rows: Sequence[ImportedContact],
+    *,
+    default_opt_in: bool,
+    consent: Consent,
+) -> ImportCounts:
+    """Create or update every row, several small transactions rather than one long one."""
+    totals = ImportCounts(0, 0, 0)
+    for start in range(0, len(rows), IMPORT_BATCH_ROWS):
+        chunk = rows[start : start + IMPORT_BATCH_ROWS]
+
+        async def job(tx: Tx, chunk: Sequence[ImportedContact] = chunk) -> ImportCounts:
+            return await tx.contacts.import_batch(
+                chunk, default_opt_in=default_opt_in, consent=consent
+            )
+
+        counts = await store.write(job)
+        totals = ImportCounts(
+            totals.created + counts.created,
+            totals.updated + counts.updated,
+            totals.unchanged + counts.unchanged,
+        )
+    return totals
