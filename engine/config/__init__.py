@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     simulator_status_delay_seconds: float = Field(
         default=0.05, ge=0, alias="SIMULATOR_STATUS_DELAY_SECONDS"
     )
+    simulator_open: bool = Field(
+        default=False,
+        alias="SIMULATOR_OPEN",
+        description="Let anyone list what the simulator received and inject failures "
+        "(local tinkering); by default they need the API token.",
+    )
 
     # Campaigns: broadcast planning, the broadcast quality guard, sequences.
     broadcast_batch_size: int = Field(
