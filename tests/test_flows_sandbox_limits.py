@@ -129,9 +129,18 @@ def test_cli_validate_prints_warnings_and_still_passes(tmp_path: Path) -> None:
           power: {kind: send, text: "{{ 2 ** 8 }}"}
         """,
     )
+    templates = str(FIXTURES / "templates.yaml")
     result = subprocess.run(
-        [sys.executable, "-m", "engine", "flows", "validate", str(folder)]
-        + ["--templates", str(FIXTURES / "templates.yaml")],
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "flows",
+            "validate",
+            str(folder),
+            "--templates",
+            templates,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -52,6 +52,7 @@ from engine.web.conversations import (
     take_over_as,
 )
 from engine.web.errors import ApiError
+from engine.web.forwarded import client_address
 from engine.web.keys import CLOCK, SETTINGS, STORE
 from engine.web.validation import Body, parse_body, read_json, validation_context
 
@@ -152,7 +153,7 @@ async def submit_login(request: web.Request) -> web.StreamResponse:
         request.app[SETTINGS],
         email,
         password,
-        address=request.remote,
+        address=client_address(request),
         now=request.app[CLOCK].now(),
     )
     if outcome.paused_for is not None:
