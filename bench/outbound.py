@@ -58,6 +58,7 @@ import aiohttp
 
 from engine.catalogue import load_templates
 from engine.clock import SystemClock
+from engine.devtools.simulator import SIMULATOR_TOKEN
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent
 from engine.models.message import Channel
@@ -73,6 +74,9 @@ PHONE_NUMBER_ID = "100000000000001"
 API_VERSION = "v21.0"
 CONCURRENCY = 64
 TEMPLATE = "order_update"
+INSPECT_TOKEN = "bench-simulator-token"
+"""What the simulator's inspection routes need (its --api-token)."""
+INSPECT = {"Authorization": f"Bearer {INSPECT_TOKEN}"}
 
 
 def free_port() -> int:
@@ -87,11 +91,11 @@ class Simulator:
     base: str
 
     async def reset(self, session: aiohttp.ClientSession) -> None:
-        async with session.delete(f"{self.base}/messages") as response:
+        async with session.delete(f"{self.base}/messages", headers=INSPECT) as response:
             assert response.status == 204
 
     async def stats(self, session: aiohttp.ClientSession) -> dict[str, Any]:
-        async with session.get(f"{self.base}/stats") as response:
+        async with session.get(f"{self.base}/stats", headers=INSPECT) as response:
             return await response.json()  # type: ignore[no-any-return]
 
 
@@ -108,6 +112,8 @@ def start_simulator(database: Path) -> Simulator:
             f"sqlite:///{database}",
             "--phone-number-id",
             PHONE_NUMBER_ID,
+            "--api-token",
+            INSPECT_TOKEN,
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -203,7 +209,7 @@ async def bare(session: aiohttp.ClientSession, base: str, contacts: list[Contact
         for c in contacts
     ]
     url = f"{base}/{API_VERSION}/{PHONE_NUMBER_ID}/messages"
-    headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {SIMULATOR_TOKEN}", "Content-Type": "application/json"}
     pending = iter(bodies)
 
     async def worker() -> None:
@@ -227,7 +233,9 @@ async def ours(
     profile: cProfile.Profile | None = None,
 ) -> Round:
     """Run the sender until ``count`` queued messages are sent."""
-    client = CloudApiClient(session, graph_base=base, api_version=API_VERSION, access_token="bench")
+    client = CloudApiClient(
+        session, graph_base=base, api_version=API_VERSION, access_token=SIMULATOR_TOKEN
+    )
     config = SenderConfig(
         default_phone_number_id=PHONE_NUMBER_ID,
         rate_limit=rate,

@@ -208,7 +208,7 @@ async def broadcast_end_to_end(web_url: str, simulator_url: str, recipients: int
         stored_after = time.perf_counter() - started
     async with (
         aiohttp.ClientSession() as plain,
-        plain.get(f"{simulator_url}/simulator/stats") as response,
+        plain.get(f"{simulator_url}/simulator/stats", headers=AUTH) as response,
     ):
         stats = await _json(response, 200)
     return EndToEnd(float(stats["rate"]), stored_after, 3 * recipients)

@@ -31,7 +31,7 @@ from engine.campaigns.worker import CampaignConfig, CampaignWorker
 from engine.catalogue import load_templates
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
-from engine.devtools.simulator import Simulator
+from engine.devtools.simulator import SIMULATOR_TOKEN, Simulator
 from engine.flows.bot import BotHandler
 from engine.flows.integrations import AiohttpCaller
 from engine.flows.library import FlowLibrary
@@ -49,7 +49,6 @@ from engine.whatsapp.client import CloudApiClient
 
 log = logging.getLogger(__name__)
 
-SIMULATOR_TOKEN = "simulator-access-token"
 WAKEUP_POLL_SECONDS = 1.0
 
 
@@ -232,6 +231,7 @@ async def _start_simulator(
         phone_number_id=settings.wa_phone_number_id,
         webhook_url=settings.simulator_webhook_url or settings.base_url + "/webhook",
         app_secret=settings.wa_app_secret,
+        access_token=SIMULATOR_TOKEN,  # what our client posts without WA_ACCESS_TOKEN
         status_delay_seconds=settings.simulator_status_delay_seconds,
     )
     await simulator.start()

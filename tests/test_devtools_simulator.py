@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from engine.catalogue import load_templates
 from engine.clock import FrozenClock
-from engine.devtools.simulator import Simulator, create_simulator_app
+from engine.devtools.simulator import SIMULATOR_TOKEN, Simulator, create_simulator_app
 from engine.models.contact import ConsentSource
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
@@ -23,7 +23,9 @@ from tests.outbound_support import APP_SECRET, eventually
 
 PHONE = "100000000000001"
 SEND = f"/simulator/v21.0/{PHONE}/messages"
-TOKEN = {"Authorization": "Bearer anything"}
+TOKEN = {"Authorization": f"Bearer {SIMULATOR_TOKEN}"}
+INSPECT_TOKEN = "inspect-token"
+INSPECT = {"Authorization": f"Bearer {INSPECT_TOKEN}"}
 ANN = "16505551234"
 
 
@@ -71,9 +73,11 @@ async def simulated(
         phone_number_id=PHONE,
         webhook_url=hook[1],
         app_secret=APP_SECRET,
+        access_token=SIMULATOR_TOKEN,
         status_delay_seconds=0,
     )
-    client = await aiohttp_client(create_simulator_app(simulator))
+    app = create_simulator_app(simulator, api_token=INSPECT_TOKEN)
+    client = await aiohttp_client(app, headers=INSPECT)
     return client, simulator, hook[0]
 
 
@@ -150,6 +154,13 @@ async def test_checks_requests_as_meta_does(
     client, simulator, hook = simulated
     cases: list[tuple[Any, dict[str, str], int, int, str]] = [
         (template("order_update", "a", "b"), {}, 401, 190, "access token"),
+        (
+            template("order_update", "a", "b"),
+            {"Authorization": "Bearer someone-elses"},
+            401,
+            190,
+            "Error validating access token",
+        ),
         (b"{not json", TOKEN, 400, 100, "not JSON"),
         (
             {"messaging_product": "whatsapp", "type": "text", "text": {"body": "x"}},
@@ -287,7 +298,7 @@ async def test_unsigned_without_an_app_secret(
         webhook_url=hook[1],
         status_delay_seconds=0,
     )
-    client = await aiohttp_client(create_simulator_app(simulator))
+    client = await aiohttp_client(create_simulator_app(simulator, api_token=None))
     await post(client, template("order_update", "a", "b"))
     await simulator.settle()
     assert hook[0].posts
@@ -343,7 +354,8 @@ def test_the_embedded_server_sends_through_its_simulator(tmp_path: Path) -> None
             return isinstance(message, dict) and message["status"] == "sent"
 
         asyncio.run(eventually(sent, what="the message to be sent through the simulator"))
-        _, received = call(f"{server.url}/simulator/messages")
+        assert call(f"{server.url}/simulator/messages")[0] == 401
+        _, received = call(f"{server.url}/simulator/messages", token)
         assert isinstance(received, dict)
         assert [m["to"] for m in received["messages"]] == ["16505551234"]
     finally:

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from engine.clock import FrozenClock
-from engine.devtools.simulator import SIMULATOR
+from engine.devtools.simulator import SIMULATOR, SIMULATOR_TOKEN
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, MessageStatus
@@ -274,7 +274,7 @@ async def test_a_killed_sender_loses_nothing_and_sends_nothing_twice(
             session,
             graph_base=settings.graph_base,
             api_version=settings.wa_api_version,
-            access_token="t",
+            access_token=SIMULATOR_TOKEN,
         )
         first = Sender(store, client, clock, config)
         task = first.start()

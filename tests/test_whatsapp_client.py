@@ -254,7 +254,7 @@ def test_answers_without_an_envelope() -> None:
 @pytest.fixture
 async def simulator_url(aiohttp_server: Any, clock: FrozenClock) -> tuple[str, Simulator]:
     simulator = Simulator(store=None, clock=clock, phone_number_id=PHONE_NUMBER_ID)
-    server = await aiohttp_server(create_simulator_app(simulator))
+    server = await aiohttp_server(create_simulator_app(simulator, api_token=None))
     return str(server.make_url("/simulator")), simulator
 
 

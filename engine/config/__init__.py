@@ -10,6 +10,7 @@ simulator, no credentials).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +38,28 @@ def _comma_list(value: Any) -> Any:
 
 
 WordList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_comma_list)]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(value: Any) -> Any:
+    # "10.0.0.1, 192.168.0.0/16": addresses and CIDR networks, checked one by one so a
+    # bad entry is named.
+    items = _comma_list(value)
+    if not isinstance(items, tuple | list):
+        return items
+    networks: list[IpNetwork] = []
+    for item in items:
+        if isinstance(item, IpNetwork):
+            networks.append(item)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or a CIDR network") from None
+    return tuple(networks)
+
+
+NetworkList = Annotated[tuple[IpNetwork, ...], NoDecode, BeforeValidator(_networks)]
 
 
 class Settings(BaseSettings):
@@ -86,6 +109,12 @@ class Settings(BaseSettings):
         default=5, ge=1, alias="LOGIN_MAX_FAILURES", description="failed sign-ins before a pause"
     )
     login_lockout_minutes: float = Field(default=15, gt=0, alias="LOGIN_LOCKOUT_MINUTES")
+    trusted_proxies: NetworkList = Field(
+        default=(),
+        alias="TRUSTED_PROXIES",
+        description="Proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For "
+        "and X-Forwarded-Proto are believed; from any other peer they are ignored.",
+    )
     # Inbound consent signals: whole-message keywords, template quick-reply
     # payloads, and the free-text confirmation sent back (empty: none is sent).
     consent_stop_keywords: WordList = Field(
@@ -174,6 +203,12 @@ class Settings(BaseSettings):
     )
     simulator_status_delay_seconds: float = Field(
         default=0.05, ge=0, alias="SIMULATOR_STATUS_DELAY_SECONDS"
+    )
+    simulator_open: bool = Field(
+        default=False,
+        alias="SIMULATOR_OPEN",
+        description="Let anyone list what the simulator received and inject failures "
+        "(local tinkering); by default they need the API token.",
     )
 
     # Campaigns: broadcast planning, the broadcast quality guard, sequences.

@@ -11,7 +11,9 @@ The multi-process tests and ``bench/scale_out.py`` use it::
         cluster.nodes[1].kill()            # kill -9
 
 Every process gets the same settings (``API_TOKEN``, ``DATABASE_URL``, the simulator as
-the Graph API host, its webhook the first web process's), plus what each call adds.
+the Graph API host, its webhook the first web process's), plus what each call adds. The
+simulator's inspection routes (``/simulator/messages``, ``/stats``, ``/failures``) need
+``API_TOKEN`` as Bearer, as the REST API does.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ class Cluster:
         argv = ["-m", "engine.devtools.simulator", "--port", str(port)]
         argv += ["--webhook-url", self.webhook_url, "--app-secret", APP_SECRET]
         argv += ["--database-url", self.database_url]
+        argv += ["--api-token", API_TOKEN]  # its inspection routes, as the REST API's
         if status_delay_seconds is not None:
             argv += ["--status-delay-seconds", str(status_delay_seconds)]
         node = self._start("simulator", argv, {}, port)

@@ -3,10 +3,11 @@
 It posts what Meta would post when a customer writes to the business number (a
 ``messages`` notification with the current time, signed with ``WA_APP_SECRET`` when
 it is set) to the server's ``POST /webhook``, then prints what the business sent back,
-as the built-in Cloud API simulator received it. A newcomer sees the bot answer
-without a phone or a Meta account::
+as the built-in Cloud API simulator received it (reading that needs the REST API
+token: ``--api-token``, or ``API_TOKEN``). A newcomer sees the bot answer without a
+phone or a Meta account::
 
-    $ python -m engine customer-says hi
+    $ python -m engine customer-says --api-token "$T" hi
     you (16505551234): hi
     business (interactive): Hi Ann! How can we help you today?
       [Order status] [See offers] [Talk to a person]
@@ -99,10 +100,18 @@ def describe(sent: dict[str, Any]) -> list[str]:
 
 
 async def customer_says(
-    settings: Settings, text: str, sender: str, name: str, *, wait: float = REPLY_WAIT_SECONDS
+    settings: Settings,
+    text: str,
+    sender: str,
+    name: str,
+    *,
+    wait: float = REPLY_WAIT_SECONDS,
+    api_token: str | None = None,
 ) -> int:
-    """Post the message, then print the replies that reach the simulator within ``wait``."""
+    """Post the message, then print the replies that reach the simulator within ``wait``
+    (read with ``api_token``, by default the settings' ``API_TOKEN``)."""
     base = settings.base_url
+    token = api_token or settings.api_token or ""
     note = text_notification(
         text, sender=sender, name=name, phone_number_id=settings.wa_phone_number_id
     )
@@ -110,8 +119,9 @@ async def customer_says(
     headers = {"Content-Type": "application/json"}
     if settings.wa_app_secret:
         headers[HEADER] = sign(raw, settings.wa_app_secret)
+    inspect = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        seen = await _received(http, base, sender)
+        seen = await _received(http, base, sender, inspect)
         async with http.post(f"{base}/webhook", data=raw, headers=headers) as answer:
             if answer.status != 200:
                 print(f"the webhook answered {answer.status}: {await answer.text()}")
@@ -122,7 +132,7 @@ async def customer_says(
         last_at: float | None = None  # when the last reply arrived
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
-            received = await _received(http, base, sender)
+            received = await _received(http, base, sender, inspect)
             for sent in received[shown:]:
                 print("\n".join(describe(sent)))
             if len(received) > shown:
@@ -134,8 +144,16 @@ async def customer_says(
     return 0
 
 
-async def _received(http: aiohttp.ClientSession, base: str, sender: str) -> list[dict[str, Any]]:
-    async with http.get(f"{base}/simulator/messages", params={"to": sender}) as answer:
+async def _received(
+    http: aiohttp.ClientSession, base: str, sender: str, headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    url = f"{base}/simulator/messages"
+    async with http.get(url, params={"to": sender}, headers=headers) as answer:
+        if answer.status == 401:
+            raise SystemExit(
+                f"{url} needs the API token the server printed at its first start: "
+                "--api-token TOKEN, or API_TOKEN in the environment"
+            )
         if answer.status != 200:
             raise SystemExit(
                 f"{base}/simulator/messages answered {answer.status}: this tool needs a server "
@@ -150,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
     if args.server:
         settings = settings.model_copy(update={"public_url": args.server.rstrip("/")})
     try:
-        return asyncio.run(customer_says(settings, args.text, args.sender, args.name))
+        return asyncio.run(
+            customer_says(settings, args.text, args.sender, args.name, api_token=args.api_token)
+        )
     except aiohttp.ClientConnectionError as error:
         print(f"cannot reach {settings.base_url}: {error}; is `python webhook_server.py` running?")
         return 1
@@ -164,4 +184,7 @@ def add_command(commands: Any) -> None:
     says.add_argument("--from", dest="sender", default="16505551234", help="their wa_id")
     says.add_argument("--name", default="Ann", help="their WhatsApp profile name")
     says.add_argument("--server", help="the server's URL (default: PUBLIC_URL or HOST:PORT)")
+    says.add_argument(
+        "--api-token", help="the REST API token, to read the simulator (default: API_TOKEN)"
+    )
     says.set_defaults(run=run)

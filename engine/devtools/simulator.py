@@ -18,6 +18,12 @@ code answered at once (130429, 131056, 100, ...) or in a ``failed`` status (1310
 131050, 131049, 131047, as Meta does), with an HTTP 5xx, with an unreadable answer
 (``garbage``), or by not answering in time (``timeout``); every time or the next
 ``times`` sends. ``GET /simulator/messages`` lists what it received.
+
+What it received includes one-time codes and every customer's messages, and failures
+change what the server does, so those routes need the REST API token (Bearer, as
+``/api/v1``), unless the simulator was opened for local tinkering (``SIMULATOR_OPEN``,
+or the standalone simulator started without an API token). The send endpoint takes
+what our sender posts: the simulator's own access token, :data:`SIMULATOR_TOKEN`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
+import hashlib
 import hmac
 import itertools
 import json
@@ -33,7 +41,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -52,6 +60,9 @@ from engine.whatsapp.signature import HEADER as SIGNATURE_HEADER
 from engine.whatsapp.signature import sign
 
 log = logging.getLogger(__name__)
+
+SIMULATOR_TOKEN = "simulator-access-token"
+"""The access token our sender posts to the simulator (no ``WA_ACCESS_TOKEN`` is set)."""
 
 ASYNC_CODES = frozenset({131026, MARKETING_STOPPED, 131049, WINDOW_CLOSED})
 """Failures Meta reports in a ``failed`` status after accepting the send."""
@@ -552,10 +563,76 @@ def _new_wamid(to: str) -> str:
     return "wamid." + base64.b64encode(raw).decode().rstrip("=")
 
 
+# -- who may look and inject failures ----------------------------------------------
+
+
+TokenCheck = Callable[[str], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAccess:
+    """Who may list what the simulator received and inject failures: whoever shows a
+    token ``check`` accepts (the server's REST API token, rotated or not), or anyone
+    when open (no check)."""
+
+    check: TokenCheck | None
+
+    @classmethod
+    def open(cls) -> ControlAccess:
+        return cls(None)
+
+    @classmethod
+    def of_token(cls, token: str | None) -> ControlAccess:
+        """Behind one fixed ``token``; open without one."""
+        if not token:
+            return cls(None)
+        expected = hashlib.sha256(token.encode()).digest()
+
+        async def check(given: str) -> bool:
+            return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected)
+
+        return cls(check)
+
+    @property
+    def is_open(self) -> bool:
+        return self.check is None
+
+    async def allows(self, authorization: str | None) -> bool:
+        if self.check is None:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        return scheme.lower() == "bearer" and await self.check(token)
+
+
 # -- routes -----------------------------------------------------------------------
 
 SIMULATOR = web.AppKey("simulator", Simulator)
+SIMULATOR_CONTROL = web.AppKey("simulator_control", ControlAccess)
+"""Who may use the inspection and failure routes; unset: nobody."""
 routes = web.RouteTableDef()
+Route = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _controlled(handler: Route) -> Route:
+    """The route needs the REST API token (see :class:`ControlAccess`)."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.Response:
+        access = request.app.get(SIMULATOR_CONTROL)
+        if access is None or not await access.allows(request.headers.get("Authorization")):
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "unauthorized",
+                        "message": "a valid API token is required: "
+                        "Authorization: Bearer <API_TOKEN>",
+                    }
+                },
+                status=401,
+            )
+        return await handler(request)
+
+    return checked
 
 
 @routes.post(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{phone_number_id}/messages")
@@ -569,6 +646,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 @routes.get(SIMULATOR_PREFIX + "/messages")
+@_controlled
 async def list_received(request: web.Request) -> web.Response:
     simulator = request.app[SIMULATOR]
     to = request.query.get("to")
@@ -576,17 +654,20 @@ async def list_received(request: web.Request) -> web.Response:
 
 
 @routes.delete(SIMULATOR_PREFIX + "/messages")
+@_controlled
 async def clear_received(request: web.Request) -> web.Response:
     request.app[SIMULATOR].clear_received()
     return web.Response(status=204)
 
 
 @routes.get(SIMULATOR_PREFIX + "/stats")
+@_controlled
 async def stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[SIMULATOR].stats())
 
 
 @routes.post(SIMULATOR_PREFIX + "/failures")
+@_controlled
 async def add_failure(request: web.Request) -> web.Response:
     try:
         rule = FailureRule.model_validate_json(await request.read())
@@ -605,6 +686,7 @@ async def add_failure(request: web.Request) -> web.Response:
 
 
 @routes.get(SIMULATOR_PREFIX + "/failures")
+@_controlled
 async def list_failures(request: web.Request) -> web.Response:
     return web.json_response(
         {"failures": [rule.model_dump() for rule in request.app[SIMULATOR].failures()]}
@@ -612,6 +694,7 @@ async def list_failures(request: web.Request) -> web.Response:
 
 
 @routes.delete(SIMULATOR_PREFIX + "/failures")
+@_controlled
 async def clear_failures(request: web.Request) -> web.Response:
     request.app[SIMULATOR].clear_failures()
     return web.Response(status=204)
@@ -620,10 +703,12 @@ async def clear_failures(request: web.Request) -> web.Response:
 # -- standalone -------------------------------------------------------------------
 
 
-def create_simulator_app(simulator: Simulator) -> web.Application:
-    """The simulator alone, e.g. in its own process for benchmarks."""
+def create_simulator_app(simulator: Simulator, *, api_token: str | None) -> web.Application:
+    """The simulator alone, e.g. in its own process for benchmarks; its inspection and
+    failure routes need ``api_token`` (None: open to anyone)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[SIMULATOR] = simulator
+    app[SIMULATOR_CONTROL] = ControlAccess.of_token(api_token)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         await simulator.start()
@@ -650,6 +735,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-url", default=None)
     parser.add_argument("--app-secret", default=os.environ.get("WA_APP_SECRET"))
     parser.add_argument(
+        "--api-token",
+        default=os.environ.get("API_TOKEN"),
+        help="the Bearer token its inspection and failure routes need (default: API_TOKEN; "
+        "without one they are open to anyone)",
+    )
+    parser.add_argument(
+        "--access-token",
+        default=SIMULATOR_TOKEN,
+        help="the Bearer token its send endpoint takes (default: what our sender posts "
+        "without WA_ACCESS_TOKEN)",
+    )
+    parser.add_argument(
         "--status-delay-seconds", type=float, default=0.05, help="pause between statuses"
     )
     args = parser.parse_args(argv)
@@ -663,14 +760,22 @@ def main(argv: list[str] | None = None) -> None:
             phone_number_id=args.phone_number_id,
             webhook_url=args.webhook_url,
             app_secret=args.app_secret,
+            access_token=args.access_token,
             status_delay_seconds=args.status_delay_seconds,
         )
-        runner = web.AppRunner(create_simulator_app(simulator), access_log=None)
+        app = create_simulator_app(simulator, api_token=args.api_token)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, args.host, args.port).start()
         print(
             f"simulator listening on http://{args.host}:{args.port}{SIMULATOR_PREFIX}", flush=True
         )
+        if not args.api_token:
+            print(
+                "the simulator is OPEN: anyone who can reach it may list what it received "
+                "and inject failures (give --api-token or API_TOKEN to close it)",
+                flush=True,
+            )
         try:
             await asyncio.Event().wait()
         finally:

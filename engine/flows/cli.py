@@ -14,6 +14,7 @@ from engine.flows.flowset import FlowSet, FlowsInvalid, check_flows, flow_env, l
 from engine.flows.graph import mermaid
 from engine.flows.loader import load_flows
 from engine.flows.schema import flow_schema
+from engine.flows.validate import warnings
 from engine.models.template import Template
 
 
@@ -37,6 +38,8 @@ def validate(args: argparse.Namespace) -> int:
     flows, problems = check_flows(paths, _catalogue(args))
     for problem in problems:
         print(problem)
+    for warning in warnings(flows):
+        print(warning)
     if problems:
         files = len({problem.file for problem in problems})
         print(f"{len(problems)} problem(s) in {files} file(s)", file=sys.stderr)

@@ -1,7 +1,8 @@
 """jinja2 for flows: sandboxed, strict, and compiled once per text.
 
-A flow cannot reach Python internals (``SandboxedEnvironment``) and a missing
-variable is an error, not a blank (``StrictUndefined``).
+A flow cannot reach Python internals, change what it reads, make huge values or take
+long (``engine.flows.sandbox``), and a missing variable is an error, not a blank
+(``StrictUndefined``).
 
 >>> render("Hi {{ contact.name }}!", {"contact": {"name": "Ann"}})
 'Hi Ann!'
@@ -11,6 +12,10 @@ variable is an error, not a blank (``StrictUndefined``).
 Traceback (most recent call last):
 ...
 engine.flows.render.RenderError: 'dict object' has no attribute 'missing'
+>>> render("{{ contact.attributes.update(tier='gold') }}", {"contact": {"attributes": {}}})
+Traceback (most recent call last):
+...
+engine.flows.render.RenderError: access to attribute 'update' of 'dict' object is unsafe.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined
-from jinja2.sandbox import SandboxedEnvironment
 
-ENVIRONMENT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+from engine.flows.sandbox import BoundedEnvironment, Deadline
+
+ENVIRONMENT = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
 _SINGLE = re.compile(r"^\s*\{\{(?P<expression>.*)\}\}\s*$", re.DOTALL)
 _CACHE_SIZE = 8192
 
@@ -51,23 +57,25 @@ def render(text: str, context: Mapping[str, Any]) -> str:
     if not _is_template(text):
         return text
     try:
-        return _template(text)(context)
+        with Deadline():
+            return _template(text)(context)
     except TemplateError as error:
         raise RenderError(str(error)) from None
-    except (TypeError, ValueError, ArithmeticError, LookupError) as error:
+    except (TypeError, ValueError, ArithmeticError, LookupError, RecursionError) as error:
         raise RenderError(f"{type(error).__name__}: {error}") from None
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """The value of a bare jinja2 expression, e.g. ``contact.attributes.tier == 'gold'``."""
     try:
-        result = _expression(expression)(context)
+        with Deadline():
+            result = _expression(expression)(context)
         if isinstance(result, Undefined):
             result._fail_with_undefined_error()
         return result
     except TemplateError as error:
         raise RenderError(str(error)) from None
-    except (TypeError, ValueError, ArithmeticError, LookupError) as error:
+    except (TypeError, ValueError, ArithmeticError, LookupError, RecursionError) as error:
         raise RenderError(f"{type(error).__name__}: {error}") from None
 
 

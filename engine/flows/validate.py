@@ -1,6 +1,9 @@
 """Checks over loaded flows. Each check reports every problem it finds; nothing stops
 at the first. Add a check by writing a function and decorating it with
 :func:`flow_check` (one flow at a time) or :func:`set_check` (the whole set).
+
+:func:`warnings` lists what may go wrong at run time without being wrong (it does not
+fail validation).
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from jinja2 import TemplateError, nodes
+
 from engine.flows.loader import Problem, dotted
 from engine.flows.model import Flow
-from engine.flows.render import syntax_error
+from engine.flows.render import ENVIRONMENT, syntax_error
 from engine.flows.steps.ask import AskStep, Validation
 from engine.flows.steps.branch import BranchStep
 from engine.flows.steps.message import MessageFields
@@ -54,6 +59,46 @@ def validate(flows: Sequence[Flow], catalogue: Iterable[Template]) -> list[Probl
     for set_rule in SET_CHECKS:
         problems.update(set_rule(flows, context))
     return sorted(problems)
+
+
+def warnings(flows: Sequence[Flow]) -> list[Problem]:
+    """Templates that may make huge values: ``**``, and a text literal multiplied. The
+    sandbox refuses a result over its limits when the flow runs, so the flow takes its
+    error path; the author had better know before."""
+    found: set[Problem] = set()
+    for flow in flows:
+        for name, step in flow.steps.items():
+            for source in step.sources():
+                for risk in _size_risks(source.text, expression=source.expression):
+                    found.add(
+                        _at(
+                            flow,
+                            f"warning: step '{name}', `{dotted(source.field)}`: {risk}; "
+                            "a result too big stops the flow with an error when it runs",
+                            "steps",
+                            name,
+                            *source.field,
+                        )
+                    )
+    return sorted(found)
+
+
+def _size_risks(source: str, *, expression: bool) -> list[str]:
+    try:
+        tree = ENVIRONMENT.parse("{{ " + source + " }}" if expression else source)
+    except TemplateError:
+        return []  # jinja_syntax reports it
+    risks: list[str] = []
+    if any(True for _ in tree.find_all(nodes.Pow)):
+        risks.append("the template raises to a power (`**`)")
+    for product in tree.find_all(nodes.Mul):
+        if any(
+            isinstance(side, nodes.Const) and isinstance(side.value, str)
+            for side in (product.left, product.right)
+        ):
+            risks.append("the template multiplies a text literal (`'...' * n`)")
+            break
+    return risks
 
 
 def _at(flow: Flow, message: str, *path: str | int) -> Problem:

@@ -12,7 +12,7 @@ from engine.clock import Clock, SystemClock
 from engine.composition import Background, assemble
 from engine.config import Settings
 from engine.devtools import simulator
-from engine.devtools.simulator import SIMULATOR
+from engine.devtools.simulator import SIMULATOR, SIMULATOR_CONTROL, ControlAccess
 from engine.inbound.handoff import ConversationHandler
 from engine.metrics import Metrics
 from engine.web import (
@@ -127,6 +127,9 @@ async def _parts(app: web.Application) -> AsyncIterator[None]:
         app[INGEST_SETTINGS] = parts.ingest
         if parts.simulator is not None:
             app[SIMULATOR] = parts.simulator
+            # What it received (one-time codes too) and failure injection: API token holders.
+            access = None if settings.simulator_open else tokens.accepts
+            app[SIMULATOR_CONTROL] = ControlAccess(access)
         yield
 
 

@@ -8,9 +8,14 @@ and a pause after repeated failed sign-ins.
   token pattern): a form field ``csrf_token`` or the ``X-CSRF-Token`` header. The
   sign-in form, shown before any session exists, pairs its field with a cookie of its
   own (double submit).
-- After ``LOGIN_MAX_FAILURES`` failed sign-ins for one email within
-  ``LOGIN_LOCKOUT_MINUTES`` (or four times as many from one address), sign-in for it
-  is refused, even with the right password, until the failures age out.
+- After ``LOGIN_MAX_FAILURES`` failed sign-ins for one email from one address within
+  ``LOGIN_LOCKOUT_MINUTES``, sign-in for that email from that address is refused, even
+  with the right password, until the failures age out. The pause is for the pair:
+  agents who share the address (an office, a proxy) are not locked out by someone
+  else's failures, and nobody can lock an agent out from elsewhere. The address is the
+  client's as a trusted proxy reports it (``engine.web.forwarded``).
+- Cookies are ``Secure`` when the client came over https: ``PUBLIC_URL`` is https, or
+  a trusted proxy says so in ``X-Forwarded-Proto``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from engine.config import Settings
 from engine.models.agent import Agent
 from engine.store import Store, Tx
 from engine.store.agents import Session
+from engine.web.forwarded import is_https
 from engine.web.keys import CLOCK, SETTINGS, STORE
 
 PREFIX = "/console"
@@ -39,7 +45,6 @@ SESSION_COOKIE = "optinflow_session"
 LOGIN_COOKIE = "optinflow_login"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-ADDRESS_FACTOR = 4  # one address (an office) may fail for several people before a pause
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 SESSION = web.RequestKey("console_session", Session)
@@ -81,8 +86,9 @@ class SignIn:
     """Set when sign-in is paused after repeated failures: how long is left."""
 
 
-def failure_keys(email: str, address: str | None) -> list[tuple[str, int]]:
-    return [(f"email:{email.strip().lower()}", 1), (f"ip:{address or 'unknown'}", ADDRESS_FACTOR)]
+def failure_key(email: str, address: str | None) -> str:
+    """Failed sign-ins are counted per (address, email)."""
+    return f"ip-email:{address or 'unknown'} {email.strip().lower()}"
 
 
 async def sign_in(
@@ -96,28 +102,22 @@ async def sign_in(
 ) -> SignIn:
     """Check the password unless sign-in is paused; record a failure, or clear them."""
     window = timedelta(minutes=settings.login_lockout_minutes)
-    keys = failure_keys(email, address)
+    key = failure_key(email, address)
+    allowed = settings.login_max_failures
     async with store.read() as tx:
-        for key, factor in keys:
-            allowed = settings.login_max_failures * factor
-            failures = await tx.agents.login_failures(key, since=now - window)
-            if len(failures) >= allowed:
-                # Paused until enough failures age out to leave one try.
-                return SignIn(None, paused_for=failures[-allowed] + window - now)
+        failures = await tx.agents.login_failures(key, since=now - window)
+        if len(failures) >= allowed:
+            # Paused until enough failures age out to leave one try.
+            return SignIn(None, paused_for=failures[-allowed] + window - now)
         credentials = await tx.agents.credentials(email.strip())
     # An unknown email costs the same scrypt as a wrong password (no timing oracle);
     # scrypt takes tens of milliseconds of CPU, so off the event loop.
     stored = DECOY_HASH if credentials is None else credentials.password_hash
     matches = await asyncio.to_thread(verify_password, password, stored)
     if credentials is None or not matches:
-
-        async def record(tx: Tx) -> None:
-            for key, _ in keys:
-                await tx.agents.record_login_failure(key, now)
-
-        await store.write(record)
+        await store.write(lambda tx: tx.agents.record_login_failure(key, now))
         return SignIn(None)
-    await store.write(lambda tx: tx.agents.clear_login_failures(keys[0][0]))
+    await store.write(lambda tx: tx.agents.clear_login_failures(key))
     return SignIn(credentials.agent)
 
 
@@ -139,7 +139,7 @@ async def start_session(request: web.Request, response: web.StreamResponse, agen
         path=PREFIX,
         httponly=True,
         samesite="Lax",  # sent on links into the console, never on other sites' posts
-        secure=settings.base_url.startswith("https://"),
+        secure=is_https(request),
         max_age=int(session_ttl(settings).total_seconds()),
     )
 
@@ -160,7 +160,7 @@ def login_form_token(request: web.Request, response: web.StreamResponse) -> str:
         path=LOGIN_PATH,
         httponly=True,
         samesite="Strict",
-        secure=request.app[SETTINGS].base_url.startswith("https://"),
+        secure=is_https(request),
     )
     return token
 

@@ -50,6 +50,7 @@ from engine.web.console.auth import (
 )
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.errors import ApiError
+from engine.web.forwarded import client_address
 from engine.web.keys import CLOCK, FLOW_RESTARTER, SETTINGS, STORE
 from engine.web.refusals import api_error
 from engine.web.validation import Body, parse_body, read_json, validation_context
@@ -151,7 +152,7 @@ async def submit_login(request: web.Request) -> web.StreamResponse:
         request.app[SETTINGS],
         email,
         password,
-        address=request.remote,
+        address=client_address(request),
         now=request.app[CLOCK].now(),
     )
     if outcome.paused_for is not None:
