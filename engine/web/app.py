@@ -88,7 +88,12 @@ async def _settle_garbage_collector(app: web.Application) -> None:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await open_store(settings.database_url, clock=app[CLOCK])
+    store = await open_store(
+        settings.database_url,
+        clock=app[CLOCK],
+        pool_size=settings.database_pool_size,
+        acquire_timeout=settings.database_acquire_timeout_seconds,
+    )
     app[STORE] = store
     try:
         digest, generated = await ensure_api_token(store, settings.api_token)
