@@ -151,7 +151,12 @@ async def assemble(
     metrics = metrics or Metrics()
     run = background or Background.of(settings)
     async with contextlib.AsyncExitStack() as stack:
-        store = await open_store(settings.database_url, clock=clock)
+        store = await open_store(
+            settings.database_url,
+            clock=clock,
+            pool_size=settings.database_pool_size,
+            acquire_timeout=settings.database_acquire_timeout_seconds,
+        )
         stack.push_async_callback(store.close)
         await _load_catalogue(store, settings)
 

@@ -1,8 +1,12 @@
-"""Shared fixtures: a real SQLite file per test and a real aiohttp server on loopback."""
+"""Shared fixtures: a real database per test and a real aiohttp server on loopback.
+
+The database is a SQLite file, or with ``OPTINFLOW_TEST_BACKEND=postgres`` a fresh
+PostgreSQL database (tests/databases.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,7 @@ from engine.composition import Background
 from engine.config import Settings
 from engine.store import Store, open_store
 from engine.web.app import create_app
+from tests.databases import PG_DATABASES, POSTGRES, database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -27,7 +32,7 @@ AiohttpClient = Callable[..., Coroutine[Any, Any, TestClient[Any, Any]]]
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'optinflow.db'}",
+        "DATABASE_URL": database_url(tmp_path / "optinflow.db"),
         "API_TOKEN": API_TOKEN,
         "TEMPLATES_FILE": FIXTURES / "templates.yaml",
         "FLOWS_DIR": ROOT / "flows",
@@ -46,6 +51,29 @@ def make_app(settings: Settings, *, clock: FrozenClock | None = None) -> web.App
     return create_app(settings, clock=clock, background=background)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if POSTGRES and item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="tests the SQLite store itself"))
+        if not POSTGRES and item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.skip(reason="needs OPTINFLOW_TEST_BACKEND=postgres"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_template() -> Iterator[None]:
+    yield
+    if POSTGRES:
+        PG_DATABASES.drop_template()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_databases() -> Iterator[None]:
+    """Drop the databases the test made, after every other fixture has closed its store."""
+    yield
+    if POSTGRES:
+        PG_DATABASES.drop_test_databases()
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
@@ -58,7 +86,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def store(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Store]:
-    opened = await open_store(f"sqlite:///{tmp_path / 'store.db'}", clock=clock)
+    opened = await open_store(database_url(tmp_path / "store.db"), clock=clock)
     yield opened
     await opened.close()
 

@@ -31,13 +31,14 @@ from engine.store import Store, Tx, open_store
 from engine.store.contacts import Consent, NewContact
 from engine.store.messages import MessageFilter
 from tests.conftest import ROOT
+from tests.databases import database_url
 from tests.flowkit import CATALOGUE, tap, text, write_flows
 
 Serve = Callable[..., Awaitable[TestServer]]
 
 
 class Bot:
-    """A store and a bot handler on one SQLite file, which can be restarted."""
+    """A store and a bot handler on one database, which can be restarted."""
 
     def __init__(
         self, path: Path, clock: FrozenClock, flows: Path, env: dict[str, str], http: HttpCaller
@@ -47,7 +48,7 @@ class Bot:
         self.handler: BotHandler
 
     async def open(self) -> Bot:
-        self.store = await open_store(f"sqlite:///{self.path}", clock=self.clock)
+        self.store = await open_store(database_url(self.path), clock=self.clock)
 
         async def catalogue(tx: Tx) -> None:
             for template in CATALOGUE:

@@ -17,6 +17,7 @@ from engine.store.sqlite.migrate import available
 API = Consent(ConsentSource.API, actor="test")
 
 
+@pytest.mark.sqlite_only
 async def test_a_new_database_gets_every_migration_once(tmp_path: Path, clock: FrozenClock) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
     for _ in range(2):
@@ -29,6 +30,7 @@ async def test_a_new_database_gets_every_migration_once(tmp_path: Path, clock: F
     assert journal == "wal"
 
 
+@pytest.mark.sqlite_only
 async def test_foreign_keys_are_enforced(store: Store) -> None:
     async def orphan_tag(tx: Tx) -> None:
         await tx.contacts.add_tags(999, ["vip"])
@@ -68,6 +70,7 @@ async def test_concurrent_writes_all_commit(store: Store) -> None:
     assert values == ["0", "250", "499"]
 
 
+@pytest.mark.sqlite_only
 async def test_the_consent_ledger_cannot_be_rewritten(tmp_path: Path, store: Store) -> None:
     contact = await store.write(
         lambda tx: tx.contacts.create(NewContact(wa_id="16505551234", marketing_opt_in=True), API)
@@ -199,6 +202,7 @@ async def test_statuses_never_move_a_message_backwards(store: Store, clock: Froz
     ]
 
 
+@pytest.mark.sqlite_only
 async def test_the_writer_waits_for_another_process_s_write_lock_without_blocking(
     tmp_path: Path, store: Store
 ) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from engine.config import Settings
+from tests.databases import first_value
 from tests.desk import PASSWORD, Client, add_agent
 
 
@@ -19,8 +18,8 @@ async def test_create_and_list_agents_without_their_passwords(
     listing = await (await client.get("/api/v1/agents")).json()
     assert [a["email"] for a in listing["agents"]] == ["ann@example.com"]
 
-    with sqlite3.connect(settings.sqlite_path) as db:
-        (stored,) = db.execute("SELECT password_hash FROM agents").fetchone()
+    stored = first_value(settings.database_url, "SELECT password_hash FROM agents")
+    assert isinstance(stored, str)
     assert stored.startswith("scrypt$")
     assert PASSWORD not in stored
 

@@ -168,7 +168,7 @@ def test_settings_that_do_not_validate_stop_the_start_naming_each_variable(
     finished = run_with(
         workdir,
         [sys.executable, str(ROOT / "webhook_server.py"), "--port", str(free_port())],
-        DATABASE_URL="postgresql://127.0.0.1/test",
+        DATABASE_URL="mysql://127.0.0.1/test",
         OUTBOUND_RATE_LIMIT="fast",
     )
     assert finished.returncode == 2

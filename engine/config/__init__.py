@@ -27,6 +27,7 @@ from engine.config.consent_words import (
 
 META_GRAPH_BASE = "https://graph.facebook.com"
 SIMULATOR_PREFIX = "/simulator"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MAX_RATE_LIMIT = 1000  # messages per second: Meta's ceiling for one business number
 
 
@@ -81,7 +82,21 @@ class Settings(BaseSettings):
     wa_api_version: str = Field(default="v21.0", alias="WA_API_VERSION")
 
     # Storage and the REST API.
-    database_url: str = Field(default="sqlite:///optinflow.db", alias="DATABASE_URL")
+    database_url: str = Field(
+        default="sqlite:///optinflow.db",
+        alias="DATABASE_URL",
+        description="sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB",
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=1000, alias="DATABASE_POOL_SIZE", description="PostgreSQL only."
+    )
+    database_acquire_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        alias="DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+        description="PostgreSQL only: how long a request waits for a free connection "
+        "before it is answered 503.",
+    )
     api_token: str | None = Field(default=None, alias="API_TOKEN")
     flows_dir: Path = Field(default=Path("flows"), alias="FLOWS_DIR")
     templates_file: Path | None = Field(
@@ -259,12 +274,16 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
-            raise ValueError("DATABASE_URL must be sqlite:///PATH (PostgreSQL is not built yet)")
+        if not value.startswith(("sqlite:///", *POSTGRES_SCHEMES)):
+            raise ValueError(
+                "DATABASE_URL must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+            )
         return value
 
     @property
     def sqlite_path(self) -> str:
+        if not self.database_url.startswith("sqlite:///"):
+            raise ValueError("DATABASE_URL does not name a SQLite file")
         return self.database_url.removeprefix("sqlite:///")
 
     @property

@@ -11,3 +11,11 @@ class NotFound(StoreError):
 
 class AlreadyExists(StoreError):
     pass
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (down, restarting, refusing us): try again later."""
+
+
+class StoreBusy(StoreError):
+    """Every connection stayed in use for longer than the wait allowed: try again soon."""

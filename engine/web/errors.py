@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from engine.store.errors import StoreBusy, StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,6 +50,18 @@ def field_errors(error: ValidationError, *, prefix: tuple[str | int, ...] = ()) 
     return ApiError(422, "invalid_request", summary, fields=fields)
 
 
+def store_overloaded(error: StoreBusy | StoreUnavailable) -> web.Response:
+    """503 with Retry-After: the request did nothing and may be sent again (Meta retries
+    webhooks it was not answered 200)."""
+    if isinstance(error, StoreBusy):
+        code, message = "store_busy", "the database is busy; try again in a moment"
+    else:
+        code, message = "store_unavailable", "the database cannot be reached; try again later"
+    response = ApiError(503, code, message).response()
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -56,6 +70,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error.response()
     except ValidationError as error:
         return field_errors(error).response()
+    except (StoreBusy, StoreUnavailable) as error:
+        log.warning("%s %s answered 503: %s", request.method, request.path, error)
+        return store_overloaded(error)
     except web.HTTPException as error:
         if error.status < 400 or not request.path.startswith("/api/"):
             raise

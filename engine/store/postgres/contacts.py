@@ -1,0 +1,331 @@
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from engine.clock import Clock
+from engine.models.contact import ConsentEvent, ConsentSource, Contact
+from engine.store.contacts import (
+    Consent,
+    ContactRepo,
+    ImportCounts,
+    ImportedContact,
+    NewContact,
+)
+from engine.store.errors import AlreadyExists, NotFound
+from engine.store.postgres.db import PgDb
+
+CONTACT_COLUMNS = """
+    c.id, c.wa_id, c.user_id, c.name, c.marketing_opt_in, c.attributes, c.created_at,
+    c.updated_at,
+    (SELECT coalesce(array_agg(t.tag ORDER BY t.tag), '{}'::text[])
+       FROM contact_tags t WHERE t.contact_id = c.id) AS tags
+"""
+"""A contact's columns on ``contacts c``, for :func:`contact_from_row`."""
+
+
+def contact_from_row(row: Mapping[str, Any], prefix: str = "") -> Contact:
+    """A contact from the columns of :data:`CONTACT_COLUMNS`; in a join that puts them beside
+    another table's, they are named with ``prefix`` (``contact_id``, ``contact_name``...)."""
+    return Contact(
+        id=row[f"{prefix}id"],
+        wa_id=row[f"{prefix}wa_id"],
+        user_id=row[f"{prefix}user_id"],
+        name=row[f"{prefix}name"],
+        marketing_opt_in=row[f"{prefix}marketing_opt_in"],
+        attributes=row[f"{prefix}attributes"],
+        tags=tuple(row[f"{prefix}tags"]),
+        created_at=row[f"{prefix}created_at"],
+        updated_at=row[f"{prefix}updated_at"],
+    )
+
+
+_INSERT_CONSENT = (
+    "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+
+
+class PgContactRepo(ContactRepo):
+    def __init__(self, db: PgDb, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, address: str) -> Contact | None:
+        # An address could be one contact's wa_id and another's user_id: the older wins.
+        row = await self._db.one(
+            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.wa_id = $1 OR c.user_id = $1"
+            " ORDER BY c.id LIMIT 1",
+            address,
+        )
+        return None if row is None else contact_from_row(row)
+
+    async def get_by_id(self, contact_id: int) -> Contact | None:
+        row = await self._db.one(
+            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = $1", contact_id
+        )
+        return None if row is None else contact_from_row(row)
+
+    async def _require(self, contact_id: int) -> Contact:
+        contact = await self.get_by_id(contact_id)
+        if contact is None:
+            raise NotFound(f"no contact with id {contact_id}")
+        return contact
+
+    async def create(self, new: NewContact, consent: Consent) -> Contact:
+        contact_id = await self._insert(new, consent)
+        if contact_id is None:
+            raise AlreadyExists(f"a contact with {new.wa_id or new.user_id} exists")
+        return await self._require(contact_id)
+
+    async def _insert(self, new: NewContact, consent: Consent) -> int | None:
+        """The new contact's id, with its first ledger entry and tags; None when its wa_id
+        or user_id is taken (also by a concurrent transaction, once that one commits)."""
+        # Look first: an insert that conflicts would still use up an id, and ids are
+        # handed out without gaps as SQLite's are.
+        taken = await self._db.val(
+            "SELECT 1 FROM contacts WHERE wa_id = $1 OR user_id = $2", new.wa_id, new.user_id
+        )
+        if taken:
+            return None
+        now = self._clock.now()
+        contact_id: int | None = await self._db.val(
+            "INSERT INTO contacts (wa_id, user_id, name, marketing_opt_in, attributes,"
+            " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            new.wa_id,
+            new.user_id,
+            new.name,
+            new.marketing_opt_in,
+            dict(new.attributes),
+            now,
+        )
+        if contact_id is None:
+            return None
+        await self._db.run(
+            _INSERT_CONSENT,
+            contact_id,
+            new.marketing_opt_in,
+            consent.source.value,
+            consent.actor,
+            consent.note,
+            now,
+        )
+        if new.tags:
+            await self.add_tags(contact_id, new.tags)
+        return contact_id
+
+    async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
+        found = await self._find_either(new)
+        if found is None:
+            # Two webhooks may create the same contact at once: the insert that loses
+            # finds the winner's row (or, under SERIALIZABLE, the job is run again).
+            contact_id = await self._insert(new, consent)
+            if contact_id is not None:
+                return await self._require(contact_id), True
+            found = await self._find_either(new)
+            if found is None:
+                raise AlreadyExists(f"a contact with {new.wa_id or new.user_id} exists")
+        contact = found
+        # Meta may tell us the other identifier later; remember it, unless it already
+        # belongs to a different contact (then the two stay apart).
+        missing: dict[str, str] = {}
+        if new.wa_id and contact.wa_id is None and await self._find(new.wa_id) is None:
+            missing["wa_id"] = new.wa_id
+        if new.user_id and contact.user_id is None and await self._find(new.user_id) is None:
+            missing["user_id"] = new.user_id
+        if missing:
+            assignments = ", ".join(
+                f"{column} = ${number}" for number, column in enumerate(missing, start=3)
+            )
+            await self._db.run(
+                f"UPDATE contacts SET {assignments}, updated_at = $2 WHERE id = $1",
+                contact.id,
+                self._clock.now(),
+                *missing.values(),
+            )
+            contact = await self._require(contact.id)
+        return contact, False
+
+    async def _find_either(self, new: NewContact) -> Contact | None:
+        """The contact with ``new``'s wa_id, else the one with its user_id."""
+        return await self._find(new.wa_id) or await self._find(new.user_id)
+
+    async def _find(self, address: str | None) -> Contact | None:
+        return None if address is None else await self.get(address)
+
+    async def update(
+        self,
+        contact_id: int,
+        *,
+        name: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Contact:
+        # The merge happens in the statement, so no other write slips between a read
+        # of the attributes and the write of the merged ones.
+        given = dict(attributes or {})
+        changed = await self._db.run(
+            "UPDATE contacts SET name = coalesce($2, name),"
+            " attributes = (attributes || $3) - $4::text[], updated_at = $5 WHERE id = $1",
+            contact_id,
+            name,
+            {key: value for key, value in given.items() if value is not None},
+            [key for key, value in given.items() if value is None],
+            self._clock.now(),
+        )
+        if not changed:
+            raise NotFound(f"no contact with id {contact_id}")
+        if tags is not None:
+            await self._db.run("DELETE FROM contact_tags WHERE contact_id = $1", contact_id)
+            await self.add_tags(contact_id, tags)
+        return await self._require(contact_id)
+
+    async def add_tags(self, contact_id: int, tags: Sequence[str]) -> None:
+        if not tags:
+            return
+        await self._db.run(
+            "INSERT INTO contact_tags (contact_id, tag) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING",
+            contact_id,
+            list(tags),
+        )
+
+    async def set_opt_in(self, contact_id: int, value: bool, consent: Consent) -> bool:
+        now = self._clock.now()
+        changed = await self._db.run(
+            "UPDATE contacts SET marketing_opt_in = $2, updated_at = $3"
+            " WHERE id = $1 AND marketing_opt_in <> $2",
+            contact_id,
+            value,
+            now,
+        )
+        if not changed:
+            await self._require(contact_id)
+            return False
+        await self._db.run(
+            _INSERT_CONSENT,
+            contact_id,
+            value,
+            consent.source.value,
+            consent.actor,
+            consent.note,
+            now,
+        )
+        return True
+
+    async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
+        rows = await self._db.all(
+            "SELECT marketing_opt_in, source, actor, note, at FROM consent_events"
+            " WHERE contact_id = $1 ORDER BY id",
+            contact_id,
+        )
+        return [
+            ConsentEvent(
+                marketing_opt_in=row["marketing_opt_in"],
+                source=ConsentSource(row["source"]),
+                actor=row["actor"],
+                note=row["note"],
+                at=row["at"],
+            )
+            for row in rows
+        ]
+
+    async def list(
+        self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
+    ) -> list[Contact]:
+        if tag is None:
+            rows = await self._db.all(
+                f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > $1 ORDER BY c.id LIMIT $2",
+                after_id or 0,
+                limit,
+            )
+        else:
+            rows = await self._db.all(
+                f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > $1 AND EXISTS"
+                " (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = $3)"
+                " ORDER BY c.id LIMIT $2",
+                after_id or 0,
+                limit,
+                tag,
+            )
+        return [contact_from_row(row) for row in rows]
+
+    async def import_batch(
+        self, rows: Sequence[ImportedContact], *, default_opt_in: bool, consent: Consent
+    ) -> ImportCounts:
+        now = self._clock.now()
+        existing = {
+            found["wa_id"]: found
+            for found in await self._db.all(
+                "SELECT id, wa_id, name, marketing_opt_in FROM contacts"
+                " WHERE wa_id = ANY($1::text[])",
+                [row.wa_id for row in rows],
+            )
+        }
+        current_tags: dict[int, set[str]] = {}
+        for found in await self._db.all(
+            "SELECT contact_id, tag FROM contact_tags WHERE contact_id = ANY($1::bigint[])",
+            [found["id"] for found in existing.values()],
+        ):
+            current_tags.setdefault(found["contact_id"], set()).add(found["tag"])
+
+        new_rows = [row for row in rows if row.wa_id not in existing]
+        await self._db.many(
+            "INSERT INTO contacts (wa_id, name, marketing_opt_in, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $4)",
+            [
+                (
+                    row.wa_id,
+                    row.name,
+                    default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in,
+                    now,
+                )
+                for row in new_rows
+            ],
+        )
+        consent_rows: list[tuple[Any, ...]] = [
+            (
+                default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in,
+                consent.source.value,
+                consent.actor,
+                consent.note,
+                now,
+                row.wa_id,
+            )
+            for row in new_rows
+        ]
+        updates: list[tuple[Any, ...]] = []
+        unchanged = 0
+        for row in rows:
+            if row.wa_id not in existing:
+                continue
+            found = existing[row.wa_id]
+            new_name = row.name if row.name is not None else found["name"]
+            old_opt_in: bool = found["marketing_opt_in"]
+            new_opt_in = old_opt_in if row.marketing_opt_in is None else row.marketing_opt_in
+            new_tags = set(row.tags) - current_tags.get(found["id"], set())
+            if new_name == found["name"] and new_opt_in == old_opt_in and not new_tags:
+                unchanged += 1
+                continue
+            updates.append((new_name, new_opt_in, now, found["id"]))
+            if new_opt_in != old_opt_in:
+                consent_rows.append(
+                    (new_opt_in, consent.source.value, consent.actor, consent.note, now, row.wa_id)
+                )
+        await self._db.many(
+            "UPDATE contacts SET name = $1, marketing_opt_in = $2, updated_at = $3 WHERE id = $4",
+            updates,
+        )
+        await self._db.many(
+            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
+            " SELECT id, $1::boolean, $2::text, $3::text, $4::text, $5::timestamptz"
+            " FROM contacts WHERE wa_id = $6",
+            consent_rows,
+        )
+        await self._db.many(
+            "INSERT INTO contact_tags (contact_id, tag) SELECT id, $1::text FROM contacts"
+            " WHERE wa_id = $2 ON CONFLICT DO NOTHING",
+            [(tag, row.wa_id) for row in rows for tag in row.tags],
+        )
+        return ImportCounts(created=len(new_rows), updated=len(updates), unchanged=unchanged)

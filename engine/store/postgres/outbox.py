@@ -1,0 +1,497 @@
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from engine.models.message import (
+    Channel,
+    Direction,
+    Failure,
+    Message,
+    MessageStatus,
+    TemplateRef,
+)
+from engine.policy import ContentKind, Options
+from engine.store.messages import MessageFilter, PolicyInputs
+from engine.store.outbox import (
+    Claimed,
+    Failed,
+    MessageBatch,
+    OutboxRepo,
+    OutboxState,
+    Outcome,
+    Released,
+    ReportRow,
+    Retry,
+    Schedule,
+    Sent,
+    Withheld,
+)
+from engine.store.postgres.db import PgDb
+from engine.store.postgres.messages import MESSAGE_COLUMNS, failure_of, filter_sql, message_values
+
+# Only the head of a contact's queue may go: one message at a time per contact, in order.
+# Two claims at once cannot both take a contact's message: a claim takes only heads, and
+# a row stops being pending for good, so an older snapshot never shows a later row as
+# the head while an earlier one is still pending.
+_HEAD_OF_QUEUE = """NOT EXISTS (
+    SELECT 1 FROM messages e
+    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id)"""
+
+_PENDING = "('queued', 'sending')"
+
+_CHECKED_BEFORE_SENDING = {"opt_in_checked": "before_sending"}
+
+# The candidates are locked with SKIP LOCKED, so concurrent claims pass over each
+# other's rows, and the CTE is materialized so that set is chosen exactly once; the
+# lease is given in the same statement.
+_CLAIM = """
+WITH picked AS MATERIALIZED ({candidates} FOR UPDATE OF m SKIP LOCKED)
+UPDATE messages u SET status = 'sending', lease_owner = $1, lease_until = $2,
+    attempts = u.attempts + 1,
+    ambiguous_attempts = u.ambiguous_attempts + (u.status = 'sending')::int
+FROM picked WHERE u.id = picked.id
+RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
+    u.next_attempt_at, u.request_body,
+    CASE WHEN u.request_body IS NULL THEN u.payload END AS payload, u.attempts, u.channel,
+    u.content_kind, u.opted_in_only, u.confirmed_opted_out,
+    -- The opt-in as it is now: the sender asks the rule again with it.
+    (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = u.contact_id) AS opted_in
+"""
+_EXPIRED_LEASES = _CLAIM.format(
+    candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
+    f" AND m.lease_until <= $3 AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
+    " ORDER BY m.lease_until LIMIT $4"
+)
+_DUE = _CLAIM.format(
+    candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
+    f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}"
+    " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT $4"
+)
+
+_OUTBOX_COLUMNS = (
+    "priority",
+    "recipient",
+    "next_attempt_at",
+    "phone_number_id",
+    "idempotency_key",
+    "callback_url",
+    "request_body",
+)
+_OUTBOUND_COLUMNS = MESSAGE_COLUMNS + _OUTBOX_COLUMNS
+_INSERT_OUTBOUND = (
+    f"INSERT INTO messages ({', '.join(_OUTBOUND_COLUMNS)})"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, len(_OUTBOUND_COLUMNS) + 1))})"
+)
+# add_batch: the columns that differ by recipient, each one array parameter of this type.
+_PER_RECIPIENT = {"id": "text", "contact_id": "bigint", "recipient": "text", "request_body": "text"}
+
+
+def _insert_batch_sql() -> str:
+    """add_batch's insert: the shared columns are parameters ``$1..$k`` in column order, the
+    per-recipient ones come from unnesting the arrays that follow them."""
+    shared = [column for column in _OUTBOUND_COLUMNS if column not in _PER_RECIPIENT]
+    placeholders = {column: f"${n}" for n, column in enumerate(shared, start=1)}
+    arrays = ", ".join(
+        f"${n}::{kind}[]" for n, kind in enumerate(_PER_RECIPIENT.values(), start=len(shared) + 1)
+    )
+    select = ", ".join(
+        f"r.{column}" if column in _PER_RECIPIENT else placeholders[column]
+        for column in _OUTBOUND_COLUMNS
+    )
+    return (
+        f"INSERT INTO messages ({', '.join(_OUTBOUND_COLUMNS)}) SELECT {select}"
+        f" FROM unnest({arrays}) AS r({', '.join(_PER_RECIPIENT)})"
+    )
+
+
+_INSERT_BATCH = _insert_batch_sql()
+
+
+def _utc_text(moment: datetime) -> str:
+    """A time inside JSON details, written as the SQLite store writes every time.
+
+    >>> _utc_text(datetime(2026, 3, 1, 9, 30, tzinfo=UTC))
+    '2026-03-01T09:30:00.000000Z'
+    """
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _outbox_values(message: Message, schedule: Schedule) -> tuple[Any, ...]:
+    """The values of ``_OUTBOX_COLUMNS``: only a queued message is due."""
+    queued = message.status is MessageStatus.QUEUED
+    return (
+        schedule.priority,
+        schedule.recipient,
+        schedule.due_at if queued else None,
+        schedule.phone_number_id,
+        schedule.idempotency_key,
+        schedule.callback_url,
+        schedule.request_body,
+    )
+
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
+@functools.cache
+def _policy_inputs(
+    kind: str | None, opted_in_only: bool, confirmed_opted_out: bool
+) -> PolicyInputs | None:
+    """The stored inputs of the opt-in rule (a handful of combinations, made once each)."""
+    if kind is None:
+        return None  # queued before they were kept: the rule was asked at enqueue only
+    options = Options(opted_in_only=opted_in_only, confirmed_opted_out=confirmed_opted_out)
+    return PolicyInputs(ContentKind(kind), options)
+
+
+def _held(owner: str) -> str:
+    """Still this worker's: a late outcome of a lease another worker took over is ignored."""
+    return f"status = 'sending' AND lease_owner = {owner}"
+
+
+def _outbound_sql(where: MessageFilter) -> tuple[str, list[Any]]:
+    clauses, params = filter_sql(where)
+    return " AND ".join(["m.direction = 'outbound'", *clauses]), params
+
+
+def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
+    payload = row["payload"]
+    return Claimed(
+        message_id=row["id"],
+        contact_id=row["contact_id"],
+        recipient=row["recipient"],
+        phone_number_id=row["phone_number_id"],
+        priority=row["priority"],
+        request_body=row["request_body"].encode() if row["request_body"] is not None else None,
+        # The content as the SQLite store keeps it: compact JSON text.
+        payload=None if payload is None else json.dumps(payload, separators=(",", ":")),
+        attempts=row["attempts"],
+        reclaimed=reclaimed,
+        channel=_CHANNELS.get(row["channel"]),
+        policy=_policy_inputs(
+            row["content_kind"], row["opted_in_only"], row["confirmed_opted_out"]
+        ),
+        opted_in=bool(row["opted_in"]),
+    )
+
+
+class PgOutboxRepo(OutboxRepo):
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    async def add(self, message: Message, schedule: Schedule) -> None:
+        # The message's columns and the outbox's: one row, one statement.
+        await self._db.run(
+            _INSERT_OUTBOUND,
+            *message_values(message, schedule.policy),
+            *_outbox_values(message, schedule),
+        )
+        failure = message.failure
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            message.id,
+            message.status.value,
+            message.created_at,
+            failure.code if failure else None,
+            failure.reason if failure else None,
+        )
+
+    async def add_batch(self, batch: MessageBatch) -> None:
+        # The columns of add(), made by the same functions for a stand-in message of each
+        # outcome (queued, skipped, ...); what differs by recipient comes as one array per
+        # column: two statements per outcome, whatever the batch's size.
+        groups: dict[tuple[MessageStatus, Failure | None], list[Any]] = {}
+        for m in batch.messages:
+            groups.setdefault((m.status, m.failure), []).append(m)
+        for (status, failure), members in groups.items():
+            stand_in = Message.model_construct(
+                id="",
+                direction=Direction.OUTBOUND,
+                channel=batch.channel,
+                contact_id=0,
+                contact="",
+                kind=batch.kind,
+                text=batch.text,
+                template=batch.template,
+                payload=batch.payload,
+                status=status,
+                failure=failure,
+                wamid=None,
+                created_at=batch.created_at,
+                updated_at=batch.created_at,
+            )
+            schedule = Schedule(
+                priority=batch.priority,
+                recipient="",
+                due_at=batch.created_at,
+                policy=batch.policy,
+                phone_number_id=batch.phone_number_id,
+            )
+            values = message_values(stand_in, batch.policy) + _outbox_values(stand_in, schedule)
+            shared = [
+                value
+                for column, value in zip(_OUTBOUND_COLUMNS, values, strict=True)
+                if column not in _PER_RECIPIENT
+            ]
+            ids = [m.message_id for m in members]
+            await self._db.run(
+                _INSERT_BATCH,
+                *shared,
+                ids,
+                [m.contact_id for m in members],
+                [m.recipient for m in members],
+                [m.request_body for m in members],
+            )
+            code, reason = (failure.code, failure.reason) if failure else (None, None)
+            await self._db.run(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason) SELECT r.id, $1, $2, $3, $4 FROM unnest($5::text[]) AS r(id)",
+                status.value,
+                batch.created_at,
+                code,
+                reason,
+                ids,
+            )
+
+    async def find_by_idempotency_key(self, key: str) -> str | None:
+        found = await self._db.val("SELECT id FROM messages WHERE idempotency_key = $1", key)
+        return None if found is None else str(found)
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        expired: bool = True,
+    ) -> list[Claimed]:
+        taken_over: list[asyncpg.Record] = []
+        if expired:
+            taken_over = await self._db.all(_EXPIRED_LEASES, owner, lease_until, now, limit)
+        due = await self._db.all(_DUE, owner, lease_until, now, limit - len(taken_over))
+        claimed = [_claimed(row, True) for row in taken_over]
+        claimed += [_claimed(row, False) for row in due]
+        next_attempt = {row["id"]: row["next_attempt_at"] for row in [*taken_over, *due]}
+        # Most urgent first, as the claim chose them: priority, due time, age.
+        claimed.sort(key=lambda c: (c.priority, next_attempt[c.message_id], c.message_id))
+        return claimed
+
+    async def has_due(self, now: datetime) -> bool:
+        due = await self._db.val(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE status = 'queued'"
+            " AND next_attempt_at <= $1) OR EXISTS (SELECT 1 FROM messages"
+            " WHERE status = 'sending' AND lease_until <= $1 AND wamid IS NULL)",
+            now,
+        )
+        return bool(due)
+
+    async def record(self, owner: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        sent = [o for o in outcomes if isinstance(o, Sent)]
+        retries = [o for o in outcomes if isinstance(o, Retry)]
+        failed = [o for o in outcomes if isinstance(o, Failed)]
+        released = [o for o in outcomes if isinstance(o, Released)]
+        withheld = [o for o in outcomes if isinstance(o, Withheld)]
+        if sent:
+            # The whole batch as arrays: two statements, whatever its size.
+            ids = [o.message_id for o in sent]
+            await self._db.run(
+                "INSERT INTO message_statuses (message_id, status, at, details)"
+                " SELECT m.id, 'sent', $1, CASE WHEN o.notice IS NULL"
+                " THEN jsonb_build_object('attempt', o.attempt)"
+                " ELSE jsonb_build_object('attempt', o.attempt, 'notice', o.notice) END"
+                " FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY"
+                " AS o(id, attempt, notice, n) JOIN messages m ON m.id = o.id"
+                f" WHERE m.status IN {_PENDING} ORDER BY o.n",
+                now,
+                ids,
+                [o.attempt for o in sent],
+                [o.notice for o in sent],
+            )
+            await self._db.run(
+                "UPDATE messages SET"
+                f" updated_at = CASE WHEN status IN {_PENDING} THEN $1 ELSE updated_at END,"
+                f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
+                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                " lease_until = NULL, last_error = NULL"
+                " FROM unnest($2::text[], $3::text[]) AS o(id, acknowledged)"
+                " WHERE messages.id = o.id",
+                now,
+                ids,
+                [o.wamid for o in sent],
+            )
+        if retries:
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'sending', $1, $2, $3, $4::jsonb"
+                f" FROM messages WHERE id = $5 AND {_held('$6')}",
+                [
+                    (
+                        now,
+                        str(o.details.get("code", "")) or None,
+                        o.error,
+                        {**o.details, "retry_at": _utc_text(o.due_at)},
+                        o.message_id,
+                        owner,
+                    )
+                    for o in retries
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = $1, last_error = $2,"
+                " ambiguous_attempts = ambiguous_attempts + $3, lease_owner = NULL,"
+                f" lease_until = NULL, updated_at = $4 WHERE id = $5 AND {_held('$6')}",
+                [(o.due_at, o.error, int(o.ambiguous), now, o.message_id, owner) for o in retries],
+            )
+        if failed:
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'failed', $1, $2, $3, $4::jsonb"
+                f" FROM messages WHERE id = $5 AND {_held('$6')}",
+                [
+                    (
+                        now,
+                        o.failure.code,
+                        o.failure.reason,
+                        o.details or None,
+                        o.message_id,
+                        owner,
+                    )
+                    for o in failed
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'failed', failure_code = $1, failure_reason = $2,"
+                " last_error = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4"
+                f" WHERE id = $5 AND {_held('$6')}",
+                [
+                    (o.failure.code, o.failure.reason, o.failure.reason, now, o.message_id, owner)
+                    for o in failed
+                ],
+            )
+        if withheld:
+            # Never attempted: recorded as enqueue records the same verdict, the claim's
+            # attempt taken back.
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, $1, $2, $3, $4, $5::jsonb FROM messages"
+                f" WHERE id = $6 AND {_held('$7')}",
+                [
+                    (
+                        o.status.value,
+                        now,
+                        o.failure.code,
+                        o.failure.reason,
+                        _CHECKED_BEFORE_SENDING,
+                        o.message_id,
+                        owner,
+                    )
+                    for o in withheld
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = $1, failure_code = $2, failure_reason = $3,"
+                " attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,"
+                f" updated_at = $4 WHERE id = $5 AND {_held('$6')}",
+                [
+                    (o.status.value, o.failure.code, o.failure.reason, now, o.message_id, owner)
+                    for o in withheld
+                ],
+            )
+        if released:
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = $1,"
+                " attempts = attempts - 1, lease_owner = NULL, lease_until = NULL"
+                f" WHERE id = $2 AND {_held('$3')}",
+                [(o.due_at, o.message_id, owner) for o in released],
+            )
+
+    async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
+        without_wamid = "id = $1 AND wamid IS NULL AND direction = 'outbound'"
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, details)"
+            " SELECT id, 'sent', $2, $3::jsonb FROM messages"
+            f" WHERE {without_wamid} AND status IN {_PENDING}",
+            message_id,
+            at,
+            {"adopted_from_status": True},
+        )
+        changed = await self._db.run(
+            "UPDATE messages SET"
+            f" updated_at = CASE WHEN status IN {_PENDING} THEN $2 ELSE updated_at END,"
+            f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
+            f" wamid = $3, lease_owner = NULL, lease_until = NULL WHERE {without_wamid}",
+            message_id,
+            at,
+            wamid,
+        )
+        return changed > 0
+
+    async def state(self, message_id: str) -> OutboxState | None:
+        row = await self._db.one(
+            "SELECT attempts, ambiguous_attempts, last_error, next_attempt_at, priority,"
+            " idempotency_key, callback_url FROM messages WHERE id = $1",
+            message_id,
+        )
+        if row is None:
+            return None
+        return OutboxState(
+            attempts=row["attempts"],
+            ambiguous_attempts=row["ambiguous_attempts"],
+            last_error=row["last_error"],
+            next_attempt_at=row["next_attempt_at"],
+            priority=row["priority"],
+            idempotency_key=row["idempotency_key"],
+            callback_url=row["callback_url"],
+        )
+
+    async def report(self, where: MessageFilter) -> list[ReportRow]:
+        condition, params = _outbound_sql(where)
+        if where.after_id is not None:
+            params.append(where.after_id)
+            condition += f" AND m.id > ${len(params)}"
+        params.append(where.limit)
+        rows = await self._db.all(
+            "SELECT m.id, coalesce(m.recipient, c.wa_id, c.user_id) AS recipient, m.channel,"
+            " m.template, m.status, m.failure_code, m.failure_reason, m.attempts,"
+            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at"
+            " FROM messages m JOIN contacts c ON c.id = m.contact_id"
+            f" WHERE {condition} ORDER BY m.id LIMIT ${len(params)}",
+            *params,
+        )
+        return [_report_row(row) for row in rows]
+
+    async def report_counts(self, where: MessageFilter) -> dict[str, int]:
+        condition, params = _outbound_sql(where)
+        rows = await self._db.all(
+            "SELECT m.status, count(*) AS n,"
+            " count(*) FILTER (WHERE m.ambiguous_attempts > 0) AS ambiguous"
+            f" FROM messages m WHERE {condition} GROUP BY m.status",
+            *params,
+        )
+        counts = {row["status"]: int(row["n"]) for row in rows}
+        counts["ambiguous"] = sum(int(row["ambiguous"]) for row in rows)
+        return counts
+
+
+def _report_row(row: Mapping[str, Any]) -> ReportRow:
+    return ReportRow(
+        id=row["id"],
+        to=row["recipient"],
+        channel=Channel(row["channel"]) if row["channel"] else None,
+        template=TemplateRef.model_validate(row["template"]) if row["template"] else None,
+        status=MessageStatus(row["status"]),
+        failure=failure_of(row["failure_code"], row["failure_reason"]),
+        attempts=row["attempts"],
+        ambiguous_attempts=row["ambiguous_attempts"],
+        wamid=row["wamid"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
