@@ -175,9 +175,10 @@ def test_two_agents_taking_over_through_two_web_processes_at_once_leave_one_owne
         for customer in customers:
             start = threading.Barrier(2)
             racers = [(first, "ann@example.com"), (second, "bob@example.com")]
-            outcomes = list(
-                pool.map(lambda racer: take_over(racer[0], racer[1], customer, start), racers)
-            )
+            outcomes = [
+                answer.result()
+                for answer in [pool.submit(take_over, w, a, customer, start) for w, a in racers]
+            ]
             assert sorted(outcomes) == [200, 409], (customer, outcomes)
             winner = racers[outcomes.index(200)][1]
             _, conversation = request(f"{second.url}/api/v1/conversations/{customer}")
@@ -202,8 +203,8 @@ def test_a_worker_killed_mid_broadcast_loses_nothing_and_sends_twice_only_what_i
     wait_until(
         lambda: sum(sends_by_recipient(simulator).values()) >= 300, "the broadcast under way"
     )
-    sending = [w for w in workers if any("sending for business number" in line for line in w.output)]
-    victim = sending[0] if sending else workers[0]
+    holding = [w for w in workers if any("sending for business number" in o for o in w.output)]
+    victim = holding[0] if holding else workers[0]
     victim.kill()
 
     wait_until(
