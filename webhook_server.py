@@ -14,6 +14,7 @@ from aiohttp import web
 
 from engine.config import InvalidSettings, load_settings
 from engine.flows.flowset import FlowsInvalid
+from engine.store import StoreUnavailable
 from engine.web.app import GENERATED_API_TOKEN, create_app
 
 
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     app.on_startup.append(announce)
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None)
-    except FlowsInvalid as invalid:  # a broken FLOWS_DIR stops the start, every problem shown
-        print(f"optinflow did not start: {invalid}", file=sys.stderr, flush=True)
+    except (FlowsInvalid, StoreUnavailable) as cannot:
+        # A broken FLOWS_DIR (every problem shown) or a database that cannot be reached.
+        print(f"optinflow did not start: {cannot}", file=sys.stderr, flush=True)
         sys.exit(1)
 
 

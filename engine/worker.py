@@ -13,9 +13,12 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from engine.composition import Background, assemble
 from engine.config import load_settings
+from engine.flows.flowset import FlowsInvalid
+from engine.store import StoreUnavailable
 
 
 async def run_worker() -> None:
@@ -34,7 +37,11 @@ def _worker(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_worker())
+    try:
+        asyncio.run(run_worker())
+    except (FlowsInvalid, StoreUnavailable) as cannot:
+        print(f"optinflow worker did not start: {cannot}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
