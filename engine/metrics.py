@@ -29,6 +29,14 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.webhook_items_skipped = Counter(
+            "optinflow_webhook_items_skipped",
+            "Items of accepted webhook notifications left out because they do not "
+            "validate, by reason (invalid_message, invalid_status, invalid_contact, "
+            "invalid_error, invalid_user_preference, invalid_value).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.inbound_messages = Counter(
             "optinflow_inbound_messages",
             "Inbound messages: stored, or a duplicate of one already stored.",
@@ -37,7 +45,8 @@ class Metrics:
         )
         self.status_updates = Counter(
             "optinflow_status_updates",
-            "Delivery statuses: applied, unmatched (kept for later), ignored.",
+            "Delivery statuses: applied, unmatched (kept for later), ignored (a status "
+            "value we do not track), not_outbound (its id names a customer's message).",
             ["result"],
             registry=self.registry,
         )

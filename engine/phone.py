@@ -43,3 +43,18 @@ def to_wa_id(raw: str, default_region: str) -> str:
                 parsed, phonenumbers.PhoneNumberFormat.E164
             ).removeprefix("+")
     raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number")
+
+
+def is_valid_wa_id(value: str) -> bool:
+    """Whether ``value`` is a ``wa_id`` (E.164 digits without ``+``) of a number the
+    library knows: what a new contact's number must be.
+
+    >>> is_valid_wa_id("16505551234"), is_valid_wa_id("972912345678"), is_valid_wa_id("x")
+    (True, False, False)
+    """
+    if not (value.isascii() and value.isdigit()):
+        return False
+    try:
+        return to_wa_id("+" + value, "ZZ") == value
+    except InvalidPhoneNumber:
+        return False

@@ -33,7 +33,51 @@ def test_media_keeps_its_type_id_and_caption(media: str) -> None:
 
 def test_a_removed_reaction_has_no_text_but_names_its_message() -> None:
     got = said(type="reaction", reaction={"message_id": "wamid.R", "emoji": ""})
-    assert (got.kind, got.text, got.reply_to) == (InputKind.OTHER, None, "wamid.R")
+    assert (got.kind, got.text, got.reply_to) == (InputKind.REACTION, None, "wamid.R")
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "text", "reply_to"),
+    [
+        (
+            {
+                "type": "edit",
+                "edit": {
+                    "original_message_id": "wamid.O",
+                    "message": {"type": "text", "text": {"body": "fixed"}},
+                },
+            },
+            InputKind.EDIT,
+            "fixed",
+            "wamid.O",
+        ),
+        (
+            {"type": "revoke", "revoke": {"original_message_id": "wamid.O"}},
+            InputKind.REVOKE,
+            None,
+            "wamid.O",
+        ),
+        ({"type": "edit", "edit": "junk"}, InputKind.EDIT, None, None),
+        (
+            {
+                "type": "interactive",
+                "interactive": {
+                    "type": "call_permission_reply",
+                    "call_permission_reply": {"response": "accept", "is_permanent": False},
+                },
+            },
+            InputKind.CALL_PERMISSION,
+            "accept",
+            None,
+        ),
+    ],
+)
+def test_acts_on_earlier_messages_are_not_said_to_the_bot(
+    message: dict[str, Any], kind: InputKind, text: str | None, reply_to: str | None
+) -> None:
+    got = said(**message)
+    assert (got.kind, got.text, got.reply_to) == (kind, text, reply_to)
+    assert got.said_to_the_bot is False
 
 
 def test_a_location_without_a_name_uses_its_address() -> None:
@@ -49,7 +93,7 @@ def test_a_location_without_a_name_uses_its_address() -> None:
 @pytest.mark.parametrize(
     "message",
     [
-        {"type": "interactive", "interactive": {"type": "call_permission_reply"}},
+        {"type": "interactive", "interactive": {"type": "voice_call"}},
         {"type": "button"},  # a type whose object is missing
         {"type": "order", "order": {"catalog_id": "1", "product_items": []}},
         {"type": "system", "system": {"type": "user_changed_number"}},

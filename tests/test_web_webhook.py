@@ -25,7 +25,7 @@ from engine.store.inbound import Outcome
 from engine.store.messages import MessageFilter
 from engine.web.keys import BOT_HANDLER, DISPATCHER, STORE
 from engine.whatsapp.signature import HEADER, sign
-from tests.conftest import AiohttpClient, make_app, make_settings
+from tests.conftest import AUTH, AiohttpClient, make_app, make_settings
 from tests.inbound_support import (
     ANN,
     RecordingHandler,
@@ -183,7 +183,7 @@ MESSAGE_FIXTURES: dict[str, dict[str, Any]] = {
         "longitude": -122.148981,
     },
     "contacts": {"kind": "other", "text": "Barbara J. Johnson"},
-    "reaction": {"kind": "other", "text": "👍"},
+    "reaction": {"kind": "reaction", "text": "👍"},
     "unsupported": {"kind": "other", "text": None},
     "unknown_type": {"kind": "other", "text": None},
     "business_scoped_user": {"kind": "text", "text": "Hola, ¿tienen la talla M?"},
@@ -191,6 +191,11 @@ MESSAGE_FIXTURES: dict[str, dict[str, Any]] = {
 }
 OTHER_FIXTURES = {
     "batch",
+    "call_permission_reply",
+    "edit",
+    "group_text_stop",
+    "revoke",
+    "unknown_country_number",
     "status_delivered",
     "status_failed",
     "status_failed_marketing_stopped",
@@ -512,21 +517,199 @@ async def test_bodies_that_are_not_notifications_are_400(
     await assert_nothing_stored(meta)
 
 
-async def test_a_sender_that_is_not_a_phone_number_refuses_the_whole_notification(
-    meta: Client,
+async def test_an_item_that_does_not_validate_is_left_out_and_the_rest_stored(
+    meta: Client, handler: RecordingHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = text_notification("one", wamid="wamid.good.1")
+    value = data["entry"][0]["changes"][0]["value"]
+    good = value["messages"][0]
+    value["messages"] = [
+        good,
+        {**good, "id": "wamid.bad", "from": "5678"},
+        {**good, "id": "wamid.good.2", "text": {"body": "two"}},
+        {**good, "id": "wamid.good.3", "text": {"body": "three"}},
+    ]
+    with caplog.at_level(logging.WARNING):
+        await accepted(meta, data)
+    inbound = [m.wamid for m in await everything(meta) if m.direction is Direction.INBOUND]
+    assert sorted(inbound, key=str) == ["wamid.good.1", "wamid.good.2", "wamid.good.3"]
+    assert "entry[0].changes[0].value.messages[1].from" in caplog.text
+    assert "'5678' is not a phone number" in caplog.text
+    metrics = await (await meta.get("/metrics")).text()
+    assert 'optinflow_webhook_items_skipped_total{reason="invalid_message"} 1.0' in metrics
+    await settled(meta)
+    assert handler.texts == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"from_user_id": "foo_bar", "from": None},  # a user id that is not one, no number
+        {"type": None},  # a missing field
+        {"type": {"nested": ["junk"]}},
+        {"timestamp": "x" * 5000},
+        {"timestamp": 10**40},
+        {"id": ""},
+    ],
+)
+async def test_odd_messages_are_skipped_and_counted_never_refused(
+    meta: Client, bad: dict[str, Any]
 ) -> None:
     data = load("batch")
-    data["entry"][0]["changes"][0]["value"]["messages"][1]["from"] = "not-a-number"
-    response = await post(meta, data)
-    assert response.status == 400
-    error = (await response.json())["error"]
-    assert error["fields"] == [
-        {
-            "field": "entry[0].changes[0].value.messages[1].from",
-            "message": "'not-a-number' is not a phone number (E.164 digits without '+')",
-        }
-    ]
+    message = data["entry"][0]["changes"][0]["value"]["messages"][1]
+    for key, replacement in bad.items():
+        if replacement is None:
+            message.pop(key, None)
+        else:
+            message[key] = replacement
+    await accepted(meta, data)
+    inbound = [m for m in await everything(meta) if m.direction is Direction.INBOUND]
+    assert len(inbound) == 2, "the batch's two other messages"
+    metrics = await (await meta.get("/metrics")).text()
+    assert 'optinflow_webhook_items_skipped_total{reason="invalid_message"} 1.0' in metrics
+
+
+async def test_a_timestamp_written_as_iso_text_without_a_zone_is_utc(meta: Client) -> None:
+    data = text_notification("hi", wamid="wamid.iso")
+    data["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = "2024-01-01T00:00:00"
+    await accepted(meta, data)
+    stored = await message_by_wamid(meta, "wamid.iso")
+    async with store_of(meta).read() as tx:
+        conversation = await tx.conversations.get(stored.contact_id)
+    assert conversation.last_inbound_at == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+async def test_a_signature_that_is_not_ascii_is_401(meta: Client) -> None:
+    raw = json.dumps(load("text")).encode()
+    response = await meta.post(
+        "/webhook",
+        data=raw,
+        headers={"Content-Type": "application/json", HEADER: "sha256=\xe9"},
+    )
+    assert response.status == 401
+    assert (await response.json())["error"]["code"] == "invalid_signature"
     await assert_nothing_stored(meta)
+
+
+async def test_a_user_id_that_is_not_business_scoped_is_not_attached(meta: Client) -> None:
+    data = load("business_scoped_user_with_phone")
+    value = data["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["user_id"] = "foo_bar"
+    value["messages"][0]["from_user_id"] = "foo_bar"
+    await accepted(meta, data)
+    contact = await contact_of(store_of(meta), value["messages"][0]["from"])
+    assert contact.user_id is None
+    async with store_of(meta).read() as tx:
+        assert await tx.contacts.get("foo_bar") is None
+
+
+async def test_a_status_naming_a_customers_message_changes_nothing(meta: Client) -> None:
+    await accepted(meta, load("text"))
+    wamid = first_message(load("text"))["id"]
+    status = load("status_failed_marketing_stopped")
+    status["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = wamid
+    await accepted(meta, status)
+    stored = await message_by_wamid(meta, wamid)
+    assert (stored.status, len(stored.history)) == (MessageStatus.RECEIVED, 1)
+    assert (await contact_of(store_of(meta), ANN)).marketing_opt_in is True
+    metrics = await (await meta.get("/metrics")).text()
+    assert 'optinflow_status_updates_total{result="not_outbound"} 1.0' in metrics
+
+
+async def test_a_group_message_is_kept_but_neither_answered_nor_a_consent_change(
+    meta: Client, handler: RecordingHandler
+) -> None:
+    data = load("group_text_stop")
+    await accepted(meta, data)
+    stored = await message_by_wamid(meta, first_message(data)["id"])
+    assert (stored.payload or {}).get("group_id") == first_message(data)["group_id"]
+    contact = await contact_of(store_of(meta), ANN)
+    async with store_of(meta).read() as tx:
+        history = await tx.contacts.consent_history(contact.id)
+        conversation = await tx.conversations.get(contact.id)
+        handoff = await tx.inbound.get_handoff(stored.id)
+    assert contact.marketing_opt_in is True
+    assert [e.source for e in history] == [ConsentSource.INBOUND]
+    assert conversation.last_inbound_at is None, "no one-to-one window"
+    assert handoff is not None
+    assert handoff.outcome is Outcome.GROUP
+    await settled(meta)
+    assert handler.seen == []
+    assert [m for m in await everything(meta) if m.direction is Direction.OUTBOUND] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "answered"),
+    [
+        ("text", True),
+        ("reaction", False),
+        ("edit", False),
+        ("revoke", False),
+        ("call_permission_reply", False),
+    ],
+)
+async def test_the_shipped_bot_answers_only_what_a_customer_wrote_to_it(
+    aiohttp_client: AiohttpClient, tmp_path: Path, clock: FrozenClock, name: str, answered: bool
+) -> None:
+    client = await aiohttp_client(
+        make_app(make_settings(tmp_path, WA_APP_SECRET=SECRET), clock=clock)
+    )
+    data = load(name)
+    await accepted(client, data)
+    await settled(client)
+    stored = await message_by_wamid(client, first_message(data)["id"])
+    assert stored.kind == first_message(data)["type"]
+    replies = [m for m in await everything(client) if m.direction is Direction.OUTBOUND]
+    assert bool(replies) is answered
+    async with store_of(client).read() as tx:
+        session = await tx.flow_sessions.get(stored.contact_id)
+    assert (session is not None) is answered
+
+
+async def test_a_contact_of_a_number_the_library_does_not_know_is_addressable(
+    meta: Client,
+) -> None:
+    data = load("unknown_country_number")
+    wa_id = first_message(data)["from"]
+    await accepted(meta, data)
+    for path in (
+        f"/api/v1/contacts/{wa_id}",
+        f"/api/v1/contacts/{wa_id}/consent",
+        f"/api/v1/conversations/{wa_id}",
+        f"/api/v1/contacts/+{wa_id}",
+    ):
+        response = await meta.get(path, headers=AUTH)
+        assert response.status == 200, (path, await response.text())
+    sent = await meta.post(
+        "/api/v1/messages", json={"to": wa_id, "text": "We open at nine"}, headers=AUTH
+    )
+    assert sent.status == 202, await sent.text()
+    assert (await sent.json())["to"] == wa_id
+
+    unknown = "972912345679"  # the same unknown range, no contact: strict as ever
+    assert (await meta.get(f"/api/v1/contacts/{unknown}", headers=AUTH)).status == 404
+    refused = await meta.post(
+        "/api/v1/messages", json={"to": unknown, "text": "hello"}, headers=AUTH
+    )
+    assert refused.status == 422
+    assert (await refused.json())["error"]["fields"][0]["field"] == "to"
+    created = await meta.post("/api/v1/contacts", json={"wa_id": unknown}, headers=AUTH)
+    assert created.status == 422
+    async with store_of(meta).read() as tx:
+        assert await tx.contacts.get(unknown) is None
+
+
+async def test_a_business_scoped_user_is_addressable_by_its_user_id(meta: Client) -> None:
+    data = load("business_scoped_user")
+    user_id = first_message(data)["from_user_id"]
+    await accepted(meta, data)
+    for path in (f"/api/v1/contacts/{user_id}", f"/api/v1/conversations/{user_id}"):
+        response = await meta.get(path, headers=AUTH)
+        assert response.status == 200, (path, await response.text())
+    sent = await meta.post(
+        "/api/v1/messages", json={"to": user_id, "text": "Sí, la tenemos"}, headers=AUTH
+    )
+    assert sent.status == 202, await sent.text()
 
 
 async def test_a_body_over_one_mebibyte_is_413(meta: Client) -> None:
@@ -598,10 +781,18 @@ async def test_concurrent_notifications_are_all_stored(meta: Client) -> None:
     assert len(await everything(meta)) == 40
 
 
-# Anything Meta (or anyone) might send: never a 500 ------------------------------------
+# Anything Meta (or anyone) might send: never a 5xx, and a valid envelope is 200 -------
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(
+        ["", "5678", "972912345678", "2024-01-01T00:00:00", "US.1", "foo_bar", "\u0000", "é" * 300]
+    ),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -623,28 +814,61 @@ def mutate(data: Any, path: list[int], replacement: Any) -> Any:
     return copied
 
 
+def is_envelope(body: bytes) -> bool:
+    """What alone may make a signed notification 400: not JSON, or not ``{"object": a
+    string, "entry": [{"changes": [{...}, ...]}, ...]}``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(data, dict) or "entry" not in data or not isinstance(data["entry"], list):
+        return False
+    kind = data.get("object")
+    if not isinstance(kind, str | int | float) or isinstance(kind, bool):
+        return False  # (numbers are read as text, as everywhere in Meta's JSON)
+    for entry in data["entry"]:
+        if not isinstance(entry, dict):
+            return False
+        changes = entry.get("changes", [])
+        if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+            return False
+    return True
+
+
 @settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     name=st.sampled_from(fixture_names()),
-    path=st.lists(st.integers(min_value=0, max_value=50), max_size=9),
-    replacement=JSON,
+    mutations=st.lists(
+        st.tuples(st.lists(st.integers(min_value=0, max_value=50), max_size=9), JSON),
+        min_size=1,
+        max_size=3,
+    ),
     noise=st.binary(max_size=64),
     which=st.integers(min_value=0, max_value=3),
 )
-async def test_random_and_mutated_notifications_never_make_a_500(
-    meta: Client, name: str, path: list[int], replacement: Any, noise: bytes, which: int
+async def test_mutated_real_notifications_never_make_a_5xx_and_a_valid_envelope_is_200(
+    meta: Client, name: str, mutations: list[tuple[list[int], Any]], noise: bytes, which: int
 ) -> None:
-    mutated = mutate(load(name), path, replacement)
+    mutated: Any = load(name)
+    for path, replacement in mutations:
+        mutated = mutate(mutated, path, replacement)
     body = [
         json.dumps(mutated).encode(),
         noise,
-        json.dumps(replacement).encode(),
+        json.dumps(mutations[0][1]).encode(),
         json.dumps(mutated).encode()[: len(noise) * 7],
     ][which]
     response = await post(meta, body)
-    assert response.status in (200, 400), await response.text()
+    assert response.status == (200 if is_envelope(body) else 400), await response.text()
     assert (await meta.get("/healthz")).status == 200
+
+
+def test_the_envelope_rule_of_the_property_test() -> None:
+    assert is_envelope(json.dumps(load("batch")).encode())
+    assert not is_envelope(b'{"object": "whatsapp_business_account"}')
+    assert not is_envelope(b'{"object": true, "entry": []}')
+    assert not is_envelope(b'{"object": "x", "entry": [{"changes": [7]}]}')

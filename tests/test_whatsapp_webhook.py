@@ -16,11 +16,12 @@ from engine.whatsapp.webhook import (
     Notification,
     OtherChange,
     decode_json,
+    is_user_id,
     parse_message,
     parse_notification,
     read_notification,
 )
-from tests.inbound_support import WEBHOOKS, first_message, fixture_names, load
+from tests.inbound_support import ANN, WEBHOOKS, first_message, fixture_names, load
 
 COUNTS = {  # fixture: (messages, statuses, user preferences, errors in value)
     "batch": (3, 1, 0, 0),
@@ -139,39 +140,75 @@ def with_first_message(**changes: Any) -> dict[str, Any]:
             "entry[0].changes[0]",
             "must be a JSON object",
         ),
-        (
-            with_first_message(**{"from": "+1 650 555 1234"}),
-            "entry[0].changes[0].value.messages[0].from",
-            "'+1 650 555 1234' is not a phone number (E.164 digits without '+')",
-        ),
-        (
-            with_first_message(**{"from": "99912345678"}),
-            "entry[0].changes[0].value.messages[0].from",
-            "'99912345678' is not a phone number (unknown country code)",
-        ),
-        (
-            with_first_message(**{"from": None}),
-            "entry[0].changes[0].value.messages[0]",
-            "a message needs a sender: 'from' or 'from_user_id'",
-        ),
-        (
-            with_first_message(id=None),
-            "entry[0].changes[0].value.messages[0].id",
-            "Field required",
-        ),
-        (
-            with_first_message(timestamp="yesterday"),
-            "entry[0].changes[0].value.messages[0].timestamp",
-            None,
-        ),
     ],
 )
-def test_what_is_wrong_is_named(data: Any, field: str, message: str | None) -> None:
+def test_what_is_wrong_with_the_envelope_is_named(data: Any, field: str, message: str) -> None:
     with pytest.raises(InvalidNotification) as raised:
         parse_notification(data)
     assert raised.value.field == field
-    if message is not None:
-        assert raised.value.message == message
+    assert raised.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("changes", "where", "reason"),
+    [
+        (
+            {"from": "+1 650 555 1234"},
+            "messages[0].from",
+            "'+1 650 555 1234' is not a phone number (E.164 digits without '+')",
+        ),
+        (
+            {"from": "99912345678"},
+            "messages[0].from",
+            "'99912345678' is not a phone number (unknown country code)",
+        ),
+        (
+            {"from": None},
+            "messages[0]",
+            "a message needs a sender: 'from' (a phone number) or 'from_user_id' "
+            "(a business-scoped user id)",
+        ),
+        (
+            {"from": None, "from_user_id": "foo_bar"},
+            "messages[0]",
+            "a message needs a sender: 'from' (a phone number) or 'from_user_id' "
+            "(a business-scoped user id)",
+        ),
+        ({"id": None}, "messages[0].id", "Field required"),
+        ({"timestamp": "yesterday"}, "messages[0].timestamp", None),
+        ({"timestamp": 10**30}, "messages[0].timestamp", None),
+        ({"type": {"nested": ["junk"]}}, "messages[0].type", None),
+    ],
+)
+def test_an_item_that_does_not_validate_is_left_out_and_named(
+    changes: dict[str, Any], where: str, reason: str | None
+) -> None:
+    data = with_first_message(**changes)
+    good = copy.deepcopy(first_message(load("text")))
+    data["entry"][0]["changes"][0]["value"]["messages"].append({**good, "id": "wamid.good"})
+    note = parse_notification(data)
+    assert [m.id for _, m in note.inbound_messages()] == ["wamid.good"]
+    [skipped] = note.skipped()
+    assert skipped.where == f"entry[0].changes[0].value.{where}"
+    assert skipped.kind == "message"
+    if reason is not None:
+        assert skipped.reason == reason
+
+
+def test_a_timestamp_without_a_zone_is_utc() -> None:
+    note = parse_notification(with_first_message(timestamp="2024-01-01T00:00:00"))
+    [(_, message)] = note.inbound_messages()
+    assert message.timestamp == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_only_business_scoped_user_ids_are_kept() -> None:
+    data = with_first_message(from_user_id="foo_bar")
+    data["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"] = "foo_bar"
+    value = next(parse_notification(data).values())
+    assert (value.messages[0].from_, value.messages[0].from_user_id) == (ANN, None)
+    assert value.contacts[0].user_id is None
+    assert is_user_id("US.13491208655302741918")
+    assert not any(map(is_user_id, ["foo_bar", "us.1", "US.", "US.12a", "USA.1", "5678"]))
 
 
 JSON = st.recursive(

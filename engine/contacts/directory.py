@@ -31,12 +31,29 @@ class ContactChanges:
 
 
 def contact_address(raw: str, default_region: str) -> str:
-    """The contact a caller named: a phone number in any form, or a Meta user id."""
-    if "." in raw:  # business-scoped user ids look like US.13491208655302741918
-        return raw
+    """The contact a caller named: its ``wa_id`` or business-scoped user id as Meta gave
+    it, or a phone number in any form.
+
+    Contacts made from webhooks carry the id Meta gave, and Meta knows number ranges
+    before the phone number library does: so digits the library cannot read are taken
+    as they are (they name a stored contact or none, a 404), and only a number written
+    with spaces, dashes or brackets has to be one the library knows. New contacts are
+    checked strictly where they are made (:func:`engine.phone.to_wa_id`).
+
+    >>> contact_address("972912345678", "US"), contact_address("+1 650-555-1234", "US")
+    ('972912345678', '16505551234')
+    >>> contact_address("6505551234", "US"), contact_address("US.1349120865", "US")
+    ('16505551234', 'US.1349120865')
+    """
+    text = raw.strip()
+    if "." in text:  # business-scoped user ids look like US.13491208655302741918
+        return text
+    digits = text.removeprefix("+")
     try:
-        return to_wa_id(raw, default_region)
+        return to_wa_id(text, default_region)
     except InvalidPhoneNumber as error:
+        if digits.isascii() and digits.isdigit() and len(digits) <= 20:
+            return digits
         raise InvalidAddress("wa_id", str(error)) from None
 
 

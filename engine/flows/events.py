@@ -150,7 +150,8 @@ class FlowError:
 
 @dataclass(frozen=True, slots=True)
 class InputIgnored:
-    """A message arrived that the waiting flow cannot take (it waits for an http answer)."""
+    """A message arrived that the waiting flow cannot take (it waits for an http answer),
+    or that is not said to the bot (a reaction, an edit, a deletion, ...)."""
 
     reason: str
 

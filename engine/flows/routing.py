@@ -2,6 +2,9 @@
 flow or the default flow. Pure, like the runtime; the bot handler and the chat tool
 share it.
 
+A reaction, an edit, a deletion or a call-permission reply is not something the
+customer wrote for an answer: it starts no flow and answers no waiting one.
+
 Order: a flow waiting for a reply takes the message, unless the customer typed a
 keyword and the waiting flow (or its ask step) is ``interruptible``. With no
 flow waiting: a keyword (whole message, then first word), then the new-contact flow
@@ -59,6 +62,8 @@ def converse(
     The session comes back as the same object when nothing changed.
     """
     flows = runtime.flows
+    if not given.said_to_the_bot:
+        return session, [InputIgnored(f"a {given.kind.value} is not answered")]
     notes: list[Event] = []
     if session is not None and not session.status.ended and not _still_loaded(flows, session):
         # A reload removed where the session waited: the message starts afresh.

@@ -6,6 +6,10 @@ stores nothing and triggers nothing), the 24-hour window, consent signals, and t
 hand-off that the dispatcher delivers to the conversation handler once the webhook
 has answered. Then ``user_preferences`` and ``statuses``.
 
+A message written in a group (``group_id``) is kept with its author, but it is not a
+one-to-one conversation: it opens no window, changes no one's consent (a STOP there is
+said to the group) and is never handed to the bot for a private answer.
+
 The job runs inside the store's single writer, so it does no I/O besides ``tx`` and
 no waiting; under load the writer commits many notifications together.
 """
@@ -125,6 +129,12 @@ async def _message(
     result.errors.extend(message.errors)
     if not created and contact.name is None and name:
         contact = await tx.contacts.update(contact.id, name=name)
+
+    if message.group_id is not None:
+        await tx.inbound.add_handoff(
+            row.id, contact.id, said, new_contact=created, handled=(Outcome.GROUP, now)
+        )
+        return
 
     if message.type == SYSTEM:
         # A notice from WhatsApp about the customer, not something they said: it opens

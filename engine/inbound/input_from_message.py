@@ -9,6 +9,8 @@ media_type=None, media_id=None, latitude=None, longitude=None, reply_to=None)
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.models.customer_input import CustomerInput, InputKind
 from engine.whatsapp.webhook import InboundMessage
 
@@ -37,11 +39,18 @@ def customer_input(message: InboundMessage) -> CustomerInput:
                 longitude=place.longitude,
                 reply_to=reply_to,
             )
-        case "reaction" if message.reaction:
+        case "reaction":
+            reaction = message.reaction
             return CustomerInput(
-                kind=InputKind.OTHER,
-                text=message.reaction.emoji or None,
-                reply_to=message.reaction.message_id or reply_to,
+                kind=InputKind.REACTION,
+                text=(reaction.emoji or None) if reaction else None,
+                reply_to=(reaction.message_id if reaction else None) or reply_to,
+            )
+        case "edit" | "revoke":
+            return CustomerInput(
+                kind=InputKind.EDIT if message.type == "edit" else InputKind.REVOKE,
+                text=_edited_text(message),
+                reply_to=_original_id(message) or reply_to,
             )
         case "contacts" if message.contacts:
             names = [card.name.formatted_name for card in message.contacts if card.name]
@@ -61,9 +70,39 @@ def customer_input(message: InboundMessage) -> CustomerInput:
     return CustomerInput(kind=InputKind.OTHER, reply_to=reply_to)
 
 
+def _detail(message: InboundMessage) -> dict[str, Any]:
+    """The object named after the message's type (``"edit": {...}``), as Meta sent it."""
+    detail = message.raw.get(message.type)
+    return detail if isinstance(detail, dict) else {}
+
+
+def _original_id(message: InboundMessage) -> str | None:
+    original = _detail(message).get("original_message_id")
+    return original if isinstance(original, str) and original else None
+
+
+def _edited_text(message: InboundMessage) -> str | None:
+    edited = _detail(message).get("message")
+    text = edited.get("text") if isinstance(edited, dict) else None
+    body = text.get("body") if isinstance(text, dict) else None
+    return body if isinstance(body, str) else None
+
+
 def _interactive(message: InboundMessage, reply_to: str | None) -> CustomerInput:
     interactive = message.interactive
     assert interactive is not None
+    if interactive.type == "call_permission_reply":
+        reply = (
+            interactive.model_extra.get("call_permission_reply")
+            if interactive.model_extra
+            else None
+        )
+        response = reply.get("response") if isinstance(reply, dict) else None
+        return CustomerInput(
+            kind=InputKind.CALL_PERMISSION,
+            text=response if isinstance(response, str) else None,
+            reply_to=reply_to,
+        )
     if interactive.type == "button_reply" and interactive.button_reply:
         reply = interactive.button_reply
         return CustomerInput(

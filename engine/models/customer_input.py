@@ -13,7 +13,18 @@ class InputKind(StrEnum):
     LIST = "list"  # a row of an interactive list
     MEDIA = "media"  # image, audio, video, document, sticker
     LOCATION = "location"
-    OTHER = "other"  # reactions, contacts, unsupported, and types Meta adds later
+    REACTION = "reaction"  # an emoji on an earlier message (``reply_to``); none: removed
+    EDIT = "edit"  # the customer edited an earlier message (``reply_to``)
+    REVOKE = "revoke"  # the customer deleted an earlier message (``reply_to``)
+    CALL_PERMISSION = "call_permission"  # an answer to a request to call them
+    OTHER = "other"  # contacts, unsupported, and types Meta adds later
+
+
+NOT_SAID_TO_THE_BOT = frozenset(
+    {InputKind.REACTION, InputKind.EDIT, InputKind.REVOKE, InputKind.CALL_PERMISSION}
+)
+"""Kinds that act on something earlier rather than say something new: the bot neither
+starts a flow for them nor takes them as the answer a flow waits for."""
 
 
 class CustomerInput(BaseModel):
@@ -37,3 +48,9 @@ class CustomerInput(BaseModel):
     latitude: float | None = None
     longitude: float | None = None
     reply_to: str | None = Field(default=None, description="wamid the customer replied to")
+
+    @property
+    def said_to_the_bot(self) -> bool:
+        """Whether this is something the customer wrote for an answer (not a reaction,
+        an edit, a deletion or a call-permission reply)."""
+        return self.kind not in NOT_SAID_TO_THE_BOT

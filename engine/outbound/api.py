@@ -1,12 +1,15 @@
 """The API & integrations channel: send a template or free text to one number.
 
-The contact is created when unknown (opt-in from :func:`opt_in_of_new_contact`, consent
-source ``api``), and the message goes through the one outbound entrance, so the send
-rules of the ``api`` channel apply: a MARKETING template to an opted-out contact is
-recorded as ``failed`` with ``marketing_opt_out`` and never sent. What the caller can
-fix raises instead, and nothing is recorded (run it as one store job): an unknown
-template or a wrong parameter count (:class:`~engine.outbound.enqueue.TemplateProblem`),
-free text outside the 24-hour window (:class:`~engine.outbound.enqueue.Refused`).
+The contact is the one ``to`` names exactly (its ``wa_id`` or user id as Meta gave
+it); when there is none it is created, and then ``to`` must be a phone number the
+number library knows (:class:`NotANewNumber` otherwise), with the opt-in of
+:func:`opt_in_of_new_contact` and consent source ``api``. The message goes through the
+one outbound entrance, so the send rules of the ``api`` channel apply: a MARKETING
+template to an opted-out contact is recorded as ``failed`` with ``marketing_opt_out``
+and never sent. What the caller can fix raises instead, and nothing is recorded (run
+it as one store job): an unknown template or a wrong parameter count
+(:class:`~engine.outbound.enqueue.TemplateProblem`), free text outside the 24-hour
+window (:class:`~engine.outbound.enqueue.Refused`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,23 @@ from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message
 from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.phone import is_valid_wa_id
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
+
+
+class NotANewNumber(ValueError):
+    """``to`` names no contact and is not a phone number a new contact can be made of."""
+
+    def __init__(self, to: str) -> None:
+        super().__init__(f"{to!r} names no contact and is not a valid phone number")
+        self.to = to
 
 
 @dataclass(frozen=True, slots=True)
 class ApiMessage:
     to: str
-    """A normalised ``wa_id``."""
+    """A contact's ``wa_id`` or user id, or a normalised phone number."""
     content: TemplateContent | TextContent
     idempotency_key: str | None = None
     callback_url: str | None = None
@@ -48,6 +60,8 @@ async def send_api_message(
             message = await tx.messages.get(existing)
             assert message is not None
             return ApiSent(message, replayed=True)
+    if await tx.contacts.get(request.to) is None and not is_valid_wa_id(request.to):
+        raise NotANewNumber(request.to)
     contact, _ = await tx.contacts.get_or_create(
         NewContact(
             wa_id=request.to, marketing_opt_in=opt_in_of_new_contact(None, default=default_opt_in)

@@ -6,6 +6,10 @@ recorded, and the message stays ``read``). A status whose wamid no message carri
 yet is kept as *unmatched*; the sender calls :func:`replay_unmatched_statuses_of` in the
 transaction that records the wamid, so no status is lost to that race.
 
+A status changes only a message we sent: one whose id names a customer's message (a
+mistaken or forged notification) is ignored and counted, so it can neither mark what
+the customer wrote ``failed`` nor, with 131050, opt the customer out.
+
 A ``failed`` status with error 131050 means the customer stopped marketing messages
 from this business in WhatsApp: the contact's opt-in becomes NO (source
 ``whatsapp_error``) so that later marketing is stopped on our side, before it costs.
@@ -19,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.models.contact import ConsentSource
-from engine.models.message import Failure, MessageStatus
+from engine.models.message import Direction, Failure, MessageStatus
 from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent
@@ -43,6 +47,7 @@ class StatusResult(StrEnum):
     APPLIED = "applied"
     UNMATCHED = "unmatched"  # kept until the sender records its wamid
     IGNORED = "ignored"  # a status value we do not track
+    NOT_OUTBOUND = "not_outbound"  # its id names a customer's message, not one we sent
 
 
 def _failure(update: StatusUpdate) -> Failure:
@@ -64,6 +69,9 @@ async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> Status
     # By wamid, or, when the sender never stored one (it stopped during the call), by
     # the message id the send carried in biz_opaque_callback_data.
     message = await message_for_status(tx, update.id, update.biz_opaque_callback_data, at=at)
+    if message is not None and message.direction is not Direction.OUTBOUND:
+        log.warning("ignored status %r of %s: it names a customer's message", status, update.id)
+        return StatusResult.NOT_OUTBOUND
 
     consent_applied = False
     if any(stops_marketing(error.code) for error in update.errors):

@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     NO_HANDLER = "no_handler"  # no bot handler is configured
     CONSUMED = "consumed"  # a stop word or button: consent changed, nothing to answer
     SYSTEM = "system"  # a notice from WhatsApp (number changed, ...), not the customer
+    GROUP = "group"  # written in a group: kept, never answered one-to-one
     FAILED = "failed"  # the handler kept failing; given up after the last attempt
 
 

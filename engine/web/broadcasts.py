@@ -33,7 +33,7 @@ from engine.web.campaigns import campaign_error, invalid, template_error
 from engine.web.errors import ApiError, not_found
 from engine.web.keys import CLOCK, STORE
 from engine.web.messages import TemplateChoice, UtcDatetime, csv_cells, iso
-from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
+from engine.web.validation import Body, ContactAddress, parse_body, parse_query
 
 routes = web.RouteTableDef()
 
@@ -59,7 +59,7 @@ Tag = Annotated[
 
 class BroadcastPreview(Body):
     template: TemplateChoice
-    contacts: list[PhoneNumber] = Field(default_factory=list, description="wa_ids, any form")
+    contacts: list[ContactAddress] = Field(default_factory=list, description="wa_ids, any form")
     tags: list[Tag] = Field(default_factory=list)
     tags_match: Literal["any", "all"] = "any"
     attributes: list[AttributeCondition] = Field(default_factory=list)

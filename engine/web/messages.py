@@ -19,13 +19,13 @@ from pydantic import AfterValidator, Field, HttpUrl, StringConstraints
 
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message, MessageStatus
-from engine.outbound.api import ApiMessage, send_api_message
+from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
 from engine.web.errors import ApiError, not_found
 from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
-from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
+from engine.web.validation import Body, ContactAddress, parse_body, parse_query
 
 routes = web.RouteTableDef()
 
@@ -63,7 +63,7 @@ class TemplateChoice(Body):
 
 
 class MessageCreate(Body):
-    to: PhoneNumber
+    to: ContactAddress
     template: TemplateChoice | None = None
     text: str | None = Field(default=None, min_length=1, max_length=4096)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
@@ -196,6 +196,13 @@ async def send_message(request: web.Request) -> web.Response:
                 tx, order, default_opt_in=settings.default_marketing_opt_in, now=clock.now()
             )
         )
+    except NotANewNumber as unknown:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"to: {unknown}",
+            fields=[{"field": "to", "message": str(unknown)}],
+        ) from None
     except TemplateProblem as problem:
         raise ApiError(
             422,

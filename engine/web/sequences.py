@@ -35,7 +35,7 @@ from engine.web.errors import ApiError, not_found
 from engine.web.keys import CLOCK, SETTINGS, STORE
 from engine.web.messages import TemplateChoice, iso
 from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
-from engine.web.validation import Body, PhoneNumber, parse_body
+from engine.web.validation import Body, ContactAddress, parse_body
 
 routes = web.RouteTableDef()
 
@@ -98,7 +98,7 @@ class SequenceBody(Body):
 
 
 class EnrolBody(Body):
-    wa_id: PhoneNumber
+    wa_id: ContactAddress
 
 
 class TagBody(Body):

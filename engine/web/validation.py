@@ -9,6 +9,8 @@ from typing import Annotated, Any, TypeVar
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
 
+from engine.contacts.directory import contact_address
+from engine.contacts.refusals import InvalidAddress
 from engine.phone import InvalidPhoneNumber, to_wa_id
 from engine.web.errors import ApiError, field_errors
 from engine.web.keys import SETTINGS
@@ -31,7 +33,21 @@ def _normalise_phone(value: str, info: ValidationInfo) -> str:
 
 
 PhoneNumber = Annotated[str, AfterValidator(_normalise_phone)]
-"""A phone number in any common form, validated and stored as Meta's ``wa_id``."""
+"""A phone number in any common form, validated and stored as Meta's ``wa_id``: the
+number of a new contact."""
+
+
+def _contact_address(value: str, info: ValidationInfo) -> str:
+    region = (info.context or {}).get("default_region", "US")
+    try:
+        return contact_address(value, region)
+    except InvalidAddress as error:
+        raise ValueError(error.field_message) from None
+
+
+ContactAddress = Annotated[str, AfterValidator(_contact_address)]
+"""A contact as a caller names it (:func:`engine.contacts.directory.contact_address`):
+its ``wa_id`` or user id exactly as Meta gave it, or a phone number in any form."""
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 

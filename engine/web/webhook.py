@@ -6,16 +6,22 @@ checked over the raw bytes (when ``WA_APP_SECRET`` is set), the JSON is parsed, 
 store job records every message, contact, window, status and consent signal in it.
 Handing the messages to the bot happens after the answer (the dispatcher).
 
-===========================================  ======  =====================
+===========================================  ======  ===========================
 request                                      answer  stored
-===========================================  ======  =====================
-valid notification (also a redelivery)       200     what is new in it
+===========================================  ======  ===========================
+a notification (also a redelivery)           200     what is new in it; an item
+                                                     that does not validate is
+                                                     left out, logged and counted
 signature missing or wrong                   401     nothing
 body over 1 MiB                              413     nothing
 not JSON                                     400     nothing
-not a notification (no ``entry``, a sender   400     nothing
-that is not a phone number, ...)
-===========================================  ======  =====================
+not a notification envelope (no ``entry``    400     nothing
+list, ``changes`` that are not objects, ...)
+===========================================  ======  ===========================
+
+A correctly signed notification is never refused for what its items say: Meta
+redelivers a refused notification for days, and one odd item would hold back every
+good one with it.
 """
 
 from __future__ import annotations
@@ -99,6 +105,7 @@ async def receive_notification(request: web.Request) -> web.Response:
         app[METRICS].webhook_notifications.labels("ignored").inc()
         return web.json_response({"status": "ignored"})
 
+    _skip(app, notification)
     dispatcher = app[DISPATCHER]
     checkpoint = dispatcher.checkpoint()
     result = await _store(app, notification)
@@ -146,6 +153,12 @@ def _refuse(request: web.Request, outcome: str, reason: str = "") -> None:
         f": {reason[:300]}" if reason else "",
     )
     request.app[METRICS].webhook_notifications.labels(outcome).inc()
+
+
+def _skip(app: web.Application, notification: Notification) -> None:
+    for item in notification.skipped():
+        log.warning("webhook %s at %s left out: %s", item.kind, item.where, item.reason[:300])
+        app[METRICS].webhook_items_skipped.labels(f"invalid_{item.kind}").inc()
 
 
 def _count(app: web.Application, result: IngestResult) -> None:

@@ -13,6 +13,12 @@ a message needs an ``id``, a ``type`` and a sender (``from``, a phone number, or
 Each message and status also keeps the dict it was read from (``raw``), which is what
 the store records.
 
+Only the envelope (``object``, the ``entry`` list, each entry's ``changes`` list of
+objects) can make a notification unreadable. Below it each item (a contact, message,
+status, error or preference) is read on its own: one that does not validate is left
+out and described in its value's ``skipped_items``, so that Meta, which redelivers a
+refused notification for days, never has good items held back by an odd one.
+
 >>> note = parse_notification({
 ...     "object": "whatsapp_business_account",
 ...     "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
@@ -32,17 +38,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    SkipValidation,
     Tag,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -99,6 +109,31 @@ def _check_wa_id(value: str) -> str:
 WaId = Annotated[str, AfterValidator(_check_wa_id)]
 Id = Annotated[str, Field(min_length=1, max_length=512)]
 
+_USER_ID = re.compile(r"[A-Z]{2}\.[0-9]{1,64}")
+
+
+def is_user_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a business-scoped user id: a country code, a
+    dot and digits (``US.13491208655302741918``)."""
+    return _USER_ID.fullmatch(value) is not None
+
+
+def _user_id_or_none(value: Any) -> Any:
+    # Anything else in a user id field names no one we could write to again, so it is
+    # not attached to a contact (a message is then kept only if 'from' names its sender).
+    return value if isinstance(value, str) and is_user_id(value) else None
+
+
+UserId = Annotated[str | None, BeforeValidator(_user_id_or_none)]
+
+
+def _utc(moment: datetime) -> datetime:
+    # ISO text without a zone is read as UTC, like Meta's epoch seconds.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
 
 # Shared pieces -----------------------------------------------------------------------
 
@@ -135,7 +170,7 @@ class WebhookContact(_Wire):
     number behind a username; ``user_id`` (business-scoped) is then always there."""
 
     wa_id: WaId | None = None
-    user_id: Id | None = None
+    user_id: UserId = None
     profile: Profile | None = None
 
 
@@ -242,8 +277,11 @@ class InboundMessage(_Raw):
 
     id: Id
     from_: WaId | None = Field(default=None, alias="from")
-    from_user_id: Id | None = None
-    timestamp: datetime | None = None
+    from_user_id: UserId = None
+    group_id: Id | None = None
+    """Set when the message was written in a group the business is in: ``from`` is the
+    member who wrote it, and it is not a one-to-one conversation."""
+    timestamp: Timestamp | None = None
     type: Id
     context: Context | None = None
     text: Text | None = None
@@ -264,7 +302,10 @@ class InboundMessage(_Raw):
     @model_validator(mode="after")
     def _has_a_sender(self) -> InboundMessage:
         if self.from_ is None and self.from_user_id is None:
-            raise ValueError("a message needs a sender: 'from' or 'from_user_id'")
+            raise ValueError(
+                "a message needs a sender: 'from' (a phone number) or 'from_user_id' "
+                "(a business-scoped user id)"
+            )
         return self
 
     @property
@@ -301,9 +342,9 @@ class StatusUpdate(_Raw):
 
     id: Id
     status: Id
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
     recipient_id: str | None = None
-    recipient_user_id: str | None = None
+    recipient_user_id: UserId = None
     errors: tuple[WhatsAppError, ...] = ()
     pricing: Pricing | None = None
     conversation: StatusConversation | None = None
@@ -315,16 +356,75 @@ class UserPreference(_Wire):
     in WhatsApp's own settings (``category: marketing_messages``)."""
 
     wa_id: WaId | None = None
-    user_id: Id | None = None
+    user_id: UserId = None
     category: str | None = None
     value: str | None = None
     detail: str | None = None
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = None
 
 
 class Metadata(_Wire):
     display_phone_number: str | None = None
     phone_number_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An item of a notification that was left out: ``where`` it was (in its value,
+    e.g. ``messages[1].from``), what ``kind`` of item, and why (``reason``)."""
+
+    where: str
+    kind: str
+    reason: str
+
+
+_ITEMS: dict[str, tuple[str, type[BaseModel]]] = {
+    # list in the value: (the kind of item, its model)
+    "contacts": ("contact", WebhookContact),
+    "messages": ("message", InboundMessage),
+    "statuses": ("status", StatusUpdate),
+    "errors": ("error", WhatsAppError),
+    "user_preferences": ("user_preference", UserPreference),
+}
+_SCALARS: dict[str, Any] = {
+    "messaging_product": TypeAdapter(str | None),
+    "metadata": TypeAdapter(Metadata | None),
+}
+
+
+def _read_items(data: Any) -> dict[str, Any]:
+    """The value's items read one by one; what does not validate goes to
+    ``skipped_items`` (the rest of the value is kept)."""
+    if not isinstance(data, dict):
+        return {"skipped_items": (Skipped("value", "value", "must be a JSON object"),)}
+    kept = dict(data)
+    skipped: list[Skipped] = []
+    for key, (kind, model) in _ITEMS.items():
+        if key not in data:
+            continue
+        items = data[key]
+        if not isinstance(items, list | tuple):
+            del kept[key]
+            skipped.append(Skipped(key, kind, "must be a JSON array"))
+            continue
+        good: list[BaseModel] = []
+        for index, item in enumerate(items):
+            try:
+                good.append(model.model_validate(item))
+            except ValidationError as error:
+                where, reason = _first_issue(error)
+                skipped.append(Skipped(f"{key}[{index}]{where}", kind, reason))
+        kept[key] = tuple(good)
+    for key, adapter in _SCALARS.items():
+        if key in data:
+            try:
+                kept[key] = adapter.validate_python(data[key])
+            except ValidationError as error:
+                del kept[key]
+                where, reason = _first_issue(error)
+                skipped.append(Skipped(f"{key}{where}", "value", reason))
+    kept["skipped_items"] = tuple(skipped)
+    return kept
 
 
 class Value(_Wire):
@@ -335,6 +435,13 @@ class Value(_Wire):
     statuses: tuple[StatusUpdate, ...] = ()
     errors: tuple[WhatsAppError, ...] = ()
     user_preferences: tuple[UserPreference, ...] = ()
+    skipped_items: tuple[SkipValidation[Skipped], ...] = Field(default=(), exclude=True)
+    """The items left out because they do not validate."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_item_at_a_time(cls, data: Any) -> Any:
+        return _read_items(data)
 
     def profile_of(self, message: InboundMessage) -> WebhookContact | None:
         """The ``contacts[]`` entry describing the sender of ``message``."""
@@ -351,13 +458,13 @@ class Value(_Wire):
 
 class MessagesChange(_Wire):
     field: str
-    value: Value
+    value: Value = Field(default_factory=Value)
 
 
 class OtherChange(_Wire):
     """A change of a field we do not act on; its ``value`` is kept as it came."""
 
-    field: str | None = None
+    field: Any = None
     value: Any = None
 
 
@@ -382,7 +489,7 @@ _TAGS = frozenset({"messages-change", "other-change"})
 
 
 class Entry(_Wire):
-    id: str | None = None
+    id: Any = None
     changes: tuple[Change, ...] = ()
 
 
@@ -400,6 +507,17 @@ class Notification(_Wire):
         for value in self.values():
             for message in value.messages:
                 yield value, message
+
+    def skipped(self) -> Iterator[Skipped]:
+        """Every item left out, ``where`` from the top of the notification."""
+        for e, entry in enumerate(self.entry):
+            for c, change in enumerate(entry.changes):
+                if isinstance(change, MessagesChange):
+                    for item in change.value.skipped_items:
+                        where = f"entry[{e}].changes[{c}].{item.where}"
+                        if item.where != "value":
+                            where = f"entry[{e}].changes[{c}].value.{item.where}"
+                        yield Skipped(where, item.kind, item.reason)
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -456,6 +574,15 @@ def _message(issue: Any) -> str:
     if issue["type"] == "tuple_type":
         return "must be a JSON array"
     return str(issue["msg"]).removeprefix("Value error, ")
+
+
+def _first_issue(error: ValidationError) -> tuple[str, str]:
+    """Where (a suffix such as ``.from``) and what the first problem of an item is."""
+    first = error.errors(include_url=False)[0]
+    where = _location(tuple(first["loc"]))
+    return ("" if where == "body" else f".{where}" if not where.startswith("[") else where), (
+        _message(first)
+    )
 
 
 def parse_notification(data: Any) -> Notification:
