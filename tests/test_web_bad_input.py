@@ -137,3 +137,10 @@ async def test_a_body_over_the_servers_limit_is_413(client: Client) -> None:
     error = await error_of(await client.post("/api/v1/contacts", data=body, headers=JSON), 413)
     assert error["code"] == "body_too_large"
     await no_contacts(client)
+
+
+async def test_an_optional_body_over_the_limit_is_413_too(client: Client) -> None:
+    response = await client.post(
+        "/api/v1/conversations/16505551234/release", data=b" " * (1024 * 1024 + 1), headers=JSON
+    )
+    assert (await error_of(response, 413))["code"] == "body_too_large"

@@ -51,14 +51,18 @@ def validation_context(request: web.Request) -> dict[str, Any]:
     return {"default_region": request.app[SETTINGS].default_region}
 
 
-async def read_json(request: web.Request) -> Any:
-    """The body's JSON document (:func:`engine.web.json_body.parse_json` says what is
-    refused); 413 past the server's request size."""
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; 413 ``body_too_large`` past the server's request size."""
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge as error:
         raise ApiError(413, "body_too_large", error.text or "the body is too large") from None
-    return parse_json(raw)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body's JSON document (:func:`engine.web.json_body.parse_json` says what is
+    refused)."""
+    return parse_json(await read_body(request))
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
