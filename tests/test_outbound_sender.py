@@ -209,7 +209,10 @@ async def test_one_recipient_gets_messages_one_at_a_time_in_order(outbound: Outb
     await outbound.fail(ANN, 130429, times=1)
     ids = [(await outbound.send(to=ANN, template=order_update(f"B-{n}")))["id"] for n in range(3)]
     await eventually(lambda: _attempted(outbound, ids[0]), what="the first attempt")
-    await asyncio.sleep(0.1)  # the sender polls every 20 ms: later ones had their chance
+    sender = outbound.app[SENDER]
+    looked = sender.stats.looked
+    # Later ones had their chance once the sender has looked for due rows a few times.
+    await eventually(lambda: _ready(sender.stats.looked >= looked + 3), what="three more looks")
     assert [m["status"] for m in [await outbound.message(i) for i in ids[1:]]] == ["queued"] * 2
     outbound.advance(seconds=2)
     for message_id in ids:

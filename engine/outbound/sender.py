@@ -136,6 +136,8 @@ class SenderConfig:
 
 @dataclass(slots=True)
 class SenderStats:
+    looked: int = 0
+    """Times the claim loop looked for due rows (a round, or a check that found none)."""
     claimed: int = 0
     sent: int = 0
     failed: int = 0
@@ -341,6 +343,7 @@ class Sender:
                 self._progress.clear()
                 await self._progress.wait()
                 continue
+            self.stats.looked += 1
             if not woken:
                 now = self._clock.now()
                 async with self._store.read() as tx:

@@ -19,7 +19,7 @@ from engine.store.desk import SummaryFilter
 from engine.web.addresses import contact_address
 from engine.web.compose_body import ComposeBody, composed_json
 from engine.web.keys import CLOCK, FLOW_RESTARTER, STORE
-from engine.web.validation import Body, Email, parse_body, parse_query
+from engine.web.validation import Body, Email, parse_body, parse_query, read_body
 
 routes = web.RouteTableDef()
 
@@ -76,7 +76,7 @@ async def takeover_conversation(request: web.Request) -> web.Response:
 async def release_conversation(request: web.Request) -> web.Response:
     address = contact_address(request)
     body = ReleaseBody()
-    if await request.read():
+    if await read_body(request):  # the body is optional
         body = await parse_body(request, ReleaseBody)
     contact, conversation, started = await desk.release_as(
         request.app[STORE],

@@ -16,6 +16,9 @@ from engine.store.errors import StoreBusy, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+_BODY_HEADERS = frozenset({"content-type", "content-length"})
+"""Headers of an HTTP exception's own text body, replaced by the JSON error's."""
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -77,7 +80,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if error.status < 400 or not request.path.startswith("/api/"):
             raise
         code = error.reason.lower().replace(" ", "_")
-        return ApiError(error.status, code, error.text or error.reason).response()
+        response = ApiError(error.status, code, error.text or error.reason).response()
+        # What the exception says beside its text stays: a 405's Allow lists the methods.
+        for name, value in error.headers.items():
+            if name.lower() not in _BODY_HEADERS:
+                response.headers[name] = value
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal_error", "the server failed; see its log").response()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, TypeVar
 
@@ -13,6 +12,7 @@ from engine.contacts.directory import contact_address
 from engine.contacts.refusals import InvalidAddress
 from engine.phone import InvalidPhoneNumber, to_wa_id
 from engine.web.errors import ApiError, field_errors
+from engine.web.json_body import INT_MAX, INT_MIN, out_of_range, parse_json
 from engine.web.keys import SETTINGS
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,12 +67,18 @@ def validation_context(request: web.Request) -> dict[str, Any]:
     return {"default_region": request.app[SETTINGS].default_region}
 
 
-async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
+async def read_body(request: web.Request) -> bytes:
+    """The raw body; 413 ``body_too_large`` past the server's request size."""
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {error}") from None
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge as error:
+        raise ApiError(413, "body_too_large", error.text or "the body is too large") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The body's JSON document (:func:`engine.web.json_body.parse_json` says what is
+    refused)."""
+    return parse_json(await read_body(request))
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -84,6 +90,11 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 def parse_query(request: web.Request, model: type[M]) -> M:
     try:
-        return model.model_validate(dict(request.query), context=validation_context(request))
+        query = model.model_validate(dict(request.query), context=validation_context(request))
     except ValidationError as error:
         raise field_errors(error) from None
+    # Every integer parameter goes to the store, which keeps signed 64 bits.
+    for name, value in query:
+        if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+            raise out_of_range(name, str(value))
+    return query
