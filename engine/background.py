@@ -173,8 +173,11 @@ class Heartbeat:
 class Health:
     """The heartbeats of one process's background parts."""
 
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(self, metrics: Metrics | None = None, *, stall_seconds: float = 30.0) -> None:
         self._metrics = metrics
+        self.stall_seconds = stall_seconds
+        """A part without a good round for this long is stalled (a part that may wait
+        longer between rounds asks for more)."""
         self._beats: list[Heartbeat] = []
 
     def heartbeat(self, name: str, *, stall_after: float) -> Heartbeat:

@@ -156,7 +156,7 @@ async def assemble(
     embedding application's own, or a test's)."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
-    health = Health(metrics)
+    health = Health(metrics, stall_seconds=settings.health_stall_seconds)
     run = background or Background.of(settings)
     async with contextlib.AsyncExitStack() as stack:
         store = await open_store(
@@ -231,7 +231,9 @@ async def assemble(
             simulator=simulator,
             background=run,
             health=health,
-            wakeups=health.heartbeat("wakeups", stall_after=max(30.0, 10 * WAKEUP_POLL_SECONDS)),
+            wakeups=health.heartbeat(
+                "wakeups", stall_after=max(health.stall_seconds, 10 * WAKEUP_POLL_SECONDS)
+            ),
             conversation_handler=conversation_handler or bot,
         )
         await _start_background(parts, stack)

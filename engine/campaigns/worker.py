@@ -70,8 +70,9 @@ class CampaignWorker:
         self._on_queued = on_queued
         self._wake = store.subscribe(Topic.CAMPAIGNS)  # announced by whoever makes work
         # A round may plan many broadcast batches: give it time before calling it stalled.
-        stall_after = max(60.0, 10 * config.poll_seconds)
-        self._beat = (health or Health()).heartbeat("campaigns", stall_after=stall_after)
+        health = health or Health()
+        stall_after = max(2 * health.stall_seconds, 10 * config.poll_seconds)
+        self._beat = health.heartbeat("campaigns", stall_after=stall_after)
 
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.create_task(self.run(), name=f"campaigns {self.owner}")

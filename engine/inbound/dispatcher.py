@@ -151,8 +151,9 @@ class Dispatcher:
         self._returned_floor = 0  # at most this for a contact the dict has forgotten
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._beat = (health or Health()).heartbeat(
-            "inbound", stall_after=max(30.0, 3 * poll_interval)
+        health = health or Health()
+        self._beat = health.heartbeat(
+            "inbound", stall_after=max(health.stall_seconds, 3 * poll_interval)
         )
         self._fetched_at = 0.0
         self._pruned_at = 0.0

@@ -91,8 +91,12 @@ class CallbackDispatcher:
         self._wake = store.subscribe(Topic.CALLBACKS)  # announced by whoever makes work
         self._stopping = False
         self._cut = asyncio.Event()  # the stop's grace is over: give up the posts in flight
-        stall_after = max(30.0, 3 * config.timeout_seconds, 10 * config.poll_seconds)
-        self._beat = (health or Health()).heartbeat("callbacks", stall_after=stall_after)
+        health = health or Health()
+        # A round waits for its posts: up to their timeout.
+        stall_after = max(
+            health.stall_seconds, 2 * config.timeout_seconds, 10 * config.poll_seconds
+        )
+        self._beat = health.heartbeat("callbacks", stall_after=stall_after)
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> asyncio.Task[None]:

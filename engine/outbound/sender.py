@@ -102,7 +102,6 @@ _EXPIRY_CHECK_SECONDS = 1.0
 _FLUSH_LINGER_SECONDS = 0.01
 _FLUSH_IDLE_SECONDS = 1.0
 """An idle flusher looks up this often (a good round: it is alive)."""
-_STALL_SECONDS = 30.0
 _SHUTDOWN_FLUSH_TRIES = 5
 
 
@@ -243,13 +242,13 @@ class Sender:
         self._next_expiry_check = 0.0
         self._woken = True
         health = health or Health()
-        poll = config.poll_seconds
-        self._claims_beat = health.heartbeat("sender", stall_after=max(_STALL_SECONDS, 10 * poll))
-        self._flush_beat = health.heartbeat("sender_flusher", stall_after=_STALL_SECONDS)
-        renewal = config.number_lease.total_seconds() / 3
-        self._numbers_beat = health.heartbeat(
-            "sender_numbers", stall_after=max(_STALL_SECONDS, 3 * renewal)
+        stall, poll = health.stall_seconds, config.poll_seconds
+        self._claims_beat = health.heartbeat("sender", stall_after=max(stall, 10 * poll))
+        self._flush_beat = health.heartbeat(
+            "sender_flusher", stall_after=max(stall, 3 * _FLUSH_IDLE_SECONDS)
         )
+        renewal = config.number_lease.total_seconds() / 3
+        self._numbers_beat = health.heartbeat("sender_numbers", stall_after=max(stall, 3 * renewal))
         rate = config.rate_limit
         # Claimed work waiting for a slot: enough that the HTTP calls never wait for a
         # claim (a claim is a committed write: milliseconds), little enough that a new

@@ -131,6 +131,8 @@ class SqliteStore(Store):
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Opened once here first: aiosqlite leaves a thread behind when it cannot open.
+            sqlite3.connect(path).close()
             migrator = await _connect(path, synchronous)
             try:
                 await migrator.execute("PRAGMA journal_mode = WAL")
