@@ -131,6 +131,19 @@ class Heartbeat:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Wait up to ``seconds`` for ``event``, less if the part stops; whether it is set."""
+        waiters = {
+            asyncio.ensure_future(event.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return event.is_set()
+
     def _ended(self, task: asyncio.Task[object]) -> None:
         self._stopped = self._stopped or self.stopping
         if task.cancelled() or self._stopped:

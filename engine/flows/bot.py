@@ -16,7 +16,6 @@ deadline so a server that stops mid-call still moves the flow on (error branch).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -150,9 +149,7 @@ class BotHandler:
             wait = poll_seconds
             if due is not None:
                 wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
-            try:
-                await asyncio.wait_for(announced.wait(), wait)
-            except TimeoutError:
+            if not await heartbeat.wait(announced, wait):
                 fire = True  # one may be due
                 return
             announced.clear()
