@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from engine.clock import FrozenClock
+from engine.web.keys import SENDER
 from tests.conftest import FIXTURES, ROOT
 from tests.outbound_support import Outbound, eventually, start_outbound
 from tests.test_webhook_server import free_port
@@ -195,3 +197,26 @@ def test_a_database_in_a_read_only_folder_stops_the_start_with_one_line(tmp_path
         "opened for writing: unable to open database file"
     ]
     assert "Traceback" not in finished.stderr
+
+
+async def test_a_stop_waits_its_grace_for_a_post_then_queues_it_again_as_ambiguous(
+    aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
+) -> None:
+    outbound = await start_outbound(
+        aiohttp_client,
+        tmp_path,
+        clock,
+        SHUTDOWN_GRACE_SECONDS=0.5,
+        OUTBOUND_HTTP_TIMEOUT_SECONDS=20,
+    )
+    await outbound.fail(ANN, "timeout", times=1, hold_seconds=30)
+    accepted = await outbound.send(to=ANN, template=ORDER)
+    await eventually(lambda: outbound.received(ANN), what="the post to reach the simulator")
+
+    started = time.monotonic()
+    await outbound.app[SENDER].stop()
+    assert time.monotonic() - started < 5, "the stop waited for the post past its grace"
+    message = await outbound.message(accepted["id"])
+    assert message["status"] == "queued", "put back, to be sent by the next worker"
+    assert message["attempts"] == 1
+    assert message["ambiguous_attempts"] == 1, "Meta may have got the post that was cut"

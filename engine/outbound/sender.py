@@ -468,6 +468,7 @@ class Sender:
                 raise
             finally:
                 self._held.pop(task, None)
+                self._in_flight.pop(task, None)  # kept until here: a cut post is put back
                 self._posted(None)
 
     def _posted(self, task: asyncio.Task[None] | None) -> None:
@@ -510,7 +511,6 @@ class Sender:
             try:
                 accepted = await self._client.send(phone_number_id, body)
             finally:
-                del self._in_flight[task]
                 self._posting -= 1
                 if not self._posting:
                     self._no_calls.set()
