@@ -11,8 +11,10 @@ process's role:
   the flows for ``GET /api/v1/flows``, the bot for an agent's "release and restart").
 
 Parts start in the order they are needed and stop in the reverse one: the store first
-and last; the inbound hand-off, which calls the bot, after the bot and before it on the
-way out.
+and last; the background parts after everything they use, and first on the way out, all
+at once, each waiting at most ``SHUTDOWN_GRACE_SECONDS`` for its calls in flight before
+putting them back. Each background part keeps a heartbeat in ``Parts.health``
+(:mod:`engine.background`), which ``/healthz`` reports.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 
+from engine.background import Health, Heartbeat, stop_within
 from engine.campaigns.broadcasts import BroadcastSettings
 from engine.campaigns.worker import CampaignConfig, CampaignWorker
 from engine.catalogue import load_templates
@@ -44,7 +47,6 @@ from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.sender import Sender, SenderConfig
 from engine.store import Store, Tx, open_store
-from engine.store.announcements import Topic
 from engine.whatsapp.client import CloudApiClient
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,9 @@ class Parts:
     simulator: Simulator | None
     background: Background
     """Which background parts this process runs."""
+    health: Health
+    """The heartbeats of the background parts this process runs."""
+    wakeups: Heartbeat
     conversation_handler: ConversationHandler | None = None
     """Answers customers while the bot owns the conversation; the bot unless an
     embedding application brings its own (see :func:`assemble`)."""
@@ -104,6 +109,7 @@ def sender_config(settings: Settings) -> SenderConfig:
         pair_interval=timedelta(seconds=settings.outbound_pair_interval_seconds),
         pair_burst=settings.outbound_pair_burst,
         number_lease=timedelta(seconds=settings.outbound_number_lease_seconds),
+        stop_grace=settings.shutdown_grace_seconds,
     )
 
 
@@ -115,6 +121,7 @@ def campaign_config(settings: Settings) -> CampaignConfig:
             guard_max_failure_share=settings.broadcast_guard_max_failure_share,
         ),
         poll_seconds=settings.campaign_poll_seconds,
+        stop_grace=settings.shutdown_grace_seconds,
     )
 
 
@@ -149,6 +156,7 @@ async def assemble(
     embedding application's own, or a test's)."""
     clock = clock or SystemClock()
     metrics = metrics or Metrics()
+    health = Health(metrics, stall_seconds=settings.health_stall_seconds)
     run = background or Background.of(settings)
     async with contextlib.AsyncExitStack() as stack:
         store = await open_store(
@@ -174,15 +182,27 @@ async def assemble(
         )
         outbound_metrics = OutboundMetrics(metrics.registry)
         secret = await ensure_callback_secret(store, settings.callback_secret)
-        sender = Sender(store, client, clock, sender_config(settings), metrics=outbound_metrics)
+        sender = Sender(
+            store,
+            client,
+            clock,
+            sender_config(settings),
+            metrics=outbound_metrics,
+            health=health,
+        )
         callbacks = CallbackDispatcher(
             store,
             http,
             clock,
-            CallbackConfig(secret=secret, max_tries=settings.callback_max_tries),
+            CallbackConfig(
+                secret=secret,
+                max_tries=settings.callback_max_tries,
+                stop_grace=settings.shutdown_grace_seconds,
+            ),
             metrics=outbound_metrics,
+            health=health,
         )
-        campaigns = CampaignWorker(store, clock, campaign_config(settings))
+        campaigns = CampaignWorker(store, clock, campaign_config(settings), health=health)
 
         library = FlowLibrary(settings.flows_dir)
         await library.load(store)
@@ -200,10 +220,20 @@ async def assemble(
             campaigns=campaigns,
             flows=library,
             bot=bot,
-            dispatcher=Dispatcher(store, clock, lambda: parts.conversation_handler),
+            dispatcher=Dispatcher(
+                store,
+                clock,
+                lambda: parts.conversation_handler,
+                stop_grace=settings.shutdown_grace_seconds,
+                health=health,
+            ),
             ingest=ingest_settings(settings),
             simulator=simulator,
             background=run,
+            health=health,
+            wakeups=health.heartbeat(
+                "wakeups", stall_after=max(health.stall_seconds, 10 * WAKEUP_POLL_SECONDS)
+            ),
             conversation_handler=conversation_handler or bot,
         )
         await _start_background(parts, stack)
@@ -245,65 +275,26 @@ async def _start_simulator(
 
 
 async def _start_background(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
+    stops: list[Callable[[], Awaitable[None]]] = []
     if parts.background.sending:
-        _start_sending(parts, stack)
+        parts.sender.start()
+        parts.callbacks.start()
+        parts.campaigns.start()
+        stops += [parts.sender.stop, parts.callbacks.stop, parts.campaigns.stop]
     if parts.background.answering:
-        _start_answering(parts, stack)
+        wakeups = asyncio.create_task(
+            parts.bot.run_wakeups(parts.wakeups, WAKEUP_POLL_SECONDS), name="flow-wakeups"
+        )
+        grace = parts.settings.shutdown_grace_seconds
+        parts.dispatcher.start()
+        stops += [lambda: stop_within(parts.wakeups, wakeups, grace), parts.dispatcher.stop]
 
+    async def stop_all() -> None:
+        # At once, so the whole stop takes one grace, not one per part.
+        results = await asyncio.gather(*(stop() for stop in stops), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("a background part did not stop cleanly: %s", result, exc_info=result)
 
-def _start_sending(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
-    parts.sender.start()
-    stack.push_async_callback(parts.sender.stop)
-    parts.callbacks.start()
-    stack.push_async_callback(parts.callbacks.stop)
-    parts.campaigns.start()
-    stack.push_async_callback(parts.campaigns.stop)
-
-
-def _start_answering(parts: Parts, stack: contextlib.AsyncExitStack) -> None:
-    wakeups = asyncio.create_task(_fire_wakeups(parts), name="flow-wakeups")
-    stack.push_async_callback(_cancel, wakeups)
-    parts.dispatcher.start()
-    stack.push_async_callback(parts.dispatcher.stop)
-
-
-async def _fire_wakeups(parts: Parts) -> None:
-    """Fire due flow wake-ups at their time: the loop sleeps until the next one is due
-    (at most ``WAKEUP_POLL_SECONDS``) and looks again when one is announced. Firing a
-    wake-up deletes it in the transaction that applies it, so two workers never fire
-    the same one."""
-    announced = parts.store.subscribe(Topic.WAKEUPS)
-    while True:
-        announced.clear()
-        try:
-            await parts.bot.fire_due()
-            async with parts.store.read() as tx:
-                due = await tx.flow_sessions.next_due()
-        except Exception:  # the loop must survive a bad moment of the store
-            log.exception("firing flow wakeups failed")
-            due = None
-        while True:
-            wait = WAKEUP_POLL_SECONDS
-            if due is not None:
-                wait = min(wait, max(0.0, (due - parts.clock.now()).total_seconds()))
-            try:
-                await asyncio.wait_for(announced.wait(), wait)
-            except TimeoutError:
-                break  # one may be due: fire
-            announced.clear()
-            due = await _next_wakeup(parts.store)  # a new one: when is the next due?
-
-
-async def _next_wakeup(store: Store) -> datetime | None:
-    try:
-        async with store.read() as tx:
-            return await tx.flow_sessions.next_due()
-    except Exception:
-        log.exception("could not read the next flow wakeup")
-        return None
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    if stops:
+        stack.push_async_callback(stop_all)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -54,5 +54,18 @@ class Metrics:
             "optinflow_whatsapp_errors",
             "Errors Meta reported in webhook notifications, by code.",
             ["code"],
+            registry=self.registry,
+        )
+        # Background parts (engine/background.py).
+        self.background_last_success = Gauge(
+            "optinflow_background_last_success_timestamp_seconds",
+            "When each background part last finished a round without an error (Unix time).",
+            ["part"],
+            registry=self.registry,
+        )
+        self.background_failures = Counter(
+            "optinflow_background_failures",
+            "Rounds of each background part that failed (they are retried).",
+            ["part"],
             registry=self.registry,
         )

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "catalogue": 1,
     "config": 1,
     "send_rules": 1,
+    "background": 1,  # the loops of the background parts, and their health
     # the store, below everything that keeps state
     "store": 2,
     # the wire format, spoken by inbound and outbound alike

@@ -3,7 +3,10 @@ sender claims the outbox, handles each item in store jobs of its own, and watche
 broadcasts being sent (the quality guard, and completion).
 
 Time comes from the injected clock; the worker looks for due work every
-``poll_seconds`` and whenever :meth:`CampaignWorker.wake` is called.
+``poll_seconds`` and whenever :meth:`CampaignWorker.wake` is called. Each look is a round
+of :func:`engine.background.keep_running`: one that fails (the database locked or away)
+is logged and tried again with a backoff. A stop lets the round under way finish, up to
+``stop_grace`` seconds; the leases of items it did not get to lapse.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from engine.background import Health, keep_running, stop_within
 from engine.campaigns import broadcasts, sequences
 from engine.campaigns.broadcasts import BroadcastSettings
 from engine.clock import Clock
@@ -38,6 +42,8 @@ class CampaignConfig:
     claim_limit: int = 32
     batches_per_turn: int = 10
     """Batches a broadcast plans in a row before other due work gets a turn."""
+    stop_grace: float = 8.0
+    """How long a stop waits for the round under way."""
 
 
 def retry_at(now: datetime, attempts: int) -> datetime:
@@ -54,6 +60,7 @@ class CampaignWorker:
         *,
         on_queued: Callable[[], None] | None = None,
         owner: str | None = None,
+        health: Health | None = None,
     ) -> None:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self.task: asyncio.Task[None] | None = None
@@ -62,6 +69,10 @@ class CampaignWorker:
         self._config = config
         self._on_queued = on_queued
         self._wake = store.subscribe(Topic.CAMPAIGNS)  # announced by whoever makes work
+        # A round may plan many broadcast batches: give it time before calling it stalled.
+        health = health or Health()
+        stall_after = max(2 * health.stall_seconds, 10 * config.poll_seconds)
+        self._beat = health.heartbeat("campaigns", stall_after=stall_after)
 
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.create_task(self.run(), name=f"campaigns {self.owner}")
@@ -72,23 +83,20 @@ class CampaignWorker:
         self._wake.set()
 
     async def stop(self) -> None:
+        self._beat.stop()
+        self._wake.set()
         if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await stop_within(self._beat, self.task, self._config.stop_grace)
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                handled = await self.run_once()
-            except Exception:  # the loop must survive a store hiccup
-                log.exception("campaign work failed")
-                handled = 0
-            if handled:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
+        await keep_running(self._beat, self._round)
+
+    async def _round(self) -> None:
+        self._wake.clear()
+        if await self.run_once() or self._beat.stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
 
     async def run_once(self) -> int:
         """Handle the work due now and watch the sending broadcasts; how many items."""

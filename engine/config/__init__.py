@@ -248,6 +248,19 @@ class Settings(BaseSettings):
         description="More of them failing with 131049, 131050 or 131026 pauses the broadcast.",
     )
     campaign_poll_seconds: float = Field(default=1.0, gt=0, alias="CAMPAIGN_POLL_SECONDS")
+    health_stall_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        alias="HEALTH_STALL_SECONDS",
+        description="A background part without a successful round for this long is stalled.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        alias="SHUTDOWN_GRACE_SECONDS",
+        description="How long a stop waits for calls in flight (sends, handlers, callbacks) "
+        "before putting them back; below Docker's 10 s.",
+    )
 
     @property
     def simulator_enabled(self) -> bool:

@@ -16,12 +16,12 @@ deadline so a server that stops mid-call still moves the flow on (error branch).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
+from engine.background import Heartbeat, keep_running
 from engine.campaigns import sequences
 from engine.clock import Clock
 from engine.flows.events import (
@@ -48,7 +48,8 @@ from engine.models.contact import ConsentSource, Contact
 from engine.models.conversation import Owner
 from engine.models.message import Channel
 from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue
-from engine.store import Store, Tx
+from engine.store import Store, StoreBusy, StoreUnavailable, Tx
+from engine.store.announcements import Topic
 from engine.store.contacts import Consent
 from engine.store.flow_sessions import StoredSession, Wakeup, WakeupKind
 
@@ -105,7 +106,11 @@ class BotHandler:
             claimed: list[Wakeup] = []
             try:
                 pending = await self.store.write(partial(self._on_wakeup, claimed=claimed))
+            except (StoreBusy, StoreUnavailable):
+                raise  # the database, not the flow: the wakeup waits for it
             except Exception:
+                if not claimed:
+                    raise  # no wakeup was taken: nothing of a flow failed
                 log.exception("a flow wakeup failed: %s", claimed)
                 if claimed:
                     # The failed job rolled back and left the wakeup due: end the session
@@ -120,14 +125,37 @@ class BotHandler:
             await self._make_calls(pending)
         return fired
 
-    async def run_wakeups(self, poll_seconds: float = 1.0) -> None:
-        """Fire due wakeups until cancelled (a task of the server's lifetime)."""
-        while True:
-            try:
+    async def run_wakeups(self, heartbeat: Heartbeat, poll_seconds: float = 1.0) -> None:
+        """Fire due wakeups at their time until ``heartbeat.stop()``: sleep until the next
+        one is due (at most ``poll_seconds``) and look again when one is announced. Firing
+        a wakeup deletes it in the transaction that applies it, so two workers never fire
+        the same one. Each wait is a round of :func:`engine.background.keep_running`: a
+        failed one (the database locked or away) is logged and tried again."""
+        announced = self.store.subscribe(Topic.WAKEUPS)
+        fire = True
+        due: datetime | None = None
+
+        async def next_due() -> datetime | None:
+            async with self.store.read() as tx:
+                return await tx.flow_sessions.next_due()
+
+        async def one_round() -> None:
+            nonlocal fire, due
+            if fire:
+                announced.clear()
                 await self.fire_due()
-            except Exception:  # pragma: no cover - the loop must survive the store hiccups
-                log.exception("firing flow wakeups failed")
-            await asyncio.sleep(poll_seconds)
+                due = await next_due()
+                fire = False
+            wait = poll_seconds
+            if due is not None:
+                wait = min(wait, max(0.0, (due - self.clock.now()).total_seconds()))
+            if not await heartbeat.wait(announced, wait):
+                fire = True  # one may be due
+                return
+            announced.clear()
+            due = await next_due()  # a new one: when is the next due?
+
+        await keep_running(heartbeat, one_round)
 
     async def _on_message(self, tx: Tx, incoming: Incoming) -> PendingCall | None:
         contact = await tx.contacts.get_by_id(incoming.contact.id) or incoming.contact

@@ -26,6 +26,9 @@ over what its store job left (:meth:`Dispatcher.hand_over`), so for those the cl
 all that is read; the message, contact and conversation are read only for the others
 (stored before a restart, or by another process). The claim alone decides what is handed
 over and when; what the webhook handed over only spares reading it back.
+
+The claiming loop runs in rounds (:func:`engine.background.keep_running`): a round that
+fails (the database locked or away) is logged and tried again with a backoff.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import timedelta
 
+from engine.background import Health, keep_running
 from engine.clock import Clock
 from engine.ids import new_id
 from engine.inbound.handoff import ConversationHandler, Incoming
@@ -117,6 +121,7 @@ class Dispatcher:
         stop_grace: float = 10.0,
         lease_margin: float = 30.0,
         owner: str | None = None,
+        health: Health | None = None,
     ) -> None:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self._store = store
@@ -146,6 +151,12 @@ class Dispatcher:
         self._returned_floor = 0  # at most this for a contact the dict has forgotten
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        health = health or Health()
+        self._beat = health.heartbeat(
+            "inbound", stall_after=max(health.stall_seconds, 3 * poll_interval)
+        )
+        self._fetched_at = 0.0
+        self._pruned_at = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="inbound-dispatcher")
@@ -178,6 +189,7 @@ class Dispatcher:
     async def stop(self) -> None:
         """Stop taking work; let handlers in flight finish (up to ``stop_grace``)."""
         self._stopping = True
+        self._beat.stop()
         self._wake.set()
         if self._task is not None:
             await self._task
@@ -204,28 +216,26 @@ class Dispatcher:
 
     async def _run(self) -> None:
         await self._prune()
-        pruned_at = fetched_at = time.monotonic()
-        while not self._stopping:
-            self._wake.clear()  # before any await: a wake from now on is not lost
-            # Under load every webhook wakes the loop; reading at most every ``gather``
-            # seconds lets one read take many hand-offs instead of one read each.
-            since = time.monotonic() - fetched_at
-            if since < self._gather:
-                await asyncio.sleep(self._gather - since)
-                if self._stopping:
-                    break
-            fetched_at = time.monotonic()
-            try:
-                more = await self._assign()
-            except Exception:  # the loop must outlive a bad moment of the store
-                log.exception("the inbound dispatcher could not read pending hand-offs")
-                more = False
-            if time.monotonic() - pruned_at > 3600:
-                await self._prune()
-                pruned_at = time.monotonic()
-            if not more:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        self._pruned_at = self._fetched_at = time.monotonic()
+        await keep_running(self._beat, self._round)
+
+    async def _round(self) -> None:
+        self._wake.clear()  # before any await: a wake from now on is not lost
+        # Under load every webhook wakes the loop; reading at most every ``gather``
+        # seconds lets one read take many hand-offs instead of one read each.
+        since = time.monotonic() - self._fetched_at
+        if since < self._gather:
+            await asyncio.sleep(self._gather - since)
+            if self._stopping:
+                return
+        self._fetched_at = time.monotonic()
+        more = await self._assign()
+        if time.monotonic() - self._pruned_at > 3600:
+            await self._prune()
+            self._pruned_at = time.monotonic()
+        if not more and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
     async def _assign(self) -> bool:
         """Start serving contacts with pending messages; True if a full batch came."""

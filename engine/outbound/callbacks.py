@@ -12,6 +12,11 @@ callback secret, the same scheme as Meta's webhooks) and ``X-Optinflow-Delivery:
 (the same on every retry, so receivers can drop duplicates). A 2xx answer delivers it;
 anything else is retried with exponential backoff, up to ``max_tries``. Deliveries of one
 message arrive in order.
+
+The dispatcher works in rounds (:func:`engine.background.keep_running`): a round that
+fails (the database locked or away) is logged and tried again with a backoff. A stop
+waits up to ``stop_grace`` seconds for the posts in flight; those still unanswered are
+recorded as tries to repeat.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from engine.background import Health, keep_running
 from engine.clock import Clock
 from engine.outbound.metrics import OutboundMetrics
 from engine.store import Store, Tx
@@ -50,6 +56,8 @@ class CallbackConfig:
     lease: timedelta = timedelta(seconds=60)
     poll_seconds: float = 0.5
     batch: int = 50
+    stop_grace: float = 8.0
+    """How long a stop waits for the posts in flight."""
 
 
 def callback_body(delivery: CallbackDelivery) -> bytes:
@@ -73,6 +81,7 @@ class CallbackDispatcher:
         config: CallbackConfig,
         *,
         metrics: OutboundMetrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self._store = store
         self._session = session
@@ -81,6 +90,13 @@ class CallbackDispatcher:
         self._metrics = metrics or OutboundMetrics()
         self._wake = store.subscribe(Topic.CALLBACKS)  # announced by whoever makes work
         self._stopping = False
+        self._cut = asyncio.Event()  # the stop's grace is over: give up the posts in flight
+        health = health or Health()
+        # A round waits for its posts: up to their timeout.
+        stall_after = max(
+            health.stall_seconds, 2 * config.timeout_seconds, 10 * config.poll_seconds
+        )
+        self._beat = health.heartbeat("callbacks", stall_after=stall_after)
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> asyncio.Task[None]:
@@ -91,23 +107,28 @@ class CallbackDispatcher:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Stop after the round under way; posts still in flight after ``stop_grace``
+        are given up and recorded as tries to repeat."""
         self._stopping = True
+        self._beat.stop()
         self._wake.set()
-        if self.task is not None:
+        if self.task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), self._config.stop_grace)
+        except TimeoutError:
+            self._cut.set()
             await self.task
 
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                handled = await self.deliver_due()
-            except Exception:
-                log.exception("delivering integration callbacks failed")
-                handled = 0
-            if handled:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
-            self._wake.clear()  # before the look: an announcement during it is kept
+        await keep_running(self._beat, self._round)
+
+    async def _round(self) -> None:
+        if await self.deliver_due() or self._stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._config.poll_seconds)
+        self._wake.clear()  # before the look: an announcement during it is kept
 
     async def deliver_due(self) -> int:
         """Post the deliveries that are due now; how many were attempted."""
@@ -125,6 +146,25 @@ class CallbackDispatcher:
         return len(batch)
 
     async def _post(self, delivery: CallbackDelivery) -> CallbackOutcome:
+        """Post, unless the stop's grace runs out first: then a try to repeat."""
+        posting = asyncio.ensure_future(self._attempt(delivery))
+        cut = asyncio.ensure_future(self._cut.wait())
+        try:
+            await asyncio.wait({posting, cut}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cut.cancel()
+            if not posting.done():
+                posting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await posting
+        if posting.cancelled():
+            error = "the server stopped during the delivery"
+            return CallbackOutcome(
+                delivery.id, delivered=False, error=error, retry_at=self._clock.now()
+            )
+        return posting.result()
+
+    async def _attempt(self, delivery: CallbackDelivery) -> CallbackOutcome:
         body = callback_body(delivery)
         headers = {
             "Content-Type": "application/json",

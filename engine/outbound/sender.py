@@ -32,7 +32,14 @@ message Meta accepted before the crash is normally ``sent`` again before the lea
 expires and is not sent twice. A row that has a wamid is never claimed again.
 
 A graceful :meth:`Sender.stop` puts back what it had not posted yet (no attempt
-counted), waits for the HTTP calls in flight, and records everything.
+counted), waits for the HTTP calls in flight up to ``stop_grace`` seconds, puts back
+those still unanswered then as ambiguous tries (Meta may have got them), and records
+everything.
+
+The claim loop, the flusher and the renewal of the business numbers run in rounds
+(:func:`engine.background.keep_running`): a round that fails (the database locked,
+full or away) is logged, counted and tried again with a backoff; outcomes that could not
+be recorded are kept and recorded by a later round, and nothing is claimed meanwhile.
 
 With several workers on one database each business number is sent for by one of them
 at a time: the sender holds numbers through leases (:mod:`engine.store.number_leases`),
@@ -60,6 +67,7 @@ from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 
+from engine.background import Backoff, Health, keep_running
 from engine.clock import Clock
 from engine.ids import new_id
 from engine.models.content import OutboundContent, TemplateContent
@@ -92,6 +100,9 @@ _CONTENT = TypeAdapter[OutboundContent](OutboundContent)
 _FLUSH_BATCH = 256
 _EXPIRY_CHECK_SECONDS = 1.0
 _FLUSH_LINGER_SECONDS = 0.01
+_FLUSH_IDLE_SECONDS = 1.0
+"""An idle flusher looks up this often (a good round: it is alive)."""
+_SHUTDOWN_FLUSH_TRIES = 5
 
 
 async def on_wamids_recorded(tx: Tx, sent: list[Sent]) -> None:
@@ -123,6 +134,8 @@ class SenderConfig:
     number_lease: timedelta = timedelta(seconds=10)
     """How long a business number stays this sender's without a renewal: a sender that
     dies hands its numbers on within this time."""
+    stop_grace: float = 8.0
+    """How long a stop waits for the HTTP calls in flight."""
 
     @property
     def numbers(self) -> list[str]:
@@ -199,6 +212,7 @@ class Sender:
         metrics: OutboundMetrics | None = None,
         owner: str | None = None,
         on_outcomes: Callable[[list[Outcome]], None] | None = None,
+        health: Health | None = None,
     ) -> None:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self.stats = SenderStats()
@@ -215,6 +229,7 @@ class Sender:
         self._ready: asyncio.PriorityQueue[tuple[int, int, Claimed]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._held: dict[asyncio.Task[None], Claimed] = {}  # taken by a worker, not posted
+        self._in_flight: dict[asyncio.Task[None], Claimed] = {}  # posted, not answered
         self._posting = 0
         self._no_calls = asyncio.Event()
         self._outcomes: list[Outcome] = []
@@ -227,6 +242,15 @@ class Sender:
         self._flushing = asyncio.Lock()
         self._unrecordable = False
         self._next_expiry_check = 0.0
+        self._woken = True
+        health = health or Health()
+        stall, poll = health.stall_seconds, config.poll_seconds
+        self._claims_beat = health.heartbeat("sender", stall_after=max(stall, 10 * poll))
+        self._flush_beat = health.heartbeat(
+            "sender_flusher", stall_after=max(stall, 3 * _FLUSH_IDLE_SECONDS)
+        )
+        renewal = config.number_lease.total_seconds() / 3
+        self._numbers_beat = health.heartbeat("sender_numbers", stall_after=max(stall, 3 * renewal))
         rate = config.rate_limit
         # Claimed work waiting for a slot: enough that the HTTP calls never wait for a
         # claim (a claim is a committed write: milliseconds), little enough that a new
@@ -252,6 +276,7 @@ class Sender:
     async def stop(self) -> None:
         """Stop claiming, put back what was not posted, finish and record the rest."""
         self._stopping = True
+        self._claims_beat.stop()
         self._wake.set()
         self._progress.set()
         if self.task is not None:
@@ -274,11 +299,14 @@ class Sender:
             for _ in range(self._config.concurrency)
         ]
         try:
-            await self._claim_loop()
+            await keep_running(self._claims_beat, self._claim_round)
             await self._drain(workers)
         finally:
             # Killed (cancelled) this is all that happens, like a crash: nothing more is
             # recorded, and the leases of what was claimed will expire.
+            self._claims_beat.stop()
+            self._flush_beat.stop()
+            self._numbers_beat.stop()
             for worker in workers:
                 worker.cancel()
             flusher.cancel()
@@ -296,12 +324,13 @@ class Sender:
 
     async def _hold_numbers(self) -> None:
         every = self._config.number_lease.total_seconds() / 3
-        while True:
+
+        async def renew() -> None:
             await asyncio.sleep(every)
-            try:
-                await self._hold_numbers_once()
-            except Exception:  # the leases lapse if this keeps failing: another sends
-                log.exception("could not renew the business numbers' leases")
+            # The leases lapse if this keeps failing: another worker sends for them.
+            await self._hold_numbers_once()
+
+        await keep_running(self._numbers_beat, renew)
 
     async def _hold_numbers_once(self) -> None:
         now = self._clock.now()
@@ -335,25 +364,26 @@ class Sender:
         budget = self._max_waiting - self._waiting - self._requested
         return budget if budget >= self._min_claim else 0
 
-    async def _claim_loop(self) -> None:
-        woken = True
-        while not self._stopping:
-            limit = self._room()
-            if not limit:
-                self._progress.clear()
-                await self._progress.wait()
-                continue
-            self.stats.looked += 1
-            if not woken:
-                now = self._clock.now()
-                async with self._store.read() as tx:
-                    due = await tx.outbox.has_due(now, self._numbers)
-                if not due:
-                    woken = await self._idle()
-                    continue
-            self._wake.clear()
-            batch = await self._round([], limit)
-            woken = bool(batch) or await self._idle()
+    async def _claim_round(self) -> None:
+        """Claim what is due, or wait (at most a poll interval) for room or for work."""
+        limit = self._room()
+        if not limit:
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), self._config.poll_seconds)
+            return
+        self.stats.looked += 1
+        if not self._woken:
+            now = self._clock.now()
+            async with self._store.read() as tx:
+                due = await tx.outbox.has_due(now, self._numbers)
+            if not due:
+                self._woken = await self._idle()
+                return
+        self._wake.clear()
+        self._woken = True  # a claim that fails is tried again without waiting
+        batch = await self._round([], limit)
+        self._woken = bool(batch) or await self._idle()
 
     async def _idle(self) -> bool:
         """Wait for a wake-up or the poll interval; True when woken."""
@@ -432,9 +462,16 @@ class Sender:
             except asyncio.CancelledError:
                 if self._stopping and task in self._held:
                     self._emit(Released(claimed.message_id, self._clock.now()))
+                elif self._stopping and task in self._in_flight:
+                    # Cut after the stop's grace: posted, unanswered, so maybe received.
+                    cut = SendError(
+                        "shutdown", "the server stopped during the send", ambiguous=True
+                    )
+                    self._emit(self._after_error(claimed, cut, retryable=True))
                 raise
             finally:
                 self._held.pop(task, None)
+                self._in_flight.pop(task, None)  # kept until here: a cut post is put back
                 self._posted(None)
 
     def _posted(self, task: asyncio.Task[None] | None) -> None:
@@ -472,6 +509,7 @@ class Sender:
             self._pairs.note(pair, now)
             self._posted(task)
             self._posting += 1
+            self._in_flight[task] = claimed
             started = time.perf_counter()
             try:
                 accepted = await self._client.send(phone_number_id, body)
@@ -538,7 +576,8 @@ class Sender:
                 reason=f"{failure.reason} (gave up after {claimed.attempts} tries)",
             )
         self._metrics.failed.labels(failure.code).inc()
-        return Failed(claimed.message_id, failure, details)
+        # The last try counts as ambiguous like the others: Meta may have got it.
+        return Failed(claimed.message_id, failure, details, ambiguous=error.ambiguous)
 
     def _backoff(self, attempts: int) -> timedelta:
         nominal: timedelta = min(
@@ -553,37 +592,36 @@ class Sender:
         self._outcomes_ready.set()
 
     async def _flush_loop(self) -> None:
-        while True:
-            await self._outcomes_ready.wait()
-            if self._posting and len(self._outcomes) < _FLUSH_BATCH:
-                # Busy: let a few more answers come in, so one commit records them all.
-                await asyncio.sleep(_FLUSH_LINGER_SECONDS)
-            self._outcomes_ready.clear()
-            await self._flush()
+        await keep_running(self._flush_beat, self._flush_round)
 
-    async def _flush(self, *, tries: int | None = None) -> None:
+    async def _flush_round(self) -> None:
+        try:
+            await asyncio.wait_for(self._outcomes_ready.wait(), _FLUSH_IDLE_SECONDS)
+        except TimeoutError:
+            return  # nothing to record: idle, and alive
+        if self._posting and len(self._outcomes) < _FLUSH_BATCH:
+            # Busy: let a few more answers come in, so one commit records them all.
+            await asyncio.sleep(_FLUSH_LINGER_SECONDS)
+        self._outcomes_ready.clear()
+        await self._flush()
+
+    async def _flush(self) -> None:
         async with self._flushing:  # one at a time, so a stop waits for the one under way
-            await self._flush_now(tries)
+            await self._flush_now()
 
-    async def _flush_now(self, tries: int | None) -> None:
+    async def _flush_now(self) -> None:
         outcomes, self._outcomes = self._outcomes, []
         if not outcomes:
             return
-        limit = self._room()
-        for attempt in itertools.count(1):
-            try:
-                await self._round(outcomes, limit)
-                break
-            except Exception:
-                # Never drop outcomes: a lost wamid would send the message again when its
-                # lease expires. Stop claiming until they are recorded.
-                log.exception("recording %d send outcome(s) failed", len(outcomes))
-                self._unrecordable = True
-                limit = 0
-                if tries is not None and attempt >= tries:
-                    log.error("gave up recording %d outcome(s) at shutdown", len(outcomes))
-                    return
-                await asyncio.sleep(min(5.0, 0.05 * 2**attempt))
+        try:
+            await self._round(outcomes, self._room())
+        except Exception:
+            # Never drop outcomes: a lost wamid would send the message again when its
+            # lease expires. Keep them for the next round, and claim nothing until then.
+            self._outcomes = outcomes + self._outcomes
+            self._outcomes_ready.set()
+            self._unrecordable = True
+            raise
         self._unrecordable = False
         sent = 0
         for outcome in outcomes:
@@ -614,11 +652,17 @@ class Sender:
         if self._posting:
             self._no_calls.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._no_calls.wait(), self._client_timeout() + 1.0)
+                await asyncio.wait_for(self._no_calls.wait(), self._config.stop_grace)
         for worker in workers:
-            worker.cancel()
+            worker.cancel()  # still posting after the grace: put back as ambiguous
         await asyncio.gather(*workers, return_exceptions=True)
-        await self._flush(tries=5)
-
-    def _client_timeout(self) -> float:
-        return self._client.timeout_seconds
+        backoff = Backoff()
+        for attempt in range(1, _SHUTDOWN_FLUSH_TRIES + 1):
+            try:
+                await self._flush()
+                return
+            except Exception as error:
+                count = len(self._outcomes)
+                log.error("recording %d outcome(s) at shutdown failed: %s", count, error)
+                await asyncio.sleep(backoff.after(attempt))
+        log.error("gave up recording %d outcome(s) at shutdown", len(self._outcomes))

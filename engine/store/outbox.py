@@ -102,6 +102,9 @@ class Failed:
     message_id: str
     failure: Failure
     details: dict[str, Any] = field(default_factory=dict)
+    ambiguous: bool = False
+    """The try that ended it may have reached Meta (a timeout on the last try): counted
+    in ``ambiguous_attempts`` like a retried one."""
 
 
 @dataclass(frozen=True, slots=True)

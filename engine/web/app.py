@@ -41,6 +41,7 @@ from engine.web.keys import (
     DISPATCHER,
     FLOW_LIBRARY,
     FLOW_RESTARTER,
+    HEALTH,
     INGEST_SETTINGS,
     METRICS,
     SENDER,
@@ -111,6 +112,7 @@ async def _parts(app: web.Application) -> AsyncIterator[None]:
         conversation_handler=handler,
     ) as parts:
         app[STORE] = parts.store
+        app[HEALTH] = parts.health
         app[API_TOKEN_CHECK] = tokens = ApiTokenCheck(parts.store, settings.api_token)
         generated = await tokens.start()
         if generated is not None:

@@ -1,4 +1,4 @@
-"""Operations: liveness of the store and Prometheus metrics."""
+"""Operations: liveness of the store and the background parts, and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.web.errors import Handler
-from engine.web.keys import METRICS, STORE
+from engine.web.keys import HEALTH, METRICS, STORE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -17,11 +17,20 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """200 ``{"status": "ok"}``; 503 naming the store's error, and each background part
+    of this process that died or stalled, and why."""
+    body: dict[str, object] = {"status": "unavailable"}
     try:
         await request.app[STORE].ping()
     except Exception as error:
         log.warning("health check failed: %s", error)
-        return web.json_response({"status": "unavailable", "store": str(error)}, status=503)
+        body["store"] = str(error)
+    problems = request.app[HEALTH].problems()
+    if problems:
+        body["parts"] = {problem.part: problem.as_json() for problem in problems}
+        log.warning("health check failed: %s", "; ".join(f"{p.part} {p.reason}" for p in problems))
+    if len(body) > 1:
+        return web.json_response(body, status=503)
     return web.json_response({"status": "ok"})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine.agents.ownership import FlowRestarter
+from engine.background import Health
 from engine.campaigns.worker import CampaignWorker
 from engine.clock import Clock
 from engine.config import Settings
@@ -22,6 +23,8 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
+HEALTH = web.AppKey("health", Health)
+"""The heartbeats of the background parts this process runs (``/healthz``)."""
 API_TOKEN_CHECK = web.AppKey("api_token_check", ApiTokenCheck)
 
 # Agents: the flows runtime's hook for "release and restart a flow"; unset,

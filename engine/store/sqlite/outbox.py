@@ -358,13 +358,15 @@ class SqliteOutboxRepo(OutboxRepo):
             )
             await self._db.many(
                 "UPDATE messages SET status = 'failed', failure_code = ?, failure_reason = ?,"
-                " last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " last_error = ?, ambiguous_attempts = ambiguous_attempts + ?,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = ?"
                 f" WHERE id = ? AND {held}",
                 [
                     (
                         o.failure.code,
                         o.failure.reason,
                         o.failure.reason,
+                        int(o.ambiguous),
                         moment,
                         o.message_id,
                         owner,

@@ -6,6 +6,11 @@ queue, runs each inside a savepoint of one transaction, and commits them togethe
 Under load, one commit (one fsync) covers many webhooks; with no load a job is
 committed on its own at once. Readers use separate connections and, thanks to WAL,
 never wait for the writer.
+
+A database that cannot be opened or written at start raises ``StoreUnavailable`` naming
+its path. Later, a write that cannot take the lock in time (another process holds it)
+raises ``StoreBusy``, and one the file refuses (read-only, disk full, I/O error)
+``StoreUnavailable``: callers retry both.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,6 +31,7 @@ import aiosqlite
 from engine.clock import Clock, SystemClock
 from engine.store.announcements import Subscribers, Topic
 from engine.store.base import Job, Store, T, Tx
+from engine.store.errors import StoreBusy, StoreUnavailable
 from engine.store.sqlite.agents import SqliteAgentRepo
 from engine.store.sqlite.broadcasts import SqliteBroadcastRepo
 from engine.store.sqlite.callbacks import SqliteCallbackRepo
@@ -121,13 +128,25 @@ class SqliteStore(Store):
         readers: int = 3,
         synchronous: str = "FULL",
     ) -> SqliteStore:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        migrator = await _connect(path, synchronous)
-        await migrator.execute("PRAGMA journal_mode = WAL")
-        await migrate(migrator)
-        await migrator.close()
-        writer = _connect_writer(path, synchronous)
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Opened once here first: aiosqlite leaves a thread behind when it cannot open.
+            sqlite3.connect(path).close()
+            migrator = await _connect(path, synchronous)
+            try:
+                await migrator.execute("PRAGMA journal_mode = WAL")
+                await migrate(migrator)
+            finally:
+                await migrator.close()
+            writer = _connect_writer(path, synchronous)
+            try:
+                await _check_writable(writer)
+            except BaseException:
+                writer.close()
+                raise
+        except (OSError, sqlite3.OperationalError) as error:
+            raise _cannot_open(path, error) from None
         reader_connections = [await _connect(path, synchronous) for _ in range(readers)]
         for conn in reader_connections:
             await conn.execute("PRAGMA query_only = ON")
@@ -209,7 +228,14 @@ class SqliteStore(Store):
             return
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         announced: set[Topic] = set()
-        await _begin(conn)
+        try:
+            await _begin(conn)
+        except sqlite3.OperationalError as error:
+            refused = self._refused(error)
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(refused)
+            return
         try:
             for job, future in live:
                 conn.execute("SAVEPOINT job")
@@ -219,6 +245,8 @@ class SqliteStore(Store):
                 except Exception as error:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
+                    if isinstance(error, sqlite3.OperationalError):
+                        error = self._refused(error)
                     outcomes.append((future, None, error))
                 else:
                     conn.execute("RELEASE job")
@@ -230,6 +258,8 @@ class SqliteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failure = error if isinstance(error, Exception) else RuntimeError("write cancelled")
+            if isinstance(failure, sqlite3.OperationalError):
+                failure = self._refused(failure)
             for _, future in live:
                 if not future.done():
                     future.set_exception(failure)
@@ -246,6 +276,15 @@ class SqliteStore(Store):
                 future.set_result(result)
             else:
                 future.set_exception(job_error)
+
+    def _refused(self, error: sqlite3.OperationalError) -> Exception:
+        """What the database's refusal to write means to callers: wait, or it is away."""
+        name = getattr(error, "sqlite_errorname", "")
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StoreBusy(f"the SQLite database {self.path} is locked by another process")
+        if name.startswith(_UNAVAILABLE):
+            return StoreUnavailable(f"the SQLite database {self.path} cannot be written: {error}")
+        return error
 
     async def _watch(self) -> None:
         """Deliver what other processes announced: their commits move the counters."""
@@ -294,6 +333,24 @@ async def _connect(path: str, synchronous: str) -> aiosqlite.Connection:
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute(f"PRAGMA synchronous = {synchronous}")
     return conn
+
+
+def _cannot_open(path: str, error: Exception) -> StoreUnavailable:
+    where = os.path.abspath(path)
+    return StoreUnavailable(f"the SQLite database {where} cannot be opened for writing: {error}")
+
+
+_UNAVAILABLE = ("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
+async def _check_writable(conn: sqlite3.Connection) -> None:
+    """Write nothing, but as a write does: SQLite opens a file it may not write read-only
+    without a word, and refuses only the first write."""
+    await _begin(conn)
+    try:
+        conn.execute("DELETE FROM announcements WHERE false")
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def _connect_writer(path: str, synchronous: str) -> sqlite3.Connection:
