@@ -86,8 +86,12 @@ async def test_the_consent_ledger_refuses_update_and_delete(store: Store) -> Non
         "DELETE FROM consent_events",
         "TRUNCATE consent_events",
     ):
+
+        async def tamper(tx: Tx, statement: str = statement) -> None:
+            await raw(tx).execute(statement)
+
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
-            await store.write(lambda tx, s=statement: raw(tx).execute(s))
+            await store.write(tamper)
     async with store.read() as tx:
         assert await raw(tx).fetchval("SELECT count(*) FROM consent_events") == 1
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from engine.clock import Clock, SystemClock
+from engine.store.announcements import Subscribers, Topic
 from engine.store.base import Job, Store, T, Tx
 from engine.store.errors import StoreBusy, StoreUnavailable
 from engine.store.postgres.agents import PgAgentRepo
@@ -32,8 +33,10 @@ from engine.store.postgres.db import PgDb, init_connection
 from engine.store.postgres.desk import PgDeskRepo
 from engine.store.postgres.flow_sessions import PgFlowSessionRepo
 from engine.store.postgres.inbound import PgInboundRepo
+from engine.store.postgres.listener import Listener, notify
 from engine.store.postgres.messages import PgMessageRepo
 from engine.store.postgres.migrate import migrate
+from engine.store.postgres.number_leases import PgNumberLeaseRepo
 from engine.store.postgres.outbox import PgOutboxRepo
 from engine.store.postgres.sequences import PgSequenceRepo
 from engine.store.postgres.settings import PgSettingRepo
@@ -89,6 +92,10 @@ class PgTx(Tx):
         self.broadcasts = PgBroadcastRepo(db)
         self.sequences = PgSequenceRepo(db)
         self.campaign_work = PgCampaignWorkRepo(db)
+        self.number_leases = PgNumberLeaseRepo(db)
+
+    def announce(self, topic: Topic) -> None:
+        self.db.announce(topic)
 
 
 class PostgresStore(Store):
@@ -101,6 +108,8 @@ class PostgresStore(Store):
         self.clock = clock
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._subscribers = Subscribers()
+        self._listener = Listener(url, self._subscribers, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         self._closed = False
 
     @classmethod
@@ -159,14 +168,19 @@ class PostgresStore(Store):
             try:
                 await conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
                 try:
-                    result = await job(PgTx(PgDb(conn), self.clock))
+                    db = PgDb(conn)
+                    result = await job(PgTx(db, self.clock))
+                    # Sent by PostgreSQL at COMMIT, to every listening process.
+                    await notify(conn, db.announced)
                     await conn.execute("COMMIT")
                 except BaseException:
                     await _rollback(conn)
                     raise
             finally:
                 await _quietly(conn, f"SELECT pg_advisory_unlock{mode}({WRITERS_LOCK_KEY})")
-            return result
+        # This process's subscribers need not wait for the round trip of the NOTIFY.
+        self._subscribers.deliver(db.announced)
+        return result
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Tx]:
@@ -179,6 +193,9 @@ class PostgresStore(Store):
     def read(self) -> AbstractAsyncContextManager[Tx]:
         return self._read()
 
+    def subscribe(self, topic: Topic) -> asyncio.Event:
+        return self._subscribers.subscribe(topic)
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
@@ -187,6 +204,7 @@ class PostgresStore(Store):
         if self._closed:
             return
         self._closed = True
+        await self._listener.close()
         await self._pool.close()  # waits for the jobs that hold a connection
 
     @asynccontextmanager

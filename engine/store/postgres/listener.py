@@ -1,0 +1,99 @@
+"""Announcements across processes: NOTIFY in the transaction, LISTEN on one connection.
+
+A write job's announcements are sent with ``pg_notify`` just before its COMMIT, so
+PostgreSQL delivers them when (and only if) that transaction commits: a job rolled back,
+or a try of it that lost a serialization conflict and ran again, announces nothing. Each
+store keeps one connection of its own (not a pooled one: a pooled connection is reset
+and reused) that LISTENs and sets its subscribers' events. If that connection drops it
+is opened again with a growing pause, and every event is set once: notifications sent
+while nobody listened are lost, and the parts look for work when woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+import asyncpg
+
+from engine.store.announcements import Subscribers, Topic
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "optinflow"
+"""The one channel; the payload is the topic."""
+CHECK_SECONDS = 5.0
+"""How often an idle listening connection is asked whether it is still there."""
+FIRST_PAUSE_SECONDS = 0.1
+LONGEST_PAUSE_SECONDS = 5.0
+_TOPICS = {topic.value: topic for topic in Topic}
+
+
+async def notify(conn: asyncpg.Connection, topics: Iterable[Topic]) -> None:
+    """Queue ``topics`` in the open transaction of ``conn`` (sent when it commits)."""
+    for topic in sorted(topics):
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, topic.value)
+
+
+class Listener:
+    """The LISTEN connection of one store; :meth:`close` stops it."""
+
+    def __init__(self, url: str, subscribers: Subscribers, *, connect_timeout: float) -> None:
+        self._url = url
+        self._subscribers = subscribers
+        self._connect_timeout = connect_timeout
+        self._task = asyncio.create_task(self._run(), name="postgres-announcements")
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                conn = await asyncpg.connect(self._url, timeout=self._connect_timeout)
+            except Exception as error:  # down, restarting, refusing: try again later
+                log.warning("could not open the announcements connection: %s", error)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+                continue
+            try:
+                await self._listen(conn)
+                pause = FIRST_PAUSE_SECONDS
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("the announcements connection was lost: %s", error)
+            finally:
+                conn.terminate()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+    async def _listen(self, conn: asyncpg.Connection) -> None:
+        """Deliver what is announced on ``conn`` until it is lost."""
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(CHANNEL, self._heard)
+        # Whatever was announced while nobody listened: every subscriber looks once.
+        self._subscribers.deliver(Topic)
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), CHECK_SECONDS)
+                continue
+            # Quiet for a while: a connection that died without a word fails this.
+            await conn.fetchval("SELECT 1", timeout=CHECK_SECONDS)
+
+    def _heard(
+        self,
+        _conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+        _pid: int,
+        _channel: str,
+        payload: object,
+    ) -> None:
+        topic = _TOPICS.get(str(payload))
+        if topic is not None:
+            self._subscribers.deliver((topic,))
