@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import pytest
 
 from engine.devtools.cluster import API_TOKEN, APP_SECRET, Cluster, Node
-from engine.store import open_store
-from tests.databases import database_url, run_sync
+from engine.store import POSTGRES_SCHEMES
+from tests.databases import database_url, first_value
 from tests.inbound_support import text_notification
 
 T = TypeVar("T")
@@ -95,19 +95,11 @@ def accepted(simulator: Node) -> Counter[str]:
 
 
 def number_holder(database: str) -> str | None:
-    """The worker whose lease of the (one) business number has not lapsed, as the store
-    reads it."""
-
-    async def read() -> str | None:
-        store = await open_store(database)
-        try:
-            async with store.read() as tx:
-                holders = await tx.number_leases.holders(datetime.now(UTC))
-        finally:
-            await store.close()
-        return next(iter(holders.values()), None)
-
-    return run_sync(read)
+    """The worker whose lease of the (one) business number has not lapsed: one query
+    straight on the database, quick enough to poll while the workers send."""
+    now = "now()" if database.startswith(POSTGRES_SCHEMES) else "strftime('%Y-%m-%dT%H:%M:%fZ')"
+    owner = first_value(database, f"SELECT owner FROM number_leases WHERE expires_at > {now}")
+    return None if owner is None else str(owner)
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from engine.store.announcements import Subscribers, Topic
 log = logging.getLogger(__name__)
 
 CHANNEL = "optinflow"
-"""The one channel; the payload is the topic."""
+"""The one channel; the payload is ``<topic> <store>``: the store that announced it
+delivers its own announcements at once, and ignores them when they come back."""
 CHECK_SECONDS = 5.0
 """How often an idle listening connection is asked whether it is still there."""
 FIRST_PAUSE_SECONDS = 0.1
@@ -31,17 +32,23 @@ LONGEST_PAUSE_SECONDS = 5.0
 _TOPICS = {topic.value: topic for topic in Topic}
 
 
-async def notify(conn: asyncpg.Connection, topics: Iterable[Topic]) -> None:
+async def notify(conn: asyncpg.Connection, topics: Iterable[Topic], *, store: str) -> None:
     """Queue ``topics`` in the open transaction of ``conn`` (sent when it commits)."""
-    for topic in sorted(topics):
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, topic.value)
+    payloads = [f"{topic.value} {store}" for topic in sorted(topics)]
+    if payloads:
+        await conn.execute(
+            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload", CHANNEL, payloads
+        )
 
 
 class Listener:
     """The LISTEN connection of one store; :meth:`close` stops it."""
 
-    def __init__(self, url: str, subscribers: Subscribers, *, connect_timeout: float) -> None:
+    def __init__(
+        self, url: str, subscribers: Subscribers, *, store: str, connect_timeout: float
+    ) -> None:
         self._url = url
+        self._store = store
         self._subscribers = subscribers
         self._connect_timeout = connect_timeout
         self._task = asyncio.create_task(self._run(), name="postgres-announcements")
@@ -94,6 +101,7 @@ class Listener:
         _channel: str,
         payload: object,
     ) -> None:
-        topic = _TOPICS.get(str(payload))
-        if topic is not None:
+        name, _, store = str(payload).partition(" ")
+        topic = _TOPICS.get(name)
+        if topic is not None and store != self._store:
             self._subscribers.deliver((topic,))

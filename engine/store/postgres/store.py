@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -109,7 +110,11 @@ class PostgresStore(Store):
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._subscribers = Subscribers()
-        self._listener = Listener(url, self._subscribers, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        # Names this store in its NOTIFYs, so that its listener skips its own.
+        self._token = secrets.token_hex(8)
+        self._listener = Listener(
+            url, self._subscribers, store=self._token, connect_timeout=CONNECT_TIMEOUT_SECONDS
+        )
         self._closed = False
 
     @classmethod
@@ -171,7 +176,7 @@ class PostgresStore(Store):
                     db = PgDb(conn)
                     result = await job(PgTx(db, self.clock))
                     # Sent by PostgreSQL at COMMIT, to every listening process.
-                    await notify(conn, db.announced)
+                    await notify(conn, db.announced, store=self._token)
                     await conn.execute("COMMIT")
                 except BaseException:
                     await _rollback(conn)
