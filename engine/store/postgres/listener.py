@@ -32,13 +32,20 @@ LONGEST_PAUSE_SECONDS = 5.0
 _TOPICS = {topic.value: topic for topic in Topic}
 
 
-async def notify(conn: asyncpg.Connection, topics: Iterable[Topic], *, store: str) -> None:
-    """Queue ``topics`` in the open transaction of ``conn`` (sent when it commits)."""
-    payloads = [f"{topic.value} {store}" for topic in sorted(topics)]
-    if payloads:
-        await conn.execute(
-            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload", CHANNEL, payloads
-        )
+def notify_sql(topics: Iterable[Topic], *, store: str) -> str:
+    """The statements that queue ``topics`` in the open transaction (sent when it
+    commits), to go in front of its COMMIT: no round trip of their own. Literals, not
+    parameters (a string of several statements takes none): topics and the store's
+    name are letters and hex digits.
+
+    >>> notify_sql([Topic.OUTBOX], store="ab12")
+    "SELECT pg_notify('optinflow', 'outbox ab12'); "
+    """
+    if not store.isalnum():
+        raise ValueError(f"a store's name is letters and digits, not {store!r}")
+    return "".join(
+        f"SELECT pg_notify('{CHANNEL}', '{topic.value} {store}'); " for topic in sorted(topics)
+    )
 
 
 class Listener:

@@ -34,7 +34,7 @@ from engine.store.postgres.db import PgDb, init_connection
 from engine.store.postgres.desk import PgDeskRepo
 from engine.store.postgres.flow_sessions import PgFlowSessionRepo
 from engine.store.postgres.inbound import PgInboundRepo
-from engine.store.postgres.listener import Listener, notify
+from engine.store.postgres.listener import Listener, notify_sql
 from engine.store.postgres.messages import PgMessageRepo
 from engine.store.postgres.migrate import migrate
 from engine.store.postgres.number_leases import PgNumberLeaseRepo
@@ -168,21 +168,27 @@ class PostgresStore(Store):
         The lock belongs to the session and is taken before BEGIN, so the transaction's
         snapshot is taken after the wait, not before it."""
         mode = "" if alone else "_shared"
+        unlock = f"SELECT pg_advisory_unlock{mode}({WRITERS_LOCK_KEY})"
         async with self._connection() as conn:
             await conn.execute(f"SELECT pg_advisory_lock{mode}({WRITERS_LOCK_KEY})")
+            unlocked = False
             try:
                 await conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
                 try:
                     db = PgDb(conn)
                     result = await job(PgTx(db, self.clock))
-                    # Sent by PostgreSQL at COMMIT, to every listening process.
-                    await notify(conn, db.announced, store=self._token)
-                    await conn.execute("COMMIT")
+                    # The announcements (sent by PostgreSQL at COMMIT, to every listening
+                    # process), the COMMIT and the unlock: one round trip. A COMMIT that
+                    # fails stops the string there.
+                    notices = notify_sql(db.announced, store=self._token)
+                    await conn.execute(f"{notices}COMMIT; {unlock}")
+                    unlocked = True
                 except BaseException:
                     await _rollback(conn)
                     raise
             finally:
-                await _quietly(conn, f"SELECT pg_advisory_unlock{mode}({WRITERS_LOCK_KEY})")
+                if not unlocked:
+                    await _quietly(conn, unlock)
         # This process's subscribers need not wait for the round trip of the NOTIFY.
         self._subscribers.deliver(db.announced)
         return result
