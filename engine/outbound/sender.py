@@ -116,11 +116,9 @@ class SenderConfig:
     poll_seconds: float = 0.25
     pair_interval: timedelta = timedelta(seconds=6)
     pair_burst: int = 10
-    horizon_seconds: float = 0.5
+    horizon_seconds: float = 0.25
     """Claim about this much work ahead of the rate limit, so replies are never stuck
-    behind a long queue of claimed bulk messages; the next claim starts with half of it
-    left, room for a claim that takes a while (on PostgreSQL under load, a write that
-    lost a serialization conflict runs again)."""
+    behind a long queue of claimed bulk messages."""
     template_cache_seconds: float = 5.0
     number_lease: timedelta = timedelta(seconds=10)
     """How long a business number stays this sender's without a renewal: a sender that
@@ -229,7 +227,7 @@ class Sender:
         self._next_expiry_check = 0.0
         rate = config.rate_limit
         # Claimed work waiting for a slot: enough that the HTTP calls never wait for a
-        # claim (a committed write: milliseconds, more under load), little enough that a new
+        # claim (a claim is a committed write: milliseconds), little enough that a new
         # reply is not queued behind a long bulk backlog.
         # Without a rate limit (benchmarks) claim in big batches: each transaction costs
         # thread hand-offs and an fsync, whatever its size.
