@@ -228,7 +228,7 @@ class PostgresStore(Store):
             yield conn
         except Exception as error:
             if _broken(conn, error):
-                conn.terminate()  # never hand a broken connection back out
+                _terminate(conn)  # never hand a broken connection back out
                 raise _unavailable(self.url, error) from error
             raise
         finally:
@@ -259,12 +259,26 @@ async def _rollback(conn: asyncpg.Connection) -> None:
 
 async def _quietly(conn: asyncpg.Connection, statement: str) -> None:
     """Run a clean-up statement; a connection it fails on is in an unknown state."""
-    if conn.is_closed():
+    if _closed(conn):
         return
     try:
         await conn.execute(statement)
     except Exception:
-        conn.terminate()  # the pool opens another in its place
+        _terminate(conn)  # the pool opens another in its place
+
+
+def _closed(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` is closed; a pooled connection that the server closed may have
+    been detached from its pool already, which then refuses every call on it."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    if not _closed(conn):
+        conn.terminate()
 
 
 def _broken(conn: asyncpg.Connection, error: Exception) -> bool:
@@ -275,7 +289,7 @@ def _broken(conn: asyncpg.Connection, error: Exception) -> bool:
     # driver then fails on its own state before it has noticed the connection closed.
     if isinstance(error, asyncpg.InternalClientError):
         return True
-    return isinstance(error, OSError | asyncpg.InterfaceError) and conn.is_closed()
+    return isinstance(error, OSError | asyncpg.InterfaceError) and _closed(conn)
 
 
 def _unavailable(url: str, error: BaseException) -> StoreUnavailable:
