@@ -235,10 +235,7 @@ class Sender:
             16 * config.concurrency if rate is None else math.ceil(rate * config.horizon_seconds)
         )
         self._max_waiting = max(4, ahead)
-        # Paced, the next claim starts with three quarters still waiting: room for a claim
-        # that takes a while (on a loaded PostgreSQL a write that lost a serialization
-        # conflict runs again) before the number has nothing to send.
-        self._min_claim = max(1, self._max_waiting // (2 if rate is None else 4))
+        self._min_claim = max(1, self._max_waiting // 2)
 
     # -- lifetime -----------------------------------------------------------------
 
