@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -147,3 +148,21 @@ def first_value(url: str, sql: str) -> object:
             await conn.close()
 
     return run_sync(fetch)
+
+
+def execute(url: str, sql: str, *params: object) -> None:
+    """Run one statement straight on the database (not through the store), to set up what
+    the store would not write; ``$1, $2...`` placeholders on either backend."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            db.execute(re.sub(r"\$(\d+)", r"?\1", sql), params)
+        return
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql, *params)
+        finally:
+            await conn.close()
+
+    run_sync(run)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from engine.web.keys import CAMPAIGNS, SENDER, STORE
 from engine.whatsapp.signature import HEADER, sign
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns
 from tests.conftest import FIXTURES
+from tests.databases import database_url, execute
 from tests.outbound_support import APP_SECRET, Outbound, enqueue_all, eventually, free_port
 
 WEBHOOKS = FIXTURES / "webhooks"
@@ -273,8 +273,11 @@ async def test_a_queued_message_without_its_rule_inputs_fails_instead_of_going(
     [ann] = await campaigns.import_contacts(1)
     unknown = await outbound.send(to=ann, template=ORDER_UPDATE)
     known = await outbound.send(to=ann, template=ORDER_UPDATE)
-    with contextlib.closing(sqlite3.connect(tmp_path / "optinflow.db")) as db, db:
-        db.execute("UPDATE messages SET content_kind = NULL WHERE id = ?", (unknown["id"],))
+    execute(
+        database_url(tmp_path / "optinflow.db"),
+        "UPDATE messages SET content_kind = NULL WHERE id = $1",
+        unknown["id"],
+    )
 
     async with sending(outbound):
         failed = await outbound.wait_for(unknown["id"], "failed")

@@ -1,5 +1,6 @@
-"""Several real processes on one SQLite file: a web process (``OUTBOUND_WORKER=false``),
-workers (``python -m engine worker``) and the Cloud API simulator, on loopback.
+"""Several real processes on one database (the SQLite file or the PostgreSQL database of
+the suite's backend): a web process (``OUTBOUND_WORKER=false``), workers (``python -m
+engine worker``) and the Cloud API simulator, on loopback.
 
 The store's leases and announcements keep them correct together: a customer is answered
 once and in order whichever process stores or handles their messages, a message is sent
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 import urllib.request
 from collections import Counter
@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import pytest
 
 from engine.devtools.cluster import API_TOKEN, APP_SECRET, Cluster, Node
+from engine.store import POSTGRES_SCHEMES
+from tests.databases import database_url, first_value
 from tests.inbound_support import text_notification
 
 T = TypeVar("T")
@@ -92,22 +94,23 @@ def accepted(simulator: Node) -> Counter[str]:
     return Counter(r["biz_opaque_callback_data"] for r in received(simulator) if r["wamid"])
 
 
-def number_holder(database: Path) -> str | None:
-    with sqlite3.connect(database) as conn:
-        row = conn.execute(
-            "SELECT owner FROM number_leases WHERE expires_at > strftime('%Y-%m-%dT%H:%M:%fZ')"
-        ).fetchone()
-    return None if row is None else str(row[0])
+def number_holder(database: str) -> str | None:
+    """The worker whose lease of the (one) business number has not lapsed: one query
+    straight on the database, quick enough to poll while the workers send."""
+    now = "now()" if database.startswith(POSTGRES_SCHEMES) else "strftime('%Y-%m-%dT%H:%M:%fZ')"
+    owner = first_value(database, f"SELECT owner FROM number_leases WHERE expires_at > {now}")
+    return None if owner is None else str(owner)
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "optinflow.db"
+def database(tmp_path: Path) -> str:
+    """The processes' DATABASE_URL."""
+    return database_url(tmp_path / "optinflow.db")
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, database: Path) -> Iterator[Cluster]:
-    with Cluster(f"sqlite:///{database}", tmp_path) as running:
+def cluster(tmp_path: Path, database: str) -> Iterator[Cluster]:
+    with Cluster(database, tmp_path) as running:
         yield running
 
 
@@ -176,7 +179,7 @@ def test_three_workers_keep_the_number_s_rate_in_total(cluster: Cluster) -> None
 
 
 def test_a_killed_worker_s_number_is_taken_over_within_its_lease(
-    cluster: Cluster, database: Path
+    cluster: Cluster, database: str
 ) -> None:
     lease = 2.0
     settings = {

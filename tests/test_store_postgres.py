@@ -4,8 +4,9 @@ clearly when the database is busy or gone (the webhook then answers 503)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from engine.clock import FrozenClock
 from engine.store import Store, StoreBusy, StoreUnavailable, Tx, open_store
+from engine.store.announcements import Topic
 from engine.store.postgres import PostgresStore
 from engine.store.postgres.migrate import available, migrate
 from engine.store.postgres.store import PgTx
@@ -86,8 +88,12 @@ async def test_the_consent_ledger_refuses_update_and_delete(store: Store) -> Non
         "DELETE FROM consent_events",
         "TRUNCATE consent_events",
     ):
+
+        async def tamper(tx: Tx, statement: str = statement) -> None:
+            await raw(tx).execute(statement)
+
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
-            await store.write(lambda tx, s=statement: raw(tx).execute(s))
+            await store.write(tamper)
     async with store.read() as tx:
         assert await raw(tx).fetchval("SELECT count(*) FROM consent_events") == 1
 
@@ -191,3 +197,63 @@ async def test_a_busy_or_unreachable_store_answers_503_with_retry_after(
         assert response.status == 503
         assert response.headers["Retry-After"] == "1"
         assert (await response.json())["error"]["code"] == code
+
+
+@postgres
+async def test_an_announcement_wakes_the_other_stores_and_a_lost_listener_comes_back(
+    clock: FrozenClock,
+) -> None:
+    url = PG_DATABASES.create()
+    here = await PostgresStore.open(url, clock=clock)
+    there = await PostgresStore.open(url, clock=clock)
+
+    def announcing(topic: Topic) -> Callable[[Tx], Awaitable[None]]:
+        async def job(tx: Tx) -> None:
+            tx.announce(topic)
+
+        return job
+
+    async def failing(tx: Tx) -> None:
+        tx.announce(Topic.CAMPAIGNS)
+        raise RuntimeError("rolled back")
+
+    async def woken_by_the_other(event: asyncio.Event) -> None:
+        """Announce from the other store until ``event`` is set (its listener may not
+        listen yet)."""
+        deadline = asyncio.get_running_loop().time() + 10
+        while not event.is_set():
+            assert asyncio.get_running_loop().time() < deadline, "never woken"
+            with contextlib.suppress(StoreUnavailable):  # a connection the server closed
+                await there.write(announcing(Topic.CAMPAIGNS))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), 0.2)
+
+    try:
+        campaigns = here.subscribe(Topic.CAMPAIGNS)
+        outbox = here.subscribe(Topic.OUTBOX)
+        await woken_by_the_other(campaigns)
+        await asyncio.sleep(0)
+        campaigns.clear()
+        outbox.clear()
+        with pytest.raises(RuntimeError):
+            await there.write(failing)
+        await there.write(announcing(Topic.OUTBOX))
+        await asyncio.wait_for(outbox.wait(), 5)
+        # Notifications come in commit order: the rolled-back one would have come first.
+        assert not campaigns.is_set(), "a rolled-back job announced"
+
+        # The server drops every connection (a restart): the listener connects again and
+        # wakes every subscriber once, since what was announced meanwhile was lost.
+        campaigns.clear()
+        outbox.clear()
+        name = url.rsplit("/", 1)[1]
+        await admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+        await asyncio.wait_for(outbox.wait(), 10)
+        campaigns.clear()
+        await woken_by_the_other(campaigns)
+    finally:
+        await here.close()
+        await there.close()

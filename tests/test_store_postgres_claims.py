@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from engine.policy import ContentKind, Options
 
 from engine.clock import FrozenClock
 from engine.ids import new_ids
 from engine.models.contact import ConsentSource
 from engine.models.message import Channel, MessageStatus
+from engine.send_rules import ContentKind, Options
 from engine.store import Store, Tx, open_store
 from engine.store.contacts import Consent, NewContact
 from engine.store.messages import MessageFilter, PolicyInputs

@@ -136,9 +136,7 @@ class Cluster:
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self._webhook_port}/webhook"
 
-    def _start(
-        self, role: str, argv: list[str], env: Mapping[str, str], port: int | None
-    ) -> Node:
+    def _start(self, role: str, argv: list[str], env: Mapping[str, str], port: int | None) -> Node:
         process = subprocess.Popen(
             [sys.executable, *argv],
             cwd=self.workdir,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.models.message import Channel, Failure, Message, MessageStatus
+from engine.models.message import Channel, Failure, Message, MessageStatus, StatusChange
 from engine.send_rules import ContentKind, Options
 
 
@@ -61,3 +61,24 @@ class MessageRepo(ABC):
     @abstractmethod
     async def find(self, where: MessageFilter) -> list[Message]:
         """Messages matching ``where``, oldest first."""
+
+
+_DELIVERY = frozenset(
+    (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
+)
+
+
+def add_to_history(history: list[StatusChange], change: StatusChange) -> None:
+    """Append ``change``, or fold it into the last entry when that is the same delivery
+    status: the sender records ``sent`` when Meta answers, and Meta's own ``sent`` right
+    after says the same thing again. What Meta said (its time, its details) wins; the
+    sender's details are kept beside them. A status that comes back later (a late
+    ``delivered`` after ``read``) stays an entry of its own."""
+    last = history[-1] if history else None
+    if last is None or change.status not in _DELIVERY or last.status is not change.status:
+        history.append(change)
+        return
+    details = {**(last.details or {}), **(change.details or {})} or None
+    history[-1] = change.model_copy(
+        update={"failure": change.failure or last.failure, "details": details}
+    )

@@ -18,6 +18,7 @@ from engine.web.validation import Body, Email, parse_body
 
 routes = web.RouteTableDef()
 
+
 class AgentCreate(Body):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     email: Email

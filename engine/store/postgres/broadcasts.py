@@ -17,6 +17,7 @@ from engine.models.campaign import (
 )
 from engine.models.message import Failure, MessageStatus, TemplateRef
 from engine.models.template import TemplateCategory
+from engine.store.announcements import Topic
 from engine.store.broadcasts import (
     AudienceMember,
     AudiencePage,
@@ -270,6 +271,7 @@ class PgBroadcastRepo(BroadcastRepo):
         paused_by: str | None = None,
         reason: str | None = None,
     ) -> None:
+        self._db.announce(Topic.CAMPAIGNS)  # the worker watches broadcasts by state
         paused = state is BroadcastState.PAUSED
         await self._db.run(
             "UPDATE broadcasts SET state = $1, guard = coalesce($2, guard), paused_by = $3,"
@@ -372,6 +374,7 @@ class PgBroadcastRepo(BroadcastRepo):
         self, broadcast_id: str, now: datetime, *, after: str, limit: int
     ) -> str | None:
         chunk = await self._chunk(broadcast_id, after, limit)
+        self._db.announce(Topic.OUTBOX)  # due again
         await self._db.run(
             "UPDATE messages SET next_attempt_at = $1"
             " WHERE status = 'queued' AND next_attempt_at = $2 AND id = ANY($3::text[])",

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from engine.store.announcements import Topic
 from engine.store.campaign_work import CampaignWorkRepo, WorkItem, WorkKind
 from engine.store.postgres.db import PgDb
 
@@ -36,6 +37,7 @@ class PgCampaignWorkRepo(CampaignWorkRepo):
         step: int | None = None,
         version: int | None = None,
     ) -> None:
+        self._db.announce(Topic.CAMPAIGNS)
         await self._db.run(
             "INSERT INTO campaign_work (kind, subject, due_at, step, version)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, subject) DO UPDATE SET"

@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.clock import Clock
-from engine.models.contact import ConsentEvent, ConsentSource, Contact
+from engine.models.contact import ConsentEvent, ConsentSource, Contact, opt_in_of_new_contact
 from engine.store.contacts import (
     Consent,
     ContactRepo,
@@ -270,31 +270,16 @@ class PgContactRepo(ContactRepo):
         ):
             current_tags.setdefault(found["contact_id"], set()).add(found["tag"])
 
+        # Opt-in changes go through the one consent path (create with a Consent, here
+        # without reading each contact back; set_opt_in), so the ledger records them as
+        # it records any other.
         new_rows = [row for row in rows if row.wa_id not in existing]
-        await self._db.many(
-            "INSERT INTO contacts (wa_id, name, marketing_opt_in, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $4)",
-            [
-                (
-                    row.wa_id,
-                    row.name,
-                    default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in,
-                    now,
-                )
-                for row in new_rows
-            ],
-        )
-        consent_rows: list[tuple[Any, ...]] = [
-            (
-                default_opt_in if row.marketing_opt_in is None else row.marketing_opt_in,
-                consent.source.value,
-                consent.actor,
-                consent.note,
-                now,
-                row.wa_id,
+        for row in new_rows:
+            opt_in = opt_in_of_new_contact(row.marketing_opt_in, default=default_opt_in)
+            await self._insert(
+                NewContact(wa_id=row.wa_id, name=row.name, marketing_opt_in=opt_in), consent
             )
-            for row in new_rows
-        ]
+        opt_in_changes: list[tuple[int, bool]] = []
         updates: list[tuple[Any, ...]] = []
         unchanged = 0
         for row in rows:
@@ -308,21 +293,12 @@ class PgContactRepo(ContactRepo):
             if new_name == found["name"] and new_opt_in == old_opt_in and not new_tags:
                 unchanged += 1
                 continue
-            updates.append((new_name, new_opt_in, now, found["id"]))
+            updates.append((new_name, now, found["id"]))
             if new_opt_in != old_opt_in:
-                consent_rows.append(
-                    (new_opt_in, consent.source.value, consent.actor, consent.note, now, row.wa_id)
-                )
-        await self._db.many(
-            "UPDATE contacts SET name = $1, marketing_opt_in = $2, updated_at = $3 WHERE id = $4",
-            updates,
-        )
-        await self._db.many(
-            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
-            " SELECT id, $1::boolean, $2::text, $3::text, $4::text, $5::timestamptz"
-            " FROM contacts WHERE wa_id = $6",
-            consent_rows,
-        )
+                opt_in_changes.append((found["id"], new_opt_in))
+        await self._db.many("UPDATE contacts SET name = $1, updated_at = $2 WHERE id = $3", updates)
+        for contact_id, opt_in in opt_in_changes:
+            await self.set_opt_in(contact_id, opt_in, consent)
         await self._db.many(
             "INSERT INTO contact_tags (contact_id, tag) SELECT id, $1::text FROM contacts"
             " WHERE wa_id = $2 ON CONFLICT DO NOTHING",

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from engine.store.announcements import Topic
+
 
 def _encode_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
@@ -36,6 +38,13 @@ class PgDb:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        self.announced: set[Topic] = set()
+        """What the job announced; the store NOTIFYs it just before COMMIT (a read
+        announces nothing)."""
+
+    def announce(self, topic: Topic) -> None:
+        """See :meth:`engine.store.base.Tx.announce`."""
+        self.announced.add(topic)
 
     async def one(self, sql: str, *args: Any) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self.conn.fetchrow(sql, *args)

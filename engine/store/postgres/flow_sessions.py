@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from engine.store.announcements import Topic
 from engine.store.flow_sessions import FlowSessionRepo, Handoff, StoredSession, Wakeup, WakeupKind
 from engine.store.postgres.db import PgDb
 
@@ -70,6 +71,7 @@ class PgFlowSessionRepo(FlowSessionRepo):
     async def schedule(
         self, contact_id: int, kind: WakeupKind, wait_seq: int, due_at: datetime
     ) -> None:
+        self._db.announce(Topic.WAKEUPS)
         await self._db.run(
             "INSERT INTO flow_wakeups (contact_id, kind, wait_seq, due_at) VALUES ($1, $2, $3, $4)",
             contact_id,

@@ -7,6 +7,7 @@ from typing import Any
 from engine.models.conversation import Conversation, Owner
 from engine.models.customer_input import CustomerInput
 from engine.models.message import Direction, Failure, Message, MessageStatus, StatusChange
+from engine.store.announcements import Topic
 from engine.store.inbound import Delivery, Handoff, InboundRepo, Outcome, UnmatchedStatus
 from engine.store.postgres.contacts import contact_from_row
 from engine.store.postgres.db import PgDb
@@ -95,6 +96,8 @@ class PgInboundRepo(InboundRepo):
         handled: tuple[Outcome, datetime] | None = None,
     ) -> None:
         outcome, at = handled if handled else (None, None)
+        if handled is None:
+            self._db.announce(Topic.INBOUND)
         await self._db.run(
             "INSERT INTO inbound_handoffs (message_id, contact_id, new_contact, input, outcome,"
             " handled_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -137,6 +140,63 @@ class PgInboundRepo(InboundRepo):
             )
             for row in rows
         ]
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease_until: datetime,
+        exclude: Collection[int],
+        limit: int,
+    ) -> list[Handoff]:
+        # Only a contact's head is ever leased, so two dispatchers never hold hand-offs
+        # of one contact. Writes are SERIALIZABLE: a head that another transaction leased
+        # or handled since this one's snapshot is locked (skipped) or fails to serialize
+        # (the job runs again on a fresh snapshot); a head handled since that snapshot
+        # makes the next one the head only for a later snapshot. Under READ COMMITTED
+        # FOR UPDATE would re-check the row alone, not whether it is still the head.
+        rows = await self._db.all(
+            "WITH heads AS (SELECT h.message_id FROM inbound_handoffs h"
+            " WHERE h.handled_at IS NULL"
+            " AND (h.lease_until IS NULL OR h.lease_until <= $3 OR h.lease_owner = $1)"
+            " AND NOT EXISTS (SELECT 1 FROM inbound_handoffs e WHERE e.contact_id = h.contact_id"
+            " AND e.handled_at IS NULL AND e.message_id < h.message_id)"
+            " AND h.contact_id <> ALL($4::bigint[])"
+            " ORDER BY h.message_id LIMIT $5 FOR UPDATE SKIP LOCKED)"
+            " UPDATE inbound_handoffs SET lease_owner = $1, lease_until = $2"
+            " FROM heads WHERE inbound_handoffs.message_id = heads.message_id"
+            " RETURNING inbound_handoffs.message_id, inbound_handoffs.contact_id,"
+            " inbound_handoffs.new_contact, inbound_handoffs.attempts,"
+            " (SELECT p.lease_owner FROM inbound_handoffs p"
+            " WHERE p.contact_id = inbound_handoffs.contact_id"
+            " AND p.message_id < inbound_handoffs.message_id"
+            " ORDER BY p.message_id DESC LIMIT 1) AS previous_owner",
+            owner,
+            lease_until,
+            now,
+            list(exclude),
+            limit,
+        )
+        handoffs = [
+            Handoff(
+                message_id=row["message_id"],
+                contact_id=row["contact_id"],
+                new_contact=row["new_contact"],
+                attempts=row["attempts"],
+                previous_owner=row["previous_owner"],
+            )
+            for row in rows
+        ]
+        return sorted(handoffs, key=lambda h: h.message_id)
+
+    async def release(self, owner: str, message_ids: Collection[str]) -> None:
+        await self._db.run(
+            "UPDATE inbound_handoffs SET lease_owner = NULL, lease_until = NULL"
+            " WHERE lease_owner = $1 AND handled_at IS NULL AND message_id = ANY($2::text[])",
+            owner,
+            list(message_ids),
+        )
 
     async def deliveries_of(self, message_ids: Collection[str]) -> list[Delivery]:
         ids = list(message_ids)

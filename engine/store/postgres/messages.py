@@ -13,8 +13,9 @@ from engine.models.message import (
     StatusChange,
     TemplateRef,
 )
-from engine.policy import Options
-from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs
+from engine.send_rules import Options
+from engine.store.announcements import Topic
+from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs, add_to_history
 from engine.store.postgres.db import PgDb
 
 _COLUMNS = """
@@ -195,6 +196,7 @@ class PgMessageRepo(MessageRepo):
         )
         moves = status.may_follow(MessageStatus(current))
         if moves:
+            self._db.announce(Topic.CALLBACKS)  # a callback may be due
             await self._db.run(
                 "UPDATE messages SET status = $2, failure_code = $3, failure_reason = $4,"
                 " wamid = coalesce($5, wamid), updated_at = $6 WHERE id = $1",
@@ -231,7 +233,7 @@ class PgMessageRepo(MessageRepo):
                 " FROM message_statuses WHERE message_id = ANY($1::text[]) ORDER BY id",
                 list(history),
             ):
-                history[change["message_id"]].append(status_change_from_row(change))
+                add_to_history(history[change["message_id"]], status_change_from_row(change))
         return [
             Message(
                 id=row["id"],

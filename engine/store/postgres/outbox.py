@@ -16,12 +16,14 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
-from engine.policy import ContentKind, Options
+from engine.send_rules import ContentKind, Options
+from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
     Failed,
     MessageBatch,
+    Numbers,
     OutboxRepo,
     OutboxState,
     Outcome,
@@ -60,19 +62,47 @@ RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
     u.next_attempt_at, u.request_body,
     CASE WHEN u.request_body IS NULL THEN u.payload END AS payload, u.attempts, u.channel,
     u.content_kind, u.opted_in_only, u.confirmed_opted_out,
-    -- The opt-in as it is now: the sender asks the rule again with it.
-    (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = u.contact_id) AS opted_in
+    -- The opt-in and the window as they are now: the sender asks the rules again.
+    (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = u.contact_id) AS opted_in,
+    (SELECT v.last_inbound_at FROM conversations v WHERE v.contact_id = u.contact_id)
+        AS last_inbound_at
 """
+
+
+def _of_numbers(default: str, held: str) -> str:
+    """Only rows of the business numbers the sender holds: parameter ``held`` the numbers
+    held (NULL: any), ``default`` the number of a row that names none."""
+    return (
+        f" AND ({held}::text[] IS NULL"
+        f" OR coalesce(m.phone_number_id, {default}) = ANY({held}::text[]))"
+    )
+
+
+_HELD = _of_numbers("$5", "$6")
 _EXPIRED_LEASES = _CLAIM.format(
     candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
-    f" AND m.lease_until <= $3 AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}"
+    f" AND m.lease_until <= $3 AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}{_HELD}"
     " ORDER BY m.lease_until LIMIT $4"
 )
 _DUE = _CLAIM.format(
     candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
-    f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}"
+    f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}{_HELD}"
     " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT $4"
 )
+_HAS_DUE = (
+    "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
+    f" AND m.next_attempt_at <= $1{_of_numbers('$2', '$3')})"
+    " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'sending'"
+    f" AND m.lease_until <= $1 AND m.wamid IS NULL{_of_numbers('$2', '$3')})"
+)
+
+
+def _held_numbers(numbers: Numbers | None) -> tuple[str, list[str] | None]:
+    """The parameters of ``_HELD``."""
+    if numbers is None:
+        return "", None
+    return numbers.default, sorted(numbers.held)
+
 
 _OUTBOX_COLUMNS = (
     "priority",
@@ -143,9 +173,9 @@ _CHANNELS = {channel.value: channel for channel in Channel}
 def _policy_inputs(
     kind: str | None, opted_in_only: bool, confirmed_opted_out: bool
 ) -> PolicyInputs | None:
-    """The stored inputs of the opt-in rule (a handful of combinations, made once each)."""
+    """The stored inputs of the send rules (a handful of combinations, made once each)."""
     if kind is None:
-        return None  # queued before they were kept: the rule was asked at enqueue only
+        return None  # queued before they were kept: the sender does not send it
     options = Options(opted_in_only=opted_in_only, confirmed_opted_out=confirmed_opted_out)
     return PolicyInputs(ContentKind(kind), options)
 
@@ -178,6 +208,7 @@ def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
             row["content_kind"], row["opted_in_only"], row["confirmed_opted_out"]
         ),
         opted_in=bool(row["opted_in"]),
+        last_inbound_at=row["last_inbound_at"],
     )
 
 
@@ -186,6 +217,8 @@ class PgOutboxRepo(OutboxRepo):
         self._db = db
 
     async def add(self, message: Message, schedule: Schedule) -> None:
+        if message.status is MessageStatus.QUEUED:
+            self._db.announce(Topic.OUTBOX)
         # The message's columns and the outbox's: one row, one statement.
         await self._db.run(
             _INSERT_OUTBOUND,
@@ -208,6 +241,8 @@ class PgOutboxRepo(OutboxRepo):
         # outcome (queued, skipped, ...); what differs by recipient comes as one array per
         # column: two statements per outcome, whatever the batch's size.
         groups: dict[tuple[MessageStatus, Failure | None], list[Any]] = {}
+        if any(m.status is MessageStatus.QUEUED for m in batch.messages):
+            self._db.announce(Topic.OUTBOX)
         for m in batch.messages:
             groups.setdefault((m.status, m.failure), []).append(m)
         for (status, failure), members in groups.items():
@@ -272,11 +307,13 @@ class PgOutboxRepo(OutboxRepo):
         lease_until: datetime,
         limit: int,
         expired: bool = True,
+        numbers: Numbers | None = None,
     ) -> list[Claimed]:
+        held = _held_numbers(numbers)
         taken_over: list[asyncpg.Record] = []
         if expired:
-            taken_over = await self._db.all(_EXPIRED_LEASES, owner, lease_until, now, limit)
-        due = await self._db.all(_DUE, owner, lease_until, now, limit - len(taken_over))
+            taken_over = await self._db.all(_EXPIRED_LEASES, owner, lease_until, now, limit, *held)
+        due = await self._db.all(_DUE, owner, lease_until, now, limit - len(taken_over), *held)
         claimed = [_claimed(row, True) for row in taken_over]
         claimed += [_claimed(row, False) for row in due]
         next_attempt = {row["id"]: row["next_attempt_at"] for row in [*taken_over, *due]}
@@ -284,16 +321,12 @@ class PgOutboxRepo(OutboxRepo):
         claimed.sort(key=lambda c: (c.priority, next_attempt[c.message_id], c.message_id))
         return claimed
 
-    async def has_due(self, now: datetime) -> bool:
-        due = await self._db.val(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE status = 'queued'"
-            " AND next_attempt_at <= $1) OR EXISTS (SELECT 1 FROM messages"
-            " WHERE status = 'sending' AND lease_until <= $1 AND wamid IS NULL)",
-            now,
-        )
-        return bool(due)
+    async def has_due(self, now: datetime, numbers: Numbers | None = None) -> bool:
+        return bool(await self._db.val(_HAS_DUE, now, *_held_numbers(numbers)))
 
     async def record(self, owner: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+        if any(not isinstance(o, (Released, Retry)) for o in outcomes):
+            self._db.announce(Topic.CALLBACKS)  # a status changed: a callback may be due
         sent = [o for o in outcomes if isinstance(o, Sent)]
         retries = [o for o in outcomes if isinstance(o, Retry)]
         failed = [o for o in outcomes if isinstance(o, Failed)]

@@ -12,6 +12,7 @@ from engine.models.campaign import (
     StepRun,
 )
 from engine.models.message import Failure
+from engine.store.announcements import Topic
 from engine.store.errors import AlreadyExists, NotFound
 from engine.store.postgres.db import PgDb
 from engine.store.sequences import SequenceRepo
@@ -73,6 +74,7 @@ class PgSequenceRepo(SequenceRepo):
     async def replace(
         self, sequence_id: str, *, name: str, definition: SequenceDefinition, now: datetime
     ) -> MessageSequence:
+        self._db.announce(Topic.CAMPAIGNS)
         # As in create, the name is checked in the statement rather than left to fail it.
         row = await self._db.one(
             "UPDATE sequences SET name = $1, definition = $2, version = version + 1,"
@@ -214,6 +216,7 @@ class PgSequenceRepo(SequenceRepo):
         return {row["contact_id"] for row in rows}
 
     async def bring_timers_forward(self, sequence_id: str, now: datetime) -> int:
+        self._db.announce(Topic.CAMPAIGNS)
         return await self._db.run(
             "UPDATE campaign_work SET due_at = $1 WHERE kind = 'sequence_step' AND due_at > $1"
             " AND subject IN (SELECT id FROM sequence_enrolments"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from engine.clock import Clock, SystemClock
+from engine.store.announcements import Subscribers, Topic
 from engine.store.base import Job, Store, T, Tx
 from engine.store.errors import StoreBusy, StoreUnavailable
 from engine.store.postgres.agents import PgAgentRepo
@@ -32,8 +34,10 @@ from engine.store.postgres.db import PgDb, init_connection
 from engine.store.postgres.desk import PgDeskRepo
 from engine.store.postgres.flow_sessions import PgFlowSessionRepo
 from engine.store.postgres.inbound import PgInboundRepo
+from engine.store.postgres.listener import Listener, notify_sql
 from engine.store.postgres.messages import PgMessageRepo
 from engine.store.postgres.migrate import migrate
+from engine.store.postgres.number_leases import PgNumberLeaseRepo
 from engine.store.postgres.outbox import PgOutboxRepo
 from engine.store.postgres.sequences import PgSequenceRepo
 from engine.store.postgres.settings import PgSettingRepo
@@ -89,6 +93,10 @@ class PgTx(Tx):
         self.broadcasts = PgBroadcastRepo(db)
         self.sequences = PgSequenceRepo(db)
         self.campaign_work = PgCampaignWorkRepo(db)
+        self.number_leases = PgNumberLeaseRepo(db)
+
+    def announce(self, topic: Topic) -> None:
+        self.db.announce(topic)
 
 
 class PostgresStore(Store):
@@ -101,6 +109,12 @@ class PostgresStore(Store):
         self.clock = clock
         self._pool = pool
         self._acquire_timeout = acquire_timeout
+        self._subscribers = Subscribers()
+        # Names this store in its NOTIFYs, so that its listener skips its own.
+        self._token = secrets.token_hex(8)
+        self._listener = Listener(
+            url, self._subscribers, store=self._token, connect_timeout=CONNECT_TIMEOUT_SECONDS
+        )
         self._closed = False
 
     @classmethod
@@ -154,19 +168,30 @@ class PostgresStore(Store):
         The lock belongs to the session and is taken before BEGIN, so the transaction's
         snapshot is taken after the wait, not before it."""
         mode = "" if alone else "_shared"
+        unlock = f"SELECT pg_advisory_unlock{mode}({WRITERS_LOCK_KEY})"
         async with self._connection() as conn:
             await conn.execute(f"SELECT pg_advisory_lock{mode}({WRITERS_LOCK_KEY})")
+            unlocked = False
             try:
                 await conn.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
                 try:
-                    result = await job(PgTx(PgDb(conn), self.clock))
-                    await conn.execute("COMMIT")
+                    db = PgDb(conn)
+                    result = await job(PgTx(db, self.clock))
+                    # The announcements (sent by PostgreSQL at COMMIT, to every listening
+                    # process), the COMMIT and the unlock: one round trip. A COMMIT that
+                    # fails stops the string there.
+                    notices = notify_sql(db.announced, store=self._token)
+                    await conn.execute(f"{notices}COMMIT; {unlock}")
+                    unlocked = True
                 except BaseException:
                     await _rollback(conn)
                     raise
             finally:
-                await _quietly(conn, f"SELECT pg_advisory_unlock{mode}({WRITERS_LOCK_KEY})")
-            return result
+                if not unlocked:
+                    await _quietly(conn, unlock)
+        # This process's subscribers need not wait for the round trip of the NOTIFY.
+        self._subscribers.deliver(db.announced)
+        return result
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Tx]:
@@ -179,6 +204,9 @@ class PostgresStore(Store):
     def read(self) -> AbstractAsyncContextManager[Tx]:
         return self._read()
 
+    def subscribe(self, topic: Topic) -> asyncio.Event:
+        return self._subscribers.subscribe(topic)
+
     async def ping(self) -> None:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
@@ -187,6 +215,7 @@ class PostgresStore(Store):
         if self._closed:
             return
         self._closed = True
+        await self._listener.close()
         await self._pool.close()  # waits for the jobs that hold a connection
 
     @asynccontextmanager
@@ -199,7 +228,7 @@ class PostgresStore(Store):
             yield conn
         except Exception as error:
             if _broken(conn, error):
-                conn.terminate()  # never hand a broken connection back out
+                _terminate(conn)  # never hand a broken connection back out
                 raise _unavailable(self.url, error) from error
             raise
         finally:
@@ -230,12 +259,26 @@ async def _rollback(conn: asyncpg.Connection) -> None:
 
 async def _quietly(conn: asyncpg.Connection, statement: str) -> None:
     """Run a clean-up statement; a connection it fails on is in an unknown state."""
-    if conn.is_closed():
+    if _closed(conn):
         return
     try:
         await conn.execute(statement)
     except Exception:
-        conn.terminate()  # the pool opens another in its place
+        _terminate(conn)  # the pool opens another in its place
+
+
+def _closed(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` is closed; a pooled connection that the server closed may have
+    been detached from its pool already, which then refuses every call on it."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
+def _terminate(conn: asyncpg.Connection) -> None:
+    if not _closed(conn):
+        conn.terminate()
 
 
 def _broken(conn: asyncpg.Connection, error: Exception) -> bool:
@@ -246,7 +289,7 @@ def _broken(conn: asyncpg.Connection, error: Exception) -> bool:
     # driver then fails on its own state before it has noticed the connection closed.
     if isinstance(error, asyncpg.InternalClientError):
         return True
-    return isinstance(error, OSError | asyncpg.InterfaceError) and conn.is_closed()
+    return isinstance(error, OSError | asyncpg.InterfaceError) and _closed(conn)
 
 
 def _unavailable(url: str, error: BaseException) -> StoreUnavailable:

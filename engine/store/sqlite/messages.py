@@ -16,7 +16,7 @@ from engine.models.message import (
 )
 from engine.send_rules import Options
 from engine.store.announcements import Topic
-from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs
+from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs, add_to_history
 from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 
 _COLUMNS = """
@@ -224,7 +224,7 @@ class SqliteMessageRepo(MessageRepo):
                 " ORDER BY id",
                 chunk,
             ):
-                _add_to_history(
+                add_to_history(
                     history[change["message_id"]],
                     StatusChange(
                         status=MessageStatus(change["status"]),
@@ -255,24 +255,3 @@ class SqliteMessageRepo(MessageRepo):
             )
             for row in rows
         ]
-
-
-_DELIVERY = frozenset(
-    (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
-)
-
-
-def _add_to_history(history: list[StatusChange], change: StatusChange) -> None:
-    """Append ``change``, or fold it into the last entry when that is the same delivery
-    status: the sender records ``sent`` when Meta answers, and Meta's own ``sent`` right
-    after says the same thing again. What Meta said (its time, its details) wins; the
-    sender's details are kept beside them. A status that comes back later (a late
-    ``delivered`` after ``read``) stays an entry of its own."""
-    last = history[-1] if history else None
-    if last is None or change.status not in _DELIVERY or last.status is not change.status:
-        history.append(change)
-        return
-    details = {**(last.details or {}), **(change.details or {})} or None
-    history[-1] = change.model_copy(
-        update={"failure": change.failure or last.failure, "details": details}
-    )
