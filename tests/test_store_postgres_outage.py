@@ -43,7 +43,7 @@ async def post(client: Any, text: str, wamid: str) -> int:
     response = await client.post(
         "/webhook",
         data=body,
-        headers={HEADER: f"sha256={sign(body, SECRET)}", "Content-Type": "application/json"},
+        headers={HEADER: sign(body, SECRET), "Content-Type": "application/json"},
     )
     await response.read()
     status: int = response.status

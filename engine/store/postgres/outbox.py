@@ -402,10 +402,19 @@ class PgOutboxRepo(OutboxRepo):
             )
             await self._db.many(
                 "UPDATE messages SET status = 'failed', failure_code = $1, failure_reason = $2,"
-                " last_error = $3, lease_owner = NULL, lease_until = NULL, updated_at = $4"
-                f" WHERE id = $5 AND {_held('$6')}",
+                " last_error = $3, ambiguous_attempts = ambiguous_attempts + $4,"
+                " lease_owner = NULL, lease_until = NULL, updated_at = $5"
+                f" WHERE id = $6 AND {_held('$7')}",
                 [
-                    (o.failure.code, o.failure.reason, o.failure.reason, now, o.message_id, owner)
+                    (
+                        o.failure.code,
+                        o.failure.reason,
+                        o.failure.reason,
+                        int(o.ambiguous),
+                        now,
+                        o.message_id,
+                        owner,
+                    )
                     for o in failed
                 ],
             )
