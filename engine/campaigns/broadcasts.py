@@ -49,7 +49,7 @@ from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, dec
 from engine.store import Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
-from engine.whatsapp.errors import title_of
+from engine.whatsapp.send_errors import title_of
 
 log = logging.getLogger(__name__)
 

@@ -91,8 +91,8 @@ from engine.store.outbox import (
     Withheld,
 )
 from engine.whatsapp.client import CloudApiClient
-from engine.whatsapp.errors import PAIR_RATE_LIMIT, SendError
 from engine.whatsapp.send import send_json
+from engine.whatsapp.send_errors import PAIR_RATE_LIMIT, SendError
 
 log = logging.getLogger(__name__)
 

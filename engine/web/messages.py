@@ -23,7 +23,7 @@ from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
-from engine.web.errors import ApiError, not_found
+from engine.web.error_answers import ApiError, not_found
 from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
 from engine.web.validation import Body, ContactAddress, parse_body, parse_query
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.agents.errors import (
+from engine.agents.refusals import (
     ConfirmationRequired,
     ConversationOwned,
     DeskError,
@@ -27,7 +27,7 @@ from engine.campaigns.refusals import (
     WrongState,
 )
 from engine.contacts.refusals import ContactExists, ContactNotFound, ContactRefusal, InvalidAddress
-from engine.web.errors import ApiError, Handler, not_found
+from engine.web.error_answers import ApiError, Handler, not_found
 
 _DESK_STATUS: dict[type[DeskError], int] = {
     ConversationOwned: 409,
