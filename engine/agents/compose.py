@@ -1,6 +1,6 @@
 """The compose path: what an agent writes goes through the send rules and the outbox.
 
-The rules (API.md §2, Conversations; §3, the ``compose`` channel) come from
+The rules for the ``compose`` channel (how an agent answers a conversation) come from
 :mod:`engine.send_rules`, asked through :func:`engine.outbound.enqueue.enqueue`:
 
 - every answer about a contact who opted out of marketing carries the

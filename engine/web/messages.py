@@ -1,4 +1,4 @@
-"""REST: the API & integrations channel and the messages report (API.md §2).
+"""REST: the API & integrations channel and the messages report.
 
 ``POST /api/v1/messages`` sends a template or free text to one number through
 :func:`engine.outbound.api.send_api_message`; this module only reads the request and
