@@ -286,3 +286,28 @@ async def test_a_queued_message_without_its_rule_inputs_fails_instead_of_going(
     assert failed["failure"]["code"] == "send_rules_inputs_missing"
     assert "not sent" in failed["failure"]["reason"]
     assert templates_received(await outbound.received(ann)) == ["order_update"]
+
+
+async def test_a_queued_message_without_its_request_body_fails_instead_of_being_rebuilt(
+    campaigns: Campaigns, tmp_path: Path
+) -> None:
+    """A row queued before request bodies were stored at enqueue has nothing to post:
+    the sender fails it rather than building a body from its content and today's
+    catalogue (and the contact's next message still goes)."""
+    outbound = campaigns.outbound
+    [ann] = await campaigns.import_contacts(1)
+    old = await outbound.send(to=ann, template=ORDER_UPDATE)
+    new = await outbound.send(to=ann, template=ORDER_UPDATE)
+    execute(
+        database_url(tmp_path / "optinflow.db"),
+        "UPDATE messages SET request_body = NULL WHERE id = $1",
+        old["id"],
+    )
+
+    async with sending(outbound):
+        failed = await outbound.wait_for(old["id"], "failed")
+        await outbound.wait_for(new["id"], *SENT)
+
+    assert failed["failure"]["code"] == "request_body_missing"
+    assert "not sent" in failed["failure"]["reason"]
+    assert templates_received(await outbound.received(ann)) == ["order_update"]

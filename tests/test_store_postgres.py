@@ -19,7 +19,7 @@ from engine.store.announcements import Topic
 from engine.store.postgres import PostgresStore
 from engine.store.postgres.migrate import available, migrate
 from engine.store.postgres.store import PgTx
-from engine.web.errors import error_middleware
+from engine.web.error_answers import error_middleware
 from tests.conftest import AiohttpClient
 from tests.databases import PG_DATABASES, admin, url_of
 

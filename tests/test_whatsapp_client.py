@@ -23,7 +23,8 @@ from engine.models.content import (
 )
 from engine.models.template import Template
 from engine.whatsapp.client import Accepted, CloudApiClient
-from engine.whatsapp.errors import (
+from engine.whatsapp.send import SendBody, build_send_body, wire_json
+from engine.whatsapp.send_errors import (
     CloudApiWindowClosed,
     Rejected,
     SendError,
@@ -31,7 +32,6 @@ from engine.whatsapp.errors import (
     Unavailable,
     classify,
 )
-from engine.whatsapp.send import SendBody, build_send_body, wire_json
 from tests.conftest import FIXTURES
 from tests.outbound_support import free_port
 

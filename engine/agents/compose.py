@@ -1,6 +1,6 @@
 """The compose path: what an agent writes goes through the send rules and the outbox.
 
-The rules (API.md §2, Conversations; §3, the ``compose`` channel) come from
+The rules for the ``compose`` channel (how an agent answers a conversation) come from
 :mod:`engine.send_rules`, asked through :func:`engine.outbound.enqueue.enqueue`:
 
 - every answer about a contact who opted out of marketing carries the
@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.agents.errors import (
+from engine.agents.ownership import take_over
+from engine.agents.refusals import (
     ConfirmationRequired,
     FreeTextOutsideWindow,
     InvalidTemplate,
 )
-from engine.agents.ownership import take_over
 from engine.models.agent import Agent, ComposeRecord, Confirmation
 from engine.models.contact import Contact
 from engine.models.content import TemplateContent, TextContent
@@ -84,7 +84,7 @@ class Composed:
 
 async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: datetime) -> Composed:
     """Record the agent's message as ``queued`` (the sender picks it up), or raise a
-    :class:`~engine.agents.errors.DeskError`. Run it as one store job: a refusal
+    :class:`~engine.agents.refusals.DeskError`. Run it as one store job: a refusal
     rolls back the takeover too."""
     notices = notices_for(contact)
     conversation, took_over = await take_over(tx, contact, request.agent, now=now)

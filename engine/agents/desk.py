@@ -1,14 +1,14 @@
 """The agents' desk use cases the REST API and the console share, for the agent named
 by email: take a conversation over, release it, compose a message. Each is one store job;
-a refusal is a :class:`engine.agents.errors.DeskError` and changes nothing."""
+a refusal is a :class:`engine.agents.refusals.DeskError` and changes nothing."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from engine.agents.compose import Composed, ComposeRequest, compose
-from engine.agents.errors import UnknownAgent, UnknownFlow
 from engine.agents.ownership import FlowRestarter, release, take_over
+from engine.agents.refusals import UnknownAgent, UnknownFlow
 from engine.contacts.directory import require_contact
 from engine.models.agent import Agent
 from engine.models.contact import Contact

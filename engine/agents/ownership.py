@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from engine.agents.errors import ConversationOwned
+from engine.agents.refusals import ConversationOwned
 from engine.models.agent import Agent, AgentRole, ConversationEvent, EventKind
 from engine.models.contact import Contact
 from engine.models.conversation import Conversation, Owner

@@ -27,7 +27,7 @@ from typing import Protocol
 
 import phonenumbers
 
-from engine.campaigns.errors import WrongState
+from engine.campaigns.refusals import BroadcastNotFound, WrongState
 from engine.ids import new_id
 from engine.models.campaign import (
     AudienceSpec,
@@ -46,10 +46,10 @@ from engine.outbound.enqueue import (
     resolve,
 )
 from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, decide, window_at
-from engine.store import NotFound, Store, Tx
+from engine.store import Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
-from engine.whatsapp.errors import title_of
+from engine.whatsapp.send_errors import title_of
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,7 @@ async def plan_batch(
 async def _require(tx: Tx, broadcast_id: str) -> Broadcast:
     broadcast = await tx.broadcasts.get(broadcast_id)
     if broadcast is None:
-        raise NotFound(f"no broadcast {broadcast_id}")
+        raise BroadcastNotFound(broadcast_id)
     return broadcast
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from engine.campaigns.errors import AlreadyEnrolled, InvalidField, NotEnrolled
+from engine.campaigns.refusals import AlreadyEnrolled, InvalidField, NotEnrolled
 from engine.campaigns.schedule import contact_zone, next_send_time
 from engine.ids import new_id
 from engine.models.campaign import (

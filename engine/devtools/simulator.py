@@ -54,8 +54,8 @@ from engine.clock import Clock, SystemClock
 from engine.config import SIMULATOR_PREFIX
 from engine.models.template import Template
 from engine.store import Store, open_store
-from engine.whatsapp.errors import MARKETING_STOPPED, WINDOW_CLOSED, title_of
 from engine.whatsapp.send import SendBody
+from engine.whatsapp.send_errors import MARKETING_STOPPED, WINDOW_CLOSED, title_of
 from engine.whatsapp.signature import HEADER as SIGNATURE_HEADER
 from engine.whatsapp.signature import sign
 

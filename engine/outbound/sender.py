@@ -15,7 +15,9 @@ message the rules no longer let go (the contact opted out while it waited, or fr
 whose 24-hour window closed) is never posted and is recorded as enqueue would have
 recorded it then (``skipped`` or ``failed``, with the rule's code and reason); a notice
 the rules attach is kept with the ``sent`` status. A row without its stored rule inputs
-is not posted either: it fails with ``send_rules_inputs_missing``.
+is not posted either: it fails with ``send_rules_inputs_missing``; nor is a row without
+its request body (queued before bodies were stored): it fails with
+``request_body_missing``.
 
 Crash safety, in order of events for one message:
 
@@ -65,14 +67,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from pydantic import TypeAdapter, ValidationError
-
 from engine.background import Backoff, Health, keep_running
 from engine.clock import Clock
 from engine.ids import new_id
-from engine.models.content import OutboundContent, TemplateContent
 from engine.models.message import Failure
-from engine.models.template import Template
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.statuses import replay_unmatched_statuses_of
@@ -91,12 +89,10 @@ from engine.store.outbox import (
     Withheld,
 )
 from engine.whatsapp.client import CloudApiClient
-from engine.whatsapp.errors import PAIR_RATE_LIMIT, SendError
-from engine.whatsapp.send import send_json
+from engine.whatsapp.send_errors import PAIR_RATE_LIMIT, SendError
 
 log = logging.getLogger(__name__)
 
-_CONTENT = TypeAdapter[OutboundContent](OutboundContent)
 _FLUSH_BATCH = 256
 _EXPIRY_CHECK_SECONDS = 1.0
 _FLUSH_LINGER_SECONDS = 0.01
@@ -130,7 +126,6 @@ class SenderConfig:
     horizon_seconds: float = 0.25
     """Claim about this much work ahead of the rate limit, so replies are never stuck
     behind a long queue of claimed bulk messages."""
-    template_cache_seconds: float = 5.0
     number_lease: timedelta = timedelta(seconds=10)
     """How long a business number stays this sender's without a renewal: a sender that
     dies hands its numbers on within this time."""
@@ -160,28 +155,13 @@ class SenderStats:
     withheld: int = 0
 
 
-class TemplateCache:
-    """Catalogue entries for building template bodies, re-read after a few seconds."""
-
-    def __init__(self, store: Store, ttl_seconds: float) -> None:
-        self._store = store
-        self._ttl = ttl_seconds
-        self._entries: dict[tuple[str, str], tuple[Template, float]] = {}
-
-    async def get(self, name: str, language: str) -> Template | None:
-        key = (name, language)
-        entry = self._entries.get(key)
-        if entry is not None and entry[1] > time.monotonic():
-            return entry[0]
-        async with self._store.read() as tx:
-            template = await tx.templates.get(name, language)
-        if template is not None:
-            self._entries[key] = (template, time.monotonic() + self._ttl)
-        return template
-
-
-class _Unbuildable(Exception):
-    pass
+REQUEST_BODY_MISSING = Failure(
+    code="request_body_missing",
+    reason="The message was queued before the exact request to Meta was stored with it, "
+    "so it was not sent; send it again.",
+)
+"""A queued row without its request body (queued before bodies were stored at enqueue):
+not sent, rather than built anew from content and a catalogue that may have changed."""
 
 
 def _asked_again(claimed: Claimed, now: datetime) -> Decision:
@@ -223,7 +203,6 @@ class Sender:
         self._config = config
         self._metrics = metrics or OutboundMetrics()
         self._on_outcomes = on_outcomes
-        self._templates = TemplateCache(store, config.template_cache_seconds)
         self._limiters: dict[str, NumberRateLimiter] = {}
         self._pairs = PairLimiter(config.pair_interval, config.pair_burst)
         self._ready: asyncio.PriorityQueue[tuple[int, int, Claimed]] = asyncio.PriorityQueue()
@@ -482,6 +461,10 @@ class Sender:
             self._progress.set()
 
     async def _send(self, claimed: Claimed, task: asyncio.Task[None]) -> None:
+        body = claimed.request_body
+        if body is None:
+            self._emit(Failed(claimed.message_id, REQUEST_BODY_MISSING))
+            return
         decision = _asked_again(claimed, self._clock.now())
         if not decision.sends:
             # The contact opted out (or the window closed) while the message waited:
@@ -501,7 +484,6 @@ class Sender:
                 # Meta's pair limit: space the burst instead of letting Meta fail it.
                 self._emit(Released(claimed.message_id, now + wait))
                 return
-            body = claimed.request_body or await self._body(claimed)
             limiter = self._limiter(phone_number_id)
             if limiter.rate:
                 await limiter.acquire(claimed.priority)
@@ -521,32 +503,12 @@ class Sender:
             self._emit(Sent(claimed.message_id, accepted.wamid, claimed.attempts, notice))
         except SendError as error:
             self._emit(self._after_error(claimed, error))
-        except _Unbuildable as problem:
-            failure = Failure(code="invalid_message", reason=str(problem))
-            self._emit(Failed(claimed.message_id, failure, {"attempt": claimed.attempts}))
         except Exception as error:  # a fault of ours: retry rather than lose the message
             log.exception("sending message %s failed", claimed.message_id)
             unexpected = SendError(
                 "internal_error", f"{type(error).__name__}: {error}", ambiguous=True
             )
             self._emit(self._after_error(claimed, unexpected, retryable=True))
-
-    async def _body(self, claimed: Claimed) -> bytes:
-        if claimed.request_body is not None:
-            return claimed.request_body
-        try:
-            content = _CONTENT.validate_json(claimed.payload or "null")
-        except ValidationError as error:
-            raise _Unbuildable(f"the stored content is not a message: {error}") from None
-        template = None
-        if isinstance(content, TemplateContent):
-            template = await self._templates.get(content.name, content.language)
-        try:
-            return send_json(
-                claimed.recipient, content, template=template, reference=claimed.message_id
-            ).encode()
-        except ValueError as error:
-            raise _Unbuildable(f"cannot build the Cloud API body: {error}") from None
 
     def _after_error(
         self, claimed: Claimed, error: SendError, *, retryable: bool | None = None

@@ -28,7 +28,11 @@ from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent
 from engine.store.inbound import UnmatchedStatus
-from engine.whatsapp.errors import MARKETING_STOPPED, failure_from_status_error, stops_marketing
+from engine.whatsapp.send_errors import (
+    MARKETING_STOPPED,
+    failure_from_status_error,
+    stops_marketing,
+)
 from engine.whatsapp.webhook import StatusUpdate
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.clock import Clock
 from engine.store.base import Job, Store, Tx
-from engine.store.errors import AlreadyExists, NotFound, StoreBusy, StoreError, StoreUnavailable
+from engine.store.failures import AlreadyExists, NotFound, StoreBusy, StoreError, StoreUnavailable
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

@@ -69,9 +69,8 @@ class Claimed:
     last_inbound_at: datetime | None
     """When the contact last wrote, as the claim read it: the window of the moment."""
     request_body: bytes | None
-    """What to post; None for rows enqueued without one (then built from ``payload``)."""
-    payload: str | None
-    """The content as stored (JSON of an ``OutboundContent``)."""
+    """What to post; None for rows queued before it was stored (the sender does not
+    send those)."""
     attempts: int
     """Including the one that starts now."""
     reclaimed: bool

@@ -12,7 +12,7 @@ from engine.agents.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
 from engine.models.agent import Agent, AgentRole
 from engine.store import AlreadyExists
 from engine.store.agents import NewAgent
-from engine.web.errors import ApiError
+from engine.web.error_answers import ApiError
 from engine.web.keys import STORE
 from engine.web.validation import Body, Email, parse_body
 

@@ -30,7 +30,7 @@ from engine.web import (
 from engine.web.api_token import ApiTokenCheck
 from engine.web.auth import api_auth_middleware
 from engine.web.console import console_middleware, setup_console
-from engine.web.errors import error_middleware
+from engine.web.error_answers import error_middleware
 from engine.web.keys import (
     API_TOKEN_CHECK,
     BOT_HANDLER,

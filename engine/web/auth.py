@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.web.errors import ApiError, Handler
+from engine.web.error_answers import ApiError, Handler
 from engine.web.keys import API_TOKEN_CHECK
 
 API_PREFIX = "/api/v1"

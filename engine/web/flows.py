@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine.flows.flowset import FlowsInvalid
-from engine.web.errors import ApiError
+from engine.web.error_answers import ApiError
 from engine.web.keys import FLOW_LIBRARY, STORE
 
 routes = web.RouteTableDef()

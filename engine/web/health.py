@@ -8,7 +8,7 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from engine.web.errors import Handler
+from engine.web.error_answers import Handler
 from engine.web.keys import HEALTH, METRICS, STORE
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from engine.web.errors import ApiError
+from engine.web.error_answers import ApiError
 
 MAX_DEPTH = 64
 """Arrays and objects nested deeper than this are refused (no request needs more)."""

@@ -1,4 +1,4 @@
-"""REST: the API & integrations channel and the messages report (API.md §2).
+"""REST: the API & integrations channel and the messages report.
 
 ``POST /api/v1/messages`` sends a template or free text to one number through
 :func:`engine.outbound.api.send_api_message`; this module only reads the request and
@@ -23,7 +23,7 @@ from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
-from engine.web.errors import ApiError, not_found
+from engine.web.error_answers import ApiError, not_found
 from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
 from engine.web.validation import Body, ContactAddress, parse_body, parse_query
 

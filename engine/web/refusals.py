@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from engine.agents.errors import (
+from engine.agents.refusals import (
     ConfirmationRequired,
     ConversationOwned,
     DeskError,
@@ -16,8 +16,18 @@ from engine.agents.errors import (
     UnknownFlow,
 )
 from engine.agents.view import notice_json
+from engine.campaigns.refusals import (
+    AlreadyEnrolled,
+    BroadcastNotFound,
+    CampaignRefusal,
+    InvalidFields,
+    NotEnrolled,
+    SequenceExists,
+    SequenceNotFound,
+    WrongState,
+)
 from engine.contacts.refusals import ContactExists, ContactNotFound, ContactRefusal, InvalidAddress
-from engine.web.errors import ApiError, Handler, not_found
+from engine.web.error_answers import ApiError, Handler, not_found
 
 _DESK_STATUS: dict[type[DeskError], int] = {
     ConversationOwned: 409,
@@ -48,6 +58,26 @@ def contact_refusal(error: ContactRefusal) -> ApiError:
     return ApiError(409, "contact_refused", error.message)
 
 
+_CAMPAIGN_ANSWER: dict[type[CampaignRefusal], tuple[int, str]] = {
+    WrongState: (409, "wrong_state"),
+    AlreadyEnrolled: (409, "already_enrolled"),
+    NotEnrolled: (404, "not_enrolled"),
+    SequenceExists: (409, "sequence_exists"),
+}
+
+
+def campaign_refusal(error: CampaignRefusal) -> ApiError:
+    if isinstance(error, InvalidFields):
+        fields = [{"field": field, "message": message} for field, message in error.fields]
+        return ApiError(422, "invalid_request", error.message, fields=fields)
+    if isinstance(error, BroadcastNotFound):
+        return not_found(f"broadcast {error.broadcast_id}")
+    if isinstance(error, SequenceNotFound):
+        return not_found(f"sequence {error.sequence_id}")
+    status, code = _CAMPAIGN_ANSWER.get(type(error), (409, "campaign_refused"))
+    return ApiError(status, code, error.message)
+
+
 def desk_refusal(error: DeskError) -> ApiError:
     """The REST answer to a refusal; it carries the contact's notices like any answer."""
     notices = [notice_json(n) for n in error.notices]
@@ -66,9 +96,14 @@ def desk_refusal(error: DeskError) -> ApiError:
     )
 
 
-def api_error(error: ContactRefusal | DeskError) -> ApiError:
+Refusal = ContactRefusal | DeskError | CampaignRefusal
+
+
+def api_error(error: Refusal) -> ApiError:
     if isinstance(error, ContactRefusal):
         return contact_refusal(error)
+    if isinstance(error, CampaignRefusal):
+        return campaign_refusal(error)
     return desk_refusal(error)
 
 
@@ -77,5 +112,5 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Answer a refusal a route let through as the REST API answers it."""
     try:
         return await handler(request)
-    except (ContactRefusal, DeskError) as error:
+    except (ContactRefusal, DeskError, CampaignRefusal) as error:
         raise api_error(error) from None

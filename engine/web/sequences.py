@@ -1,46 +1,35 @@
 """REST: sequences: create, edit, enrol (one contact, a CSV file,
-everyone with a tag), unenrol, and an enrolment's record of every step."""
+everyone with a tag), unenrol, and an enrolment's record of every step: the requests
+parsed, :mod:`engine.campaigns.sequence_control` asked, and its answers written as JSON."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from engine.campaigns import sequences
+from engine.campaigns import sequence_control as control
 from engine.campaigns.enrol_csv import parse_numbers_csv
-from engine.campaigns.errors import AlreadyEnrolled, CampaignError
+from engine.campaigns.sequence_control import EnrolmentRecord
 from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError
-from engine.contacts.directory import require_contact
 from engine.flows.model import parse_duration
-from engine.ids import new_id
 from engine.models.campaign import (
-    Enrolment,
     EnrolmentState,
     MessageSequence,
     SendWindow,
     SequenceDefinition,
     SequenceStep,
 )
-from engine.models.contact import Contact
 from engine.models.message import TemplateRef
-from engine.store import AlreadyExists, NotFound, Tx
-from engine.store.campaign_work import WorkKind
 from engine.web.addresses import contact_address
-from engine.web.campaigns import campaign_error, invalid
-from engine.web.errors import ApiError, not_found
 from engine.web.keys import CLOCK, SETTINGS, STORE
 from engine.web.messages import TemplateChoice, iso
 from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
 from engine.web.validation import Body, ContactAddress, parse_body
 
 routes = web.RouteTableDef()
-
-ENROL_BATCH = 500
-"""Contacts enrolled per store transaction (CSV files and tags)."""
 
 Tag = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
@@ -118,112 +107,53 @@ def sequence_json(sequence: MessageSequence) -> dict[str, Any]:
     }
 
 
-async def enrolment_json(
-    tx: Tx, sequence: MessageSequence, enrolment: Enrolment, contact: Contact
-) -> dict[str, Any]:
-    """The enrolment and every step: what it did (status, message id, failure), or that
-    it is still to come."""
-    runs = {run.step_index: run for run in await tx.sequences.runs(enrolment.id)}
-    timer = await tx.campaign_work.get(WorkKind.SEQUENCE_STEP, enrolment.id)
+def enrolment_json(found: EnrolmentRecord) -> dict[str, Any]:
+    enrolment = found.enrolment
     active = enrolment.state is EnrolmentState.ACTIVE
-    count = max(len(sequence.definition.steps), max(runs, default=-1) + 1)
-    steps: list[dict[str, Any]] = []
-    # A pending step is due its delay after the step before it was due (the timer says
-    # when the next one fires).
-    scheduled = enrolment.anchor_at
-    for index in range(count):
-        run = runs.get(index)
-        if run is not None:
-            steps.append(
-                {
-                    "index": index,
-                    "status": run.status,
-                    "message_id": run.message_id,
-                    "failure": run.failure.model_dump() if run.failure else None,
-                    "due_at": iso(run.due_at),
-                    "ran_at": iso(run.ran_at),
-                }
-            )
-            continue
-        shown: datetime | None = None
-        if active and enrolment.next_step <= index < len(sequence.definition.steps):
-            scheduled = sequences.step_due(sequence, index, scheduled, contact)
-            shown = scheduled
-            if index == enrolment.next_step and timer is not None:
-                shown = timer.due_at  # a step whose run failed is retried later
-        steps.append(
-            {
-                "index": index,
-                "status": "pending" if active else "cancelled",
-                "message_id": None,
-                "failure": None,
-                "due_at": iso(shown) if shown else None,
-                "ran_at": None,
-            }
-        )
     return {
         "id": enrolment.id,
-        "sequence_id": sequence.id,
-        "wa_id": contact.address,
+        "sequence_id": found.sequence.id,
+        "wa_id": found.contact.address,
         "state": enrolment.state.value,
         "source": enrolment.source,
         "current_step": enrolment.next_step if active else None,
         "enrolled_at": iso(enrolment.enrolled_at),
         "finished_at": iso(enrolment.finished_at) if enrolment.finished_at else None,
-        "steps": steps,
+        "steps": [
+            {
+                "index": step.index,
+                "status": step.status,
+                "message_id": step.message_id,
+                "failure": step.failure.model_dump() if step.failure else None,
+                "due_at": iso(step.due_at) if step.due_at else None,
+                "ran_at": iso(step.ran_at) if step.ran_at else None,
+            }
+            for step in found.steps
+        ],
     }
-
-
-async def _require_sequence(tx: Tx, sequence_id: str) -> MessageSequence:
-    sequence = await tx.sequences.get(sequence_id)
-    if sequence is None:
-        raise not_found(f"sequence {sequence_id}")
-    return sequence
-
-
-async def _check(tx: Tx, definition: SequenceDefinition) -> None:
-    try:
-        await sequences.check_definition(tx, definition)
-    except CampaignError as error:
-        raise campaign_error(error) from None
 
 
 @routes.post("/api/v1/sequences")
 async def create_sequence(request: web.Request) -> web.Response:
     body = await parse_body(request, SequenceBody)
-    definition = body.definition()
-    now = request.app[CLOCK].now()
-    sequence = MessageSequence(
-        id=new_id(),
+    sequence = await control.create_sequence(
+        request.app[STORE],
         name=body.name,
-        version=1,
-        definition=definition,
-        created_at=now,
-        updated_at=now,
+        definition=body.definition(),
+        now=request.app[CLOCK].now(),
     )
-
-    async def job(tx: Tx) -> None:
-        await _check(tx, definition)
-        await tx.sequences.create(sequence)
-
-    try:
-        await request.app[STORE].write(job)
-    except AlreadyExists as error:
-        raise ApiError(409, "sequence_exists", str(error)) from None
     return web.json_response(sequence_json(sequence), status=201)
 
 
 @routes.get("/api/v1/sequences")
 async def list_sequences(request: web.Request) -> web.Response:
-    async with request.app[STORE].read() as tx:
-        found = await tx.sequences.by_name()
+    found = await control.sequences_by_name(request.app[STORE])
     return web.json_response({"sequences": [sequence_json(s) for s in found]})
 
 
 @routes.get("/api/v1/sequences/{id}")
 async def get_sequence(request: web.Request) -> web.Response:
-    async with request.app[STORE].read() as tx:
-        sequence = await _require_sequence(tx, request.match_info["id"])
+    sequence = await control.find_sequence(request.app[STORE], request.match_info["id"])
     return web.json_response(sequence_json(sequence))
 
 
@@ -231,26 +161,22 @@ async def get_sequence(request: web.Request) -> web.Response:
 async def edit_sequence(request: web.Request) -> web.Response:
     sequence_id = request.match_info["id"]
     body = await parse_body(request, SequenceBody)
-    definition = body.definition()
-    now = request.app[CLOCK].now()
-
-    async def job(tx: Tx) -> MessageSequence:
-        await _require_sequence(tx, sequence_id)
-        await _check(tx, definition)
-        return await sequences.edit(tx, sequence_id, name=body.name, definition=definition, now=now)
-
-    try:
-        sequence = await request.app[STORE].write(job)
-    except AlreadyExists as error:
-        raise ApiError(409, "sequence_exists", str(error)) from None
-    except NotFound:
-        raise not_found(f"sequence {sequence_id}") from None
+    sequence = await control.edit_sequence(
+        request.app[STORE],
+        sequence_id,
+        name=body.name,
+        definition=body.definition(),
+        now=request.app[CLOCK].now(),
+    )
     return web.json_response(sequence_json(sequence))
+
+
+def _enrolled_json(done: control.Enrolled) -> dict[str, Any]:
+    return {"enrolled": done.enrolled, "already_enrolled": done.already_enrolled}
 
 
 @routes.post("/api/v1/sequences/{id}/enrollments/import")
 async def enrol_csv(request: web.Request) -> web.Response:
-    sequence_id = request.match_info["id"]
     data = await read_limited(request, IMPORT_LIMIT_BYTES)
     try:
         parsed = await asyncio.to_thread(
@@ -258,118 +184,44 @@ async def enrol_csv(request: web.Request) -> web.Response:
         )
     except CsvFormatError as error:
         raise invalid_csv(error) from None
-    async with request.app[STORE].read() as tx:
-        await _require_sequence(tx, sequence_id)
-    now = request.app[CLOCK].now()
-    errors: list[dict[str, Any]] = [{"line": e.line, "message": e.message} for e in parsed.errors]
-    enrolled = already = 0
-    for start in range(0, len(parsed.rows), ENROL_BATCH):
-        chunk = parsed.rows[start : start + ENROL_BATCH]
-
-        async def job(tx: Tx, chunk: list[tuple[int, str]] = chunk) -> tuple[int, int, list[Any]]:
-            sequence = await _require_sequence(tx, sequence_id)
-            done = known = 0
-            unknown: list[dict[str, Any]] = []
-            for line, wa_id in chunk:
-                contact = await tx.contacts.get(wa_id)
-                if contact is None:
-                    unknown.append(
-                        {"line": line, "message": f"there is no contact {wa_id}; import it first"}
-                    )
-                    continue
-                try:
-                    await sequences.enrol(tx, sequence, contact, source="csv", now=now)
-                    done += 1
-                except AlreadyEnrolled:
-                    known += 1
-            return done, known, unknown
-
-        done, known, unknown = await request.app[STORE].write(job)
-        enrolled, already = enrolled + done, already + known
-        errors += unknown
-    errors.sort(key=lambda error: int(error["line"]))
-    return web.json_response({"enrolled": enrolled, "already_enrolled": already, "errors": errors})
+    done = await control.enrol_numbers(
+        request.app[STORE], request.match_info["id"], parsed, now=request.app[CLOCK].now()
+    )
+    errors = [{"line": e.line, "message": e.message} for e in done.errors]
+    return web.json_response({**_enrolled_json(done), "errors": errors})
 
 
 @routes.post("/api/v1/sequences/{id}/enrollments/by-tag")
 async def enrol_tag(request: web.Request) -> web.Response:
     sequence_id = request.match_info["id"]
     body = await parse_body(request, TagBody)
-    now = request.app[CLOCK].now()
-    enrolled = already = 0
-    after: int | None = None
-    while True:
-
-        async def job(tx: Tx, after: int | None = after) -> tuple[int, int, int | None]:
-            sequence = await _require_sequence(tx, sequence_id)
-            page = await tx.contacts.list(tag=body.tag, after_id=after, limit=ENROL_BATCH)
-            if not page and after is None:
-                raise invalid("tag", f"no contact has the tag {body.tag!r}")
-            done = known = 0
-            for contact in page:
-                try:
-                    await sequences.enrol(tx, sequence, contact, source="tag", now=now)
-                    done += 1
-                except AlreadyEnrolled:
-                    known += 1
-            return done, known, page[-1].id if len(page) == ENROL_BATCH else None
-
-        done, known, after = await request.app[STORE].write(job)
-        enrolled, already = enrolled + done, already + known
-        if after is None:
-            break
-    return web.json_response({"enrolled": enrolled, "already_enrolled": already})
+    done = await control.enrol_tag(
+        request.app[STORE], sequence_id, body.tag, now=request.app[CLOCK].now()
+    )
+    return web.json_response(_enrolled_json(done))
 
 
 @routes.post("/api/v1/sequences/{id}/enrollments")
 async def enrol_contact(request: web.Request) -> web.Response:
     sequence_id = request.match_info["id"]
     body = await parse_body(request, EnrolBody)
-    now = request.app[CLOCK].now()
-
-    async def job(tx: Tx) -> dict[str, Any]:
-        sequence = await _require_sequence(tx, sequence_id)
-        contact = await tx.contacts.get(body.wa_id)
-        if contact is None:
-            raise invalid(
-                "wa_id", f"there is no contact {body.wa_id}; create it first (POST /contacts)"
-            )
-        enrolment = await sequences.enrol(tx, sequence, contact, source="api", now=now)
-        return await enrolment_json(tx, sequence, enrolment, contact)
-
-    try:
-        document = await request.app[STORE].write(job)
-    except CampaignError as error:
-        raise campaign_error(error) from None
-    return web.json_response(document, status=201)
+    found = await control.enrol_contact(
+        request.app[STORE], sequence_id, body.wa_id, now=request.app[CLOCK].now()
+    )
+    return web.json_response(enrolment_json(found), status=201)
 
 
 @routes.get("/api/v1/sequences/{id}/enrollments/{contact}")
 async def get_enrolment(request: web.Request) -> web.Response:
     address = contact_address(request)
-    async with request.app[STORE].read() as tx:
-        sequence = await _require_sequence(tx, request.match_info["id"])
-        contact = await require_contact(tx, address)
-        enrolment = await tx.sequences.latest_enrolment(sequence.id, contact.id)
-        if enrolment is None:
-            raise ApiError(404, "not_enrolled", f"{address} was never in sequence {sequence.name}")
-        document = await enrolment_json(tx, sequence, enrolment, contact)
-    return web.json_response(document)
+    found = await control.enrolment_record(request.app[STORE], request.match_info["id"], address)
+    return web.json_response(enrolment_json(found))
 
 
 @routes.delete("/api/v1/sequences/{id}/enrollments/{contact}")
 async def unenrol_contact(request: web.Request) -> web.Response:
     address = contact_address(request)
-    now: datetime = request.app[CLOCK].now()
-
-    async def job(tx: Tx) -> dict[str, Any]:
-        sequence = await _require_sequence(tx, request.match_info["id"])
-        contact = await require_contact(tx, address)
-        enrolment = await sequences.unenrol(tx, sequence, contact, now=now)
-        return await enrolment_json(tx, sequence, enrolment, contact)
-
-    try:
-        document = await request.app[STORE].write(job)
-    except CampaignError as error:
-        raise campaign_error(error) from None
-    return web.json_response(document)
+    found = await control.unenrol_contact(
+        request.app[STORE], request.match_info["id"], address, now=request.app[CLOCK].now()
+    )
+    return web.json_response(enrolment_json(found))

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from engine.models.template import Template, TemplateCategory
 from engine.store import AlreadyExists
-from engine.web.errors import ApiError, field_errors, not_found
+from engine.web.error_answers import ApiError, field_errors, not_found
 from engine.web.keys import STORE
 from engine.web.validation import Body, parse_query, read_json
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from engine.contacts.csv_import import CsvFormatError
-from engine.web.errors import ApiError
+from engine.web.error_answers import ApiError
 
 IMPORT_LIMIT_BYTES = 64 * 1024 * 1024
 

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, Val
 from engine.contacts.directory import contact_address
 from engine.contacts.refusals import InvalidAddress
 from engine.phone import InvalidPhoneNumber, to_wa_id
-from engine.web.errors import ApiError, field_errors
+from engine.web.error_answers import ApiError, field_errors
 from engine.web.json_body import INT_MAX, INT_MIN, out_of_range, parse_json
 from engine.web.keys import SETTINGS
 

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from engine.inbound.ingest import IngestResult, ingest
 from engine.store import Tx
-from engine.web.errors import ApiError
+from engine.web.error_answers import ApiError
 from engine.web.keys import (
     CLOCK,
     DISPATCHER,

@@ -2,7 +2,7 @@
 
 One call, one answer: :meth:`CloudApiClient.send` returns :class:`Accepted` with the
 wamid Meta gave the message (``messages[0].id``), or raises a
-:class:`~engine.whatsapp.errors.SendError` saying whether a retry can help.
+:class:`~engine.whatsapp.send_errors.SendError` saying whether a retry can help.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from engine.whatsapp.errors import SendError, Unavailable, classify
 from engine.whatsapp.send import SendBody, wire_json
+from engine.whatsapp.send_errors import SendError, Unavailable, classify
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 from engine.clock import Clock
 from engine.models.agent import Agent, AgentRole
 from engine.store.agents import AgentRepo, Credentials, NewAgent, Session
-from engine.store.errors import AlreadyExists
+from engine.store.failures import AlreadyExists
 from engine.store.postgres.db import PgDb
 
 _COLUMNS = "a.id, a.name, a.email, a.role, a.created_at"

@@ -12,7 +12,7 @@ from engine.store.contacts import (
     ImportedContact,
     NewContact,
 )
-from engine.store.errors import AlreadyExists, NotFound
+from engine.store.failures import AlreadyExists, NotFound
 from engine.store.postgres.db import PgDb
 
 CONTACT_COLUMNS = """

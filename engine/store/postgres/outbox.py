@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -59,8 +58,7 @@ UPDATE messages u SET status = 'sending', lease_owner = $1, lease_until = $2,
     ambiguous_attempts = u.ambiguous_attempts + (u.status = 'sending')::int
 FROM picked WHERE u.id = picked.id
 RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
-    u.next_attempt_at, u.request_body,
-    CASE WHEN u.request_body IS NULL THEN u.payload END AS payload, u.attempts, u.channel,
+    u.next_attempt_at, u.request_body, u.attempts, u.channel,
     u.content_kind, u.opted_in_only, u.confirmed_opted_out,
     -- The opt-in and the window as they are now: the sender asks the rules again.
     (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = u.contact_id) AS opted_in,
@@ -191,7 +189,6 @@ def _outbound_sql(where: MessageFilter) -> tuple[str, list[Any]]:
 
 
 def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
-    payload = row["payload"]
     return Claimed(
         message_id=row["id"],
         contact_id=row["contact_id"],
@@ -199,8 +196,6 @@ def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
         phone_number_id=row["phone_number_id"],
         priority=row["priority"],
         request_body=row["request_body"].encode() if row["request_body"] is not None else None,
-        # The content as the SQLite store keeps it: compact JSON text.
-        payload=None if payload is None else json.dumps(payload, separators=(",", ":")),
         attempts=row["attempts"],
         reclaimed=reclaimed,
         channel=_CHANNELS.get(row["channel"]),

@@ -23,7 +23,7 @@ import asyncpg
 from engine.clock import Clock, SystemClock
 from engine.store.announcements import Subscribers, Topic
 from engine.store.base import Job, Store, T, Tx
-from engine.store.errors import StoreBusy, StoreUnavailable
+from engine.store.failures import StoreBusy, StoreUnavailable
 from engine.store.postgres.agents import PgAgentRepo
 from engine.store.postgres.broadcasts import PgBroadcastRepo
 from engine.store.postgres.callbacks import PgCallbackRepo

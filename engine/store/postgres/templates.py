@@ -4,7 +4,7 @@ from typing import Any
 
 from engine.clock import Clock
 from engine.models.template import Template, TemplateCategory
-from engine.store.errors import AlreadyExists
+from engine.store.failures import AlreadyExists
 from engine.store.postgres.db import PgDb
 from engine.store.templates import TemplateRepo
 

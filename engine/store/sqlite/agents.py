@@ -6,7 +6,7 @@ from datetime import datetime
 from engine.clock import Clock
 from engine.models.agent import Agent, AgentRole
 from engine.store.agents import AgentRepo, Credentials, NewAgent, Session
-from engine.store.errors import AlreadyExists
+from engine.store.failures import AlreadyExists
 from engine.store.sqlite.db import Db, from_db, to_db
 
 _COLUMNS = "a.id, a.name, a.email, a.role, a.created_at"

@@ -14,7 +14,7 @@ from engine.store.contacts import (
     ImportedContact,
     NewContact,
 )
-from engine.store.errors import AlreadyExists, NotFound
+from engine.store.failures import AlreadyExists, NotFound
 from engine.store.sqlite.db import Db, from_db, to_db
 
 _COLUMNS = """

@@ -218,8 +218,7 @@ class SqliteOutboxRepo(OutboxRepo):
             " attempts = attempts + 1,"
             " ambiguous_attempts = ambiguous_attempts + (status = 'sending')"
             " WHERE id IN ({candidates}) RETURNING id, contact_id, recipient,"
-            " phone_number_id, priority, next_attempt_at, request_body,"
-            " CASE WHEN request_body IS NULL THEN payload END, attempts, channel,"
+            " phone_number_id, priority, next_attempt_at, request_body, attempts, channel,"
             " content_kind, opted_in_only, confirmed_opted_out,"
             # The opt-in and the window as they are now: the sender asks the rules again.
             " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id),"
@@ -258,13 +257,12 @@ class SqliteOutboxRepo(OutboxRepo):
                 phone_number_id=row[3],
                 priority=row[4],
                 request_body=row[6].encode() if row[6] is not None else None,
-                payload=row[7],
-                attempts=row[8],
+                attempts=row[7],
                 reclaimed=was_reclaimed,
-                channel=_CHANNELS.get(row[9]),
-                policy=_policy_inputs(row[10], row[11], row[12]),
-                opted_in=bool(row[13]),
-                last_inbound_at=from_db_opt(row[14]),
+                channel=_CHANNELS.get(row[8]),
+                policy=_policy_inputs(row[9], row[10], row[11]),
+                opted_in=bool(row[12]),
+                last_inbound_at=from_db_opt(row[13]),
             )
             for was_reclaimed, row in rows
         ]

@@ -13,7 +13,7 @@ from engine.models.campaign import (
 )
 from engine.models.message import Failure
 from engine.store.announcements import Topic
-from engine.store.errors import AlreadyExists, NotFound
+from engine.store.failures import AlreadyExists, NotFound
 from engine.store.sequences import SequenceRepo
 from engine.store.sqlite.db import Db, from_db, from_db_opt, to_db
 

@@ -31,7 +31,7 @@ import aiosqlite
 from engine.clock import Clock, SystemClock
 from engine.store.announcements import Subscribers, Topic
 from engine.store.base import Job, Store, T, Tx
-from engine.store.errors import StoreBusy, StoreUnavailable
+from engine.store.failures import StoreBusy, StoreUnavailable
 from engine.store.sqlite.agents import SqliteAgentRepo
 from engine.store.sqlite.broadcasts import SqliteBroadcastRepo
 from engine.store.sqlite.callbacks import SqliteCallbackRepo

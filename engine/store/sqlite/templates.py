@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from engine.clock import Clock
 from engine.models.template import Template, TemplateCategory
-from engine.store.errors import AlreadyExists
+from engine.store.failures import AlreadyExists
 from engine.store.sqlite.db import Db, to_db
 from engine.store.templates import TemplateRepo
 

@@ -19,7 +19,7 @@ from engine.web.console.auth import (
     wants_json,
 )
 from engine.web.console.render import SECURITY_HEADERS, render
-from engine.web.errors import Handler
+from engine.web.error_answers import Handler
 
 
 def refusal_response(request: web.Request, refusal: ConsoleRefusal) -> web.Response:

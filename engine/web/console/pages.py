@@ -17,7 +17,7 @@ from pydantic import Field, StringConstraints
 
 from engine.agents import desk
 from engine.agents.compose import confirmation_reason
-from engine.agents.errors import DeskError
+from engine.agents.refusals import DeskError
 from engine.agents.view import (
     ConversationView,
     MessageView,
@@ -49,7 +49,7 @@ from engine.web.console.auth import (
     start_session,
 )
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
-from engine.web.errors import ApiError
+from engine.web.error_answers import ApiError
 from engine.web.forwarded import client_address
 from engine.web.keys import CLOCK, FLOW_RESTARTER, SETTINGS, STORE
 from engine.web.refusals import api_error

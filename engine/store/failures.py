@@ -1,4 +1,5 @@
-"""Errors a store raises on purpose; anything else is a fault."""
+"""What a store raises on purpose: a row missing or already there, the database busy
+or out of reach. Anything else is a fault."""
 
 
 class StoreError(Exception):

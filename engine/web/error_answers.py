@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from engine.store.errors import StoreBusy, StoreUnavailable
+from engine.store.failures import StoreBusy, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
