@@ -39,6 +39,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -171,6 +172,10 @@ def graph_error(
     if details is not None:
         error["error_data"] = {"messaging_product": "whatsapp", "details": details}
     return _json(status, {"error": error})
+
+
+POST_TRIES = 16
+POST_MAX_PAUSE_SECONDS = 5.0
 
 
 class Simulator:
@@ -511,12 +516,15 @@ class Simulator:
         }
 
     async def _post(self, body: bytes) -> bool:
+        """Post one notification; retry what is not answered 2xx, as Meta does (it keeps
+        trying for days; we for about a minute), honouring ``Retry-After``."""
         assert self._session is not None
         assert self.webhook_url is not None
         headers = {"Content-Type": "application/json"}
         if self.app_secret:
             headers[SIGNATURE_HEADER] = sign(body, self.app_secret)
-        for attempt in range(3):
+        for attempt in range(POST_TRIES):
+            pause = min(0.2 * 2**attempt, POST_MAX_PAUSE_SECONDS)
             try:
                 async with self._session.post(
                     self.webhook_url,
@@ -530,10 +538,19 @@ class Simulator:
                     if response.status == 404 and not self._warned_404:
                         self._warned_404 = True
                         log.warning("the simulator's webhook %s answers 404", self.webhook_url)
+                    pause = max(pause, _retry_after(response.headers.get("Retry-After")))
             except (aiohttp.ClientError, TimeoutError) as error:
                 log.debug("posting a status to %s failed: %s", self.webhook_url, error)
-            await asyncio.sleep(0.2 * 2**attempt)
+            await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+        log.warning("the simulator gave up posting a notification to %s", self.webhook_url)
         return False
+
+
+def _retry_after(header: str | None) -> float:
+    try:
+        return min(float(header), POST_MAX_PAUSE_SECONDS) if header else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _failure_details(code: int) -> str:
