@@ -7,36 +7,19 @@ makes them take turns, so each migration runs once and the others find it record
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
-from importlib import resources
 
 import asyncpg
 
+from engine.store.migrations import Migration
+from engine.store.migrations import available as migrations_in
+
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A fixed 64-bit key other tools are unlikely to pick: "optinflo" in ASCII.
 MIGRATION_LOCK_KEY = 0x6F7074696E666C6F
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
 def available() -> list[Migration]:
-    found: list[Migration] = []
-    for entry in resources.files("engine.store.postgres").joinpath("migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version number: {versions}")
-    return found
+    return migrations_in("engine.store.postgres")
 
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:

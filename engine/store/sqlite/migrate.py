@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 
 import aiosqlite
 
+from engine.store.migrations import Migration
+from engine.store.migrations import available as migrations_in
 from engine.store.sqlite.db import to_db
 
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
 
 
 def available() -> list[Migration]:
-    found: list[Migration] = []
-    for entry in resources.files("engine.store.sqlite").joinpath("migrations").iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a version number: {versions}")
-    return found
+    return migrations_in("engine.store.sqlite")
 
 
 async def migrate(conn: aiosqlite.Connection) -> list[int]:
