@@ -13,8 +13,14 @@ import pytest
 from aiohttp import web
 
 from engine.clock import FrozenClock
-from engine.models.message import MessageStatus
+from engine.models.contact import ConsentSource
+from engine.models.content import TextContent
+from engine.models.message import Channel, MessageStatus
 from engine.outbound.callbacks import DELIVERY_HEADER, SIGNATURE_HEADER
+from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.store import Store, Tx
+from engine.store.callbacks import CallbackOutcome
+from engine.store.contacts import Consent, NewContact
 from engine.web.keys import CALLBACKS, STORE
 from engine.whatsapp.signature import verify
 from tests.outbound_support import Outbound, eventually, start_outbound
@@ -185,3 +191,50 @@ async def refused_once(outbound: Outbound, message_id: str) -> None:
         return bool(callbacks) and callbacks[0]["error"] == "HTTP 500"
 
     await eventually(recorded, what="the refused delivery to be recorded")
+
+
+async def test_an_outcome_after_the_lease_was_taken_over_is_ignored(
+    store: Store, clock: FrozenClock
+) -> None:
+    """Two workers: the first one's post outlives its lease, the second claims the delivery
+    again; only the second one's outcome counts."""
+
+    async def sent_message(tx: Tx) -> str:
+        contact = await tx.contacts.create(
+            NewContact(wa_id=ANN, marketing_opt_in=True), Consent(ConsentSource.API)
+        )
+        await tx.conversations.record_inbound(contact.id, clock.now())
+        request = OutboundRequest(
+            contact, Channel.API, TextContent(body="hi"), callback_url="http://hook"
+        )
+        enqueued = await enqueue(tx, request, now=clock.now())
+        assert enqueued.message is not None
+        await tx.messages.change_status(enqueued.message.id, MessageStatus.SENT, at=clock.now())
+        return enqueued.message.id
+
+    message_id = await store.write(sent_message)
+    lease = timedelta(seconds=60)
+
+    async def claim(owner: str) -> list[int]:
+        now = clock.now()
+        claimed = await store.write(
+            lambda tx: tx.callbacks.claim(owner, now=now, lease_until=now + lease, limit=10)
+        )
+        return [delivery.id for delivery in claimed]
+
+    [first] = await claim("w1")
+    assert await claim("w2") == [], "a held lease is not claimed again"
+    clock.advance(seconds=lease.total_seconds() + 1)
+    assert await claim("w2") == [first], "a lapsed lease is taken over"
+
+    late = CallbackOutcome(first, delivered=False, error="HTTP 500")  # would abandon it
+    await store.write(lambda tx: tx.callbacks.record("w1", [late], now=clock.now()))
+    async with store.read() as tx:
+        [record] = await tx.callbacks.for_message(message_id)
+    assert (record.state, record.attempts, record.last_error) == ("pending", 2, None)
+
+    delivered = CallbackOutcome(first, delivered=True)
+    await store.write(lambda tx: tx.callbacks.record("w2", [delivered], now=clock.now()))
+    async with store.read() as tx:
+        [record] = await tx.callbacks.for_message(message_id)
+    assert (record.state, record.attempts) == ("delivered", 2)

@@ -25,7 +25,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +36,7 @@ import aiohttp
 
 from engine.background import Health, keep_running
 from engine.clock import Clock
+from engine.ids import new_id
 from engine.outbound.metrics import OutboundMetrics
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
@@ -82,7 +85,11 @@ class CallbackDispatcher:
         *,
         metrics: OutboundMetrics | None = None,
         health: Health | None = None,
+        owner: str | None = None,
     ) -> None:
+        # Whose leases these are: a lapsed lease taken over by another worker is no longer
+        # this one's to record.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self._store = store
         self._session = session
         self._clock = clock
@@ -134,15 +141,18 @@ class CallbackDispatcher:
         """Post the deliveries that are due now; how many were attempted."""
         now = self._clock.now()
         lease_until = now + self._config.lease
+        owner = self.owner
         batch = await self._store.write(
             lambda tx: tx.callbacks.claim(
-                now=now, lease_until=lease_until, limit=self._config.batch
+                owner, now=now, lease_until=lease_until, limit=self._config.batch
             )
         )
         if not batch:
             return 0
         outcomes = await asyncio.gather(*(self._post(delivery) for delivery in batch))
-        await self._store.write(lambda tx: tx.callbacks.record(outcomes, now=self._clock.now()))
+        await self._store.write(
+            lambda tx: tx.callbacks.record(owner, outcomes, now=self._clock.now())
+        )
         return len(batch)
 
     async def _post(self, delivery: CallbackDelivery) -> CallbackOutcome:

@@ -2,9 +2,13 @@
 
 Deliveries are queued by the database in the same transaction as the status change
 (a trigger on ``messages``), so no path that changes a status can forget one. A
-background dispatcher claims due deliveries with a lease, posts them, and records the
-outcome: delivered, retried later with backoff, or abandoned after the last try.
-Deliveries of one message go one at a time, in order.
+background dispatcher claims due deliveries with a lease (an owner and a deadline), posts
+them, and records the outcome: delivered, retried later with backoff, or abandoned after
+the last try. Deliveries of one message go one at a time, in order.
+
+An outcome is recorded only while the lease is still its owner's: a worker whose lease
+lapsed during a slow post, and was taken over by another worker, records nothing (the
+one that holds the lease now decides what the delivery's state is).
 """
 
 from __future__ import annotations
@@ -52,12 +56,17 @@ class CallbackRecord:
 class CallbackRepo(ABC):
     @abstractmethod
     async def claim(
-        self, *, now: datetime, lease_until: datetime, limit: int
+        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[CallbackDelivery]:
-        """Lease up to ``limit`` due deliveries, the oldest pending one of each message."""
+        """Lease up to ``limit`` due deliveries to ``owner``, the oldest pending one of
+        each message."""
 
     @abstractmethod
-    async def record(self, outcomes: Sequence[CallbackOutcome], *, now: datetime) -> None: ...
+    async def record(
+        self, owner: str, outcomes: Sequence[CallbackOutcome], *, now: datetime
+    ) -> None:
+        """Record the outcomes of deliveries still leased to ``owner``; the others are
+        left as they are."""
 
     @abstractmethod
     async def for_message(self, message_id: str) -> list[CallbackRecord]:

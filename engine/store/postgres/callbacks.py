@@ -17,7 +17,7 @@ WITH picked AS MATERIALIZED (
                       AND e.message_id = d.message_id AND e.id < d.id)
     ORDER BY d.next_attempt_at, d.id LIMIT $3
     FOR UPDATE SKIP LOCKED)
-UPDATE callback_deliveries d SET lease_until = $2, attempts = d.attempts + 1
+UPDATE callback_deliveries d SET lease_owner = $4, lease_until = $2, attempts = d.attempts + 1
 FROM picked, messages m, contacts c
 WHERE d.id = picked.id AND m.id = d.message_id AND c.id = m.contact_id
 RETURNING d.id, d.message_id, d.url, coalesce(m.recipient, c.wa_id, c.user_id) AS to_,
@@ -30,9 +30,9 @@ class PgCallbackRepo(CallbackRepo):
         self._db = db
 
     async def claim(
-        self, *, now: datetime, lease_until: datetime, limit: int
+        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[CallbackDelivery]:
-        rows = await self._db.all(_CLAIM, now, lease_until, limit)
+        rows = await self._db.all(_CLAIM, now, lease_until, limit, owner)
         # RETURNING keeps no order: the claim's own, due time then age.
         rows.sort(key=lambda row: (row["next_attempt_at"], row["id"]))
         return [
@@ -52,10 +52,13 @@ class PgCallbackRepo(CallbackRepo):
             for row in rows
         ]
 
-    async def record(self, outcomes: Sequence[CallbackOutcome], *, now: datetime) -> None:
+    async def record(
+        self, owner: str, outcomes: Sequence[CallbackOutcome], *, now: datetime
+    ) -> None:
         await self._db.many(
-            "UPDATE callback_deliveries SET state = $1, last_error = $2, lease_until = NULL,"
-            " next_attempt_at = coalesce($3, next_attempt_at), finished_at = $4 WHERE id = $5",
+            "UPDATE callback_deliveries SET state = $1, last_error = $2, lease_owner = NULL,"
+            " lease_until = NULL, next_attempt_at = coalesce($3, next_attempt_at),"
+            " finished_at = $4 WHERE id = $5 AND state = 'pending' AND lease_owner = $6",
             [
                 (
                     state,
@@ -63,6 +66,7 @@ class PgCallbackRepo(CallbackRepo):
                     outcome.retry_at,
                     None if state == "pending" else now,
                     outcome.delivery_id,
+                    owner,
                 )
                 for outcome in outcomes
                 for state in [

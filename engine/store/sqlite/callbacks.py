@@ -13,7 +13,7 @@ class SqliteCallbackRepo(CallbackRepo):
         self._db = db
 
     async def claim(
-        self, *, now: datetime, lease_until: datetime, limit: int
+        self, owner: str, *, now: datetime, lease_until: datetime, limit: int
     ) -> list[CallbackDelivery]:
         moment = to_db(now)
         rows = await self._db.all(
@@ -32,9 +32,9 @@ class SqliteCallbackRepo(CallbackRepo):
             return []
         ids = [row["id"] for row in rows]
         await self._db.run(
-            "UPDATE callback_deliveries SET lease_until = ?, attempts = attempts + 1"
-            f" WHERE id IN ({','.join('?' * len(ids))})",
-            (to_db(lease_until), *ids),
+            "UPDATE callback_deliveries SET lease_owner = ?, lease_until = ?,"
+            f" attempts = attempts + 1 WHERE id IN ({','.join('?' * len(ids))})",
+            (owner, to_db(lease_until), *ids),
         )
         return [
             CallbackDelivery(
@@ -53,12 +53,15 @@ class SqliteCallbackRepo(CallbackRepo):
             for row in rows
         ]
 
-    async def record(self, outcomes: Sequence[CallbackOutcome], *, now: datetime) -> None:
+    async def record(
+        self, owner: str, outcomes: Sequence[CallbackOutcome], *, now: datetime
+    ) -> None:
         moment = to_db(now)
         await self._db.many(
-            "UPDATE callback_deliveries SET state = ?, last_error = ?, lease_until = NULL,"
-            " next_attempt_at = coalesce(?, next_attempt_at),"
-            " finished_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END WHERE id = ?",
+            "UPDATE callback_deliveries SET state = ?, last_error = ?, lease_owner = NULL,"
+            " lease_until = NULL, next_attempt_at = coalesce(?, next_attempt_at),"
+            " finished_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END"
+            " WHERE id = ? AND state = 'pending' AND lease_owner = ?",
             [
                 (
                     state,
@@ -67,6 +70,7 @@ class SqliteCallbackRepo(CallbackRepo):
                     state,
                     moment,
                     outcome.delivery_id,
+                    owner,
                 )
                 for outcome in outcomes
                 for state in [
