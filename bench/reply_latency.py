@@ -105,7 +105,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
         help="a PostgreSQL server's URL; the bench makes a database on it and drops it",
     )
     args = parser.parse_args()

@@ -39,9 +39,7 @@ class TcpProxy:
             client_out.transport.abort()
             return
         self._open |= {client_out, server_out}
-        await asyncio.gather(
-            self._pipe(client_in, server_out), self._pipe(server_in, client_out)
-        )
+        await asyncio.gather(self._pipe(client_in, server_out), self._pipe(server_in, client_out))
         self._open -= {client_out, server_out}
 
     @staticmethod
