@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from engine.models.conversation import CUSTOMER_SERVICE_WINDOW
+from engine.models.conversation import window_open_at
 from engine.models.message import Channel
 from engine.models.template import TemplateCategory
 
@@ -95,9 +95,7 @@ class Window(StrEnum):
 
 def window_at(last_inbound_at: datetime | None, now: datetime) -> Window:
     """The window at ``now`` after the contact's last message (None: they never wrote)."""
-    if last_inbound_at is not None and now < last_inbound_at + CUSTOMER_SERVICE_WINDOW:
-        return Window.OPEN
-    return Window.CLOSED
+    return Window.OPEN if window_open_at(last_inbound_at, now) else Window.CLOSED
 
 
 class Verdict(StrEnum):

@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, computed_field
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 
 
+def window_open_at(last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Whether free form may reach a contact at ``now``: they wrote within the last 24
+    hours (Meta's rule). The one computation of the window; the send rules ask it."""
+    return last_inbound_at is not None and now < last_inbound_at + CUSTOMER_SERVICE_WINDOW
+
+
 class Owner(StrEnum):
     BOT = "bot"
     AGENT = "agent"
@@ -32,5 +38,4 @@ class Conversation(BaseModel):
         return self.last_inbound_at + CUSTOMER_SERVICE_WINDOW
 
     def window_open(self, now: datetime) -> bool:
-        until = self.window_open_until
-        return until is not None and now < until
+        return window_open_at(self.last_inbound_at, now)
