@@ -58,6 +58,7 @@ import aiohttp
 
 from engine.catalogue import load_templates
 from engine.clock import SystemClock
+from engine.devtools.cluster import free_port
 from engine.devtools.simulator import SIMULATOR_TOKEN
 from engine.models.contact import ConsentSource, Contact
 from engine.models.content import TemplateContent
@@ -77,12 +78,6 @@ TEMPLATE = "order_update"
 INSPECT_TOKEN = "bench-simulator-token"
 """What the simulator's inspection routes need (its --api-token)."""
 INSPECT = {"Authorization": f"Bearer {INSPECT_TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -50,6 +50,7 @@ import aiohttp
 from aiohttp import web
 
 from engine.config import Settings
+from engine.devtools.cluster import free_port
 from engine.inbound.handoff import Incoming
 from engine.store import open_store
 from engine.store.inbound import Outcome
@@ -224,12 +225,6 @@ def drive(args: argparse.Namespace) -> None:
 
 
 # The run -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(*arguments: str) -> subprocess.Popen[bytes]:

@@ -8,7 +8,6 @@ with the app secret, so every status goes the way Meta's do.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,17 +17,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.outbound.enqueue import OutboundRequest, enqueue
 from engine.store import Store, Tx
 
 APP_SECRET = "simulated-app-secret"
 DEADLINE_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def eventually(

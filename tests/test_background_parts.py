@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.web.keys import SENDER
 from tests.conftest import FIXTURES, ROOT
 from tests.outbound_support import Outbound, eventually, start_outbound
-from tests.test_webhook_server import free_port
 
 pytestmark = pytest.mark.sqlite_only
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.devtools.simulator import SIMULATOR_TOKEN
 from tests.conftest import AUTH, ROOT, make_app, make_settings
-from tests.outbound_support import free_port
 
 PHONE = "100000000000001"
 SEND = f"/simulator/v21.0/{PHONE}/messages"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.models.content import TemplateContent
 from engine.models.message import Channel
 from engine.outbound.enqueue import OutboundRequest
@@ -27,7 +28,7 @@ from engine.whatsapp.signature import HEADER, sign
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns
 from tests.conftest import FIXTURES
 from tests.databases import database_url, execute
-from tests.outbound_support import APP_SECRET, Outbound, enqueue_all, eventually, free_port
+from tests.outbound_support import APP_SECRET, Outbound, enqueue_all, eventually
 
 WEBHOOKS = FIXTURES / "webhooks"
 SENT = ("sent", "delivered", "read")

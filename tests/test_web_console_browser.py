@@ -21,6 +21,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.models import Channel, MessageStatus, Owner
 from engine.models.content import TextContent
 from engine.outbound.enqueue import OutboundRequest, enqueue
@@ -28,7 +29,7 @@ from engine.store import Store, Tx
 from engine.web.keys import STORE
 from tests.conftest import AUTH, ROOT, make_app, make_settings
 from tests.desk import PASSWORD, Client, add_agent, add_contact, receive
-from tests.outbound_support import APP_SECRET, eventually, free_port
+from tests.outbound_support import APP_SECRET, eventually
 
 pytestmark = pytest.mark.browser
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.web.console.auth import LOGIN_COOKIE, SESSION_COOKIE
 from tests.conftest import AUTH, ROOT, make_app, make_settings
 from tests.desk import PASSWORD, Client, add_agent
-from tests.outbound_support import free_port
 from tests.test_webhook_server import run_with
 
 ANN = "ann@example.com"

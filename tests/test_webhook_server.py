@@ -17,13 +17,8 @@ from typing import Any
 
 import pytest
 
+from engine.devtools.cluster import free_port
 from tests.conftest import FIXTURES, ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from engine.clock import FrozenClock
+from engine.devtools.cluster import free_port
 from engine.devtools.simulator import FailureRule, Simulator, create_simulator_app
 from engine.models.content import (
     ButtonsContent,
@@ -33,7 +34,6 @@ from engine.whatsapp.send_errors import (
     classify,
 )
 from tests.conftest import FIXTURES
-from tests.outbound_support import free_port
 
 ANSWERS: dict[str, Any] = json.loads((FIXTURES / "cloud_api" / "send_answers.json").read_text())
 PHONE_NUMBER_ID = "100000000000001"
