@@ -24,7 +24,7 @@ import pytest
 
 from engine.devtools.cluster import Cluster, Node
 from tests.databases import database_url
-from tests.test_processes import customer_says, received, request, wait_until
+from tests.process_support import customer_says, received, request, wait_until
 
 ECHO_FLOW = """\
 id: echo
