@@ -7,10 +7,13 @@ order survives a restart; the index of sizes is rebuilt from the directory at st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +30,16 @@ class MediaCache:
     def __init__(self, directory: Path, *, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self._sizes: dict[str, int] = {}  # entry key -> bytes
+        # entry key -> bytes, the least recently used first
+        self._sizes: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()  # puts run in worker threads
         directory.mkdir(parents=True, exist_ok=True)
-        for data in directory.glob("*.bin"):
-            self._sizes[data.stem] = data.stat().st_size
+        found = [
+            (data.stat().st_mtime, data.stem, data.stat().st_size)
+            for data in directory.glob("*.bin")
+        ]
+        for _, key, size in sorted(found):
+            self._sizes[key] = size
 
     @property
     def total_bytes(self) -> int:
@@ -48,7 +57,11 @@ class MediaCache:
         except (OSError, ValueError):
             return None
         now = time.time()
-        os.utime(data, (now, now))  # a use: last to be evicted
+        with self._lock:
+            with contextlib.suppress(OSError):  # evicted meanwhile: served from the open file
+                os.utime(data, (now, now))  # a use: last to be evicted, after a restart too
+            self._sizes[key] = size
+            self._sizes.move_to_end(key)
         return CachedMedia(data, about["mime_type"], about.get("filename"), size)
 
     def put(
@@ -63,20 +76,14 @@ class MediaCache:
             json.dumps({"media_id": media_id, "mime_type": mime_type, "filename": filename})
         )
         partial.replace(data)
-        self._sizes[key] = len(content)
-        self._evict(keep=key)
+        with self._lock:
+            self._sizes[key] = len(content)
+            self._sizes.move_to_end(key)
+            self._evict(keep=key)
         return CachedMedia(data, mime_type, filename, len(content))
 
     def _evict(self, *, keep: str) -> None:
-        if self.total_bytes <= self.max_bytes:
-            return
-        used = []
-        for key in self._sizes:
-            try:
-                used.append(((self.directory / f"{key}.bin").stat().st_mtime, key))
-            except OSError:
-                used.append((0.0, key))
-        for _, key in sorted(used):
+        for key in list(self._sizes):
             if self.total_bytes <= self.max_bytes:
                 break
             if key == keep:

@@ -88,7 +88,10 @@ class MediaService:
                 )
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise MediaUnavailable(f"cannot fetch media {media_id}: {error!r}") from None
-        return self.cache.put(media_id, content, mime_type=str(mime), filename=None)
+        # Off the event loop: a document may be tens of megabytes.
+        return await asyncio.to_thread(
+            self.cache.put, media_id, content, mime_type=str(mime), filename=None
+        )
 
     async def upload(
         self, phone_number_id: str, content: bytes, *, mime_type: str, filename: str
@@ -113,5 +116,7 @@ class MediaService:
         media_id = document.get("id") if isinstance(document, dict) else None
         if status != 200 or not isinstance(media_id, str) or not MEDIA_ID.fullmatch(media_id):
             raise MediaUnavailable(f"the Graph API refused the upload ({status}): {document}")
-        self.cache.put(media_id, content, mime_type=mime_type, filename=filename)
+        await asyncio.to_thread(
+            self.cache.put, media_id, content, mime_type=mime_type, filename=filename
+        )
         return Uploaded(media_id)
