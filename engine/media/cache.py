@@ -58,7 +58,7 @@ class MediaCache:
             return None
         now = time.time()
         with self._lock:
-            with contextlib.suppress(OSError):  # evicted meanwhile: served from the open file
+            with contextlib.suppress(OSError):  # evicted meanwhile: the answer finds no file
                 os.utime(data, (now, now))  # a use: last to be evicted, after a restart too
             self._sizes[key] = size
             self._sizes.move_to_end(key)
