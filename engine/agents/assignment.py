@@ -57,7 +57,7 @@ async def assign_as(
         try:
             assignee = await require_agent(tx, to)
         except UnknownAgent:
-            raise InvalidField("agent", f"there is no agent with email {to}") from None
+            raise InvalidField("to", f"there is no agent with email {to}") from None
         await _may_change(tx, contact, author)
         await tx.assignments.assign(contact.id, assignee.email, at=now)
         await tx.desk_log.add(

@@ -27,7 +27,7 @@ from engine.agents.desk_work_wire import (
 from engine.agents.refusals import DeskError
 from engine.agents.wire import json_time
 from engine.contacts.directory import require_contact
-from engine.models.agent import Agent, AgentRole
+from engine.models.agent import Agent, AgentRole, EventKind
 from engine.models.contact import Contact
 from engine.models.desk_work import Assignment, SavedReply
 from engine.store import Tx
@@ -59,11 +59,15 @@ class DeskPanel:
 
 async def desk_panel(tx: Tx, contact: Contact) -> DeskPanel:
     agents = await tx.agents.all()
+    handoff = await tx.flow_sessions.last_handoff(contact.id)
+    releases = [e.at for e in await tx.desk.events(contact.id) if e.kind is EventKind.RELEASE]
     return DeskPanel(
         assignment=await tx.assignments.get(contact.id),
         agents=sorted(agents, key=lambda a: a.name.lower()),
         workload=await assignment.workload(tx),
-        asked_for_a_person=await tx.flow_sessions.last_handoff(contact.id) is not None,
+        # Asked since the conversation last went back to the bot.
+        asked_for_a_person=handoff is not None
+        and (not releases or handoff.at > max(releases)),
     )
 
 
