@@ -181,7 +181,10 @@ async def test_an_agent_sends_an_image_and_a_document_inside_the_window(
     stored = simulator.media(image["id"])
     assert stored is not None
     assert (stored.content, stored.mime_type) == (PNG, "image/png")
-    # The agent's own image is shown from the cache, not downloaded back.
+    # The agent's own image is shown in the timeline, from the cache.
+    extras = await (await client.get(f"/console/api/conversations/{WA}/extras")).json()
+    assert f'src="/console/media/{image["id"]}"' in extras["bodies"][sent["id"]]
+    assert "your label" in extras["bodies"][sent["id"]]
     file = await client.get(f"/console/media/{image['id']}")
     assert await file.read() == PNG
 

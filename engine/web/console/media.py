@@ -2,9 +2,10 @@
 documents, locations, contact cards), the files themselves for signed-in agents, and
 an agent's upload of an image or a document to send.
 
-Inbound messages keep Meta's message object as their payload and outbound ones our send
-body; both name the type and carry an object of that name (``{"type": "image",
-"image": {"id": ..., "mime_type": ..., "caption": ...}}``), which is all this reads.
+Inbound messages keep Meta's message object as their payload, which names the type and
+carries an object of that name (``{"type": "image", "image": {"id": ..., "mime_type":
+..., "caption": ...}}``); outbound ones keep the content that was queued
+(``{"kind": "media", "media_type": "image", "media_id": ...}``).
 """
 
 from __future__ import annotations
@@ -103,6 +104,17 @@ def _number(value: Any) -> float | None:
 def rich_body(message: Message) -> RichBody | None:
     """The inline media, location or contact cards of ``message``; None for text."""
     payload = message.payload or {}
+    if payload.get("kind") == "media":  # what an agent or the API queued (MediaContent)
+        return (
+            RichBody(
+                kind=str(payload.get("media_type")),
+                media_id=_text(payload.get("media_id")),
+                caption=_text(payload.get("caption")),
+                filename=_text(payload.get("filename")),
+            )
+            if _text(payload.get("media_id"))
+            else None
+        )
     kind = payload.get("type") if isinstance(payload.get("type"), str) else message.kind
     if kind in ("image", "sticker", "video", "audio", "document"):
         media = _object(payload, kind)

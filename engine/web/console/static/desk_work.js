@@ -66,8 +66,18 @@
     return at ? Date.parse(at) : NaN;
   }
 
+  let placed = false;
+
+  function nearBottom() {
+    return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 80;
+  }
+
+  function toBottom() { timeline.scrollTop = timeline.scrollHeight; }
+
   function apply() {
     if (!timeline || !extras) return;
+    const stick = !placed || nearBottom(); // the first time, or the agent was at the end
+    placed = true;
     observer.disconnect();
     try {
       timeline.querySelectorAll("li.desk-entry").forEach(function (node) { node.remove(); });
@@ -108,6 +118,13 @@
       });
       const empty = timeline.querySelector(".timeline-empty");
       if (empty && extras.entries.length) empty.hidden = true;
+      if (stick) {
+        toBottom();
+        timeline.querySelectorAll("img, video").forEach(function (media) {
+          media.addEventListener("load", toBottom, { once: true });
+          media.addEventListener("loadedmetadata", toBottom, { once: true });
+        });
+      }
     } finally {
       observer.observe(timeline, { childList: true });
     }
@@ -207,6 +224,26 @@
         show("assign-error", describeError(answer));
       }
     });
+  }
+
+  // --- assignment where the contact panel is not shown -----------------------------------------
+  const drawer = document.getElementById("desk-drawer");
+  const assignSection = document.getElementById("desk-assign");
+  if (drawer && assignSection) {
+    const home = assignSection.parentNode;
+    const homeNext = assignSection.nextSibling;
+    const narrow = window.matchMedia("(max-width: 1100px)");
+    const place = function () {
+      if (narrow.matches) {
+        drawer.append(assignSection);
+        drawer.hidden = false;
+      } else {
+        home.insertBefore(assignSection, homeNext);
+        drawer.hidden = true;
+      }
+    };
+    narrow.addEventListener("change", place);
+    place();
   }
 
   // --- releasing a customer who asked for a person --------------------------------------------
