@@ -8,6 +8,8 @@ template. Screenshots go to ``artifacts/``."""
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from engine.clock import FrozenClock
 from engine.devtools.cluster import free_port
 from engine.devtools.customer import media_notification, text_notification
-from engine.devtools.simulator import SIMULATOR, Simulator
+from engine.devtools.simulator import SIMULATOR, Received, Simulator
 from engine.store import Tx
 from engine.web.keys import STORE
 from engine.whatsapp.signature import HEADER, sign
@@ -31,12 +33,27 @@ pytestmark = pytest.mark.browser
 ANN, BOB, CLEO = "ann@example.com", "bob@example.com", "cleo@example.com"
 CHRIS, DANA = "16505551234", "447911123456"
 PHONE_NUMBER_ID = "100000000000001"
-# A real 2×2 PNG, so the browser decodes it and the test can check it drew.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73"
-    "0000001649444154789c63f8cfc0f09f81e13f03c3ff0c0c0c00001ffd05fb8a5b5a1d"
-    "0000000049454e44ae426082"
-)
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A real PNG of one colour, so the browser decodes it and the test sees it drawn."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PHOTO = png(240, 160, (15, 118, 110))
+LABEL = png(160, 100, (240, 180, 41))
 SIZES = {"laptop": (1366, 800), "phone": (390, 844)}
 
 
@@ -50,8 +67,8 @@ async def notify(api: Client, note: dict[str, Any]) -> None:
     assert answer.status == 200, await answer.text()
 
 
-def customer(kind: str, detail: Any, wamid: str) -> dict[str, Any]:
-    note = text_notification("", sender=CHRIS, name="Chris", phone_number_id=PHONE_NUMBER_ID)
+def customer(kind: str, detail: Any, wamid: str, at: float) -> dict[str, Any]:
+    note = text_notification("", sender=CHRIS, name="Chris", phone_number_id=PHONE_NUMBER_ID, at=at)
     message = note["entry"][0]["changes"][0]["value"]["messages"][0]
     del message["text"]
     message.update({"type": kind, kind: detail, "id": wamid})
@@ -69,7 +86,8 @@ async def seed(api: Client, simulator: Simulator, clock: FrozenClock) -> None:
         json={"agent": CLEO, "text": "Thanks for waiting, I'm on it!"},
     )
     assert saved.status == 200
-    photo = simulator.add_media(PNG, mime_type="image/png", filename=None)
+    now = clock.now().timestamp()  # the customer writes at the server's time
+    photo = simulator.add_media(PHOTO, mime_type="image/png", filename=None)
     invoice = simulator.add_media(b"%PDF-1.4", mime_type="application/pdf", filename=None)
     await notify(
         api,
@@ -80,6 +98,7 @@ async def seed(api: Client, simulator: Simulator, clock: FrozenClock) -> None:
             name="Chris",
             phone_number_id=PHONE_NUMBER_ID,
             caption="the broken zip",
+            at=now,
         ),
     )
     await notify(
@@ -93,6 +112,7 @@ async def seed(api: Client, simulator: Simulator, clock: FrozenClock) -> None:
                 "address": "Torstr. 1, Berlin",
             },
             "wamid.loc",
+            now,
         ),
     )
     await notify(
@@ -104,6 +124,7 @@ async def seed(api: Client, simulator: Simulator, clock: FrozenClock) -> None:
             name="Chris",
             phone_number_id=PHONE_NUMBER_ID,
             filename="invoice-A-1042.pdf",
+            at=now,
         ),
     )
 
@@ -118,7 +139,7 @@ async def test_an_agents_day_with_media_notes_saved_replies_assignment_and_searc
     aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, clock: FrozenClock, size: str
 ) -> None:
     require_chromium()
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import FilePayload, async_playwright, expect
 
     port = free_port()
     settings = make_settings(
@@ -164,7 +185,7 @@ async def test_an_agents_day_with_media_notes_saved_replies_assignment_and_searc
             await image.wait_for()
             await page.wait_for_function(
                 "() => { const i = document.querySelector('.msg-in img.media-image');"
-                " return i && i.complete && i.naturalWidth === 2; }"
+                " return i && i.complete && i.naturalWidth === 240; }"
             )
             await expect(page.locator(".msg-in .media-caption")).to_have_text("the broken zip")
             place = page.locator(".media-location")
@@ -181,13 +202,14 @@ async def test_an_agents_day_with_media_notes_saved_replies_assignment_and_searc
 
             # Send an image.
             await page.set_input_files(
-                "#media-file", files=[{"name": "label.png", "mimeType": "image/png", "buffer": PNG}]
+                "#media-file",
+                files=[FilePayload(name="label.png", mimeType="image/png", buffer=LABEL)],
             )
             await page.fill("#media-caption", "your return label")
             await page.click("#media-send")
             await page.locator(".msg-out img.media-image").wait_for()
 
-            async def image_sent() -> list[dict[str, Any]]:
+            async def image_sent() -> list[Received]:
                 return [r for r in simulator.received(CHRIS) if r.type == "image" and r.wamid]
 
             await eventually(image_sent, what="the image at the Cloud API")

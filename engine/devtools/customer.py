@@ -89,6 +89,7 @@ def media_notification(
     phone_number_id: str,
     caption: str | None = None,
     filename: str | None = None,
+    at: float | None = None,
 ) -> dict[str, Any]:
     """Meta's notification of a customer's image or document: the media object carries
     the id the Graph API serves it under, its MIME type and sha256.
@@ -99,7 +100,7 @@ def media_notification(
     >>> note["entry"][0]["changes"][0]["value"]["messages"][0]["document"]
     {'id': '7', 'mime_type': 'application/pdf', 'sha256': 'ab', 'filename': 'invoice.pdf'}
     """
-    note = text_notification("", sender=sender, name=name, phone_number_id=phone_number_id)
+    note = text_notification("", sender=sender, name=name, phone_number_id=phone_number_id, at=at)
     message = note["entry"][0]["changes"][0]["value"]["messages"][0]
     del message["text"]
     message["type"] = kind

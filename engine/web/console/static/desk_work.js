@@ -38,9 +38,12 @@
   }
 
   function localTime(node) {
-    const at = Date.parse(node.getAttribute("datetime"));
-    if (Number.isNaN(at)) return;
-    node.textContent = new Date(at).toLocaleString([], { day: "2-digit", month: "short", hour: "2-digit", minute: "2-digit" });
+    // As the console shows times: today's as the time alone, others with their day.
+    const when = new Date(node.getAttribute("datetime"));
+    if (Number.isNaN(when.getTime())) return;
+    const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    node.textContent = when.toDateString() === new Date().toDateString()
+      ? time : when.toLocaleDateString([], { day: "numeric", month: "short" }) + " " + time;
   }
 
   function fragment(html) {
