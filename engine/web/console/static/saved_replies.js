@@ -6,6 +6,7 @@
   const picker = document.getElementById("saved-reply-picker");
   if (!textarea || !picker) return;
   const form = textarea.form;
+  form.parentNode.insertBefore(picker, form); // right above the box it completes
   let replies = null;
   let matches = [];
   let active = 0;
