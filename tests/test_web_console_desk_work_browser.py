@@ -233,6 +233,15 @@ async def test_an_agents_day_with_media_notes_saved_replies_assignment_and_searc
             await page.locator(".msg-out", has_text="Thanks for waiting, I'm on it!").wait_for()
             await page.screenshot(path=str(ARTIFACTS / f"desk-note-and-media-{size}.png"))
 
+            # Chris asked for a person: releasing to the bot asks first; keep it.
+            await page.click("#release")
+            release = page.locator("#release-dialog")
+            await release.wait_for(state="visible")
+            await page.screenshot(path=str(ARTIFACTS / f"desk-release-confirm-{size}.png"))
+            await page.click("#release-cancel")
+            await release.wait_for(state="hidden")
+            await expect(page.locator("#owner-pill")).to_have_text("You own this conversation")
+
             # Hand it to a colleague, with a note (on a phone, from the drawer).
             drawer = page.locator("#desk-drawer")
             if await drawer.is_visible():
