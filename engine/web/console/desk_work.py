@@ -66,8 +66,7 @@ async def desk_panel(tx: Tx, contact: Contact) -> DeskPanel:
         agents=sorted(agents, key=lambda a: a.name.lower()),
         workload=await assignment.workload(tx),
         # Asked since the conversation last went back to the bot.
-        asked_for_a_person=handoff is not None
-        and (not releases or handoff.at > max(releases)),
+        asked_for_a_person=handoff is not None and (not releases or handoff.at > max(releases)),
     )
 
 
