@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.identity import is_user_id
 from engine.whatsapp.webhook import (
     InvalidNotification,
     Notification,
     OtherChange,
     decode_json,
-    is_user_id,
     parse_message,
     parse_notification,
     read_notification,
@@ -208,7 +208,7 @@ def test_only_business_scoped_user_ids_are_kept() -> None:
     assert (value.messages[0].from_, value.messages[0].from_user_id) == (ANN, None)
     assert value.contacts[0].user_id is None
     assert is_user_id("US.13491208655302741918")
-    assert not any(map(is_user_id, ["foo_bar", "us.1", "US.", "US.12a", "USA.1", "5678"]))
+    assert not any(map(is_user_id, ["foo_bar", "us.1", "US.", "US.12-a", "USA.1", "5678"]))
 
 
 JSON = st.recursive(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.contacts.refusals import ContactExists, ContactNotFound, InvalidAddress
+from engine.identity import USER_ID_SHAPE, is_user_id, looks_like_user_id
 from engine.models.contact import ConsentEvent, Contact
 from engine.phone import InvalidPhoneNumber, to_wa_id
 from engine.store import AlreadyExists, Store, Tx
@@ -44,9 +45,15 @@ def contact_address(raw: str, default_region: str) -> str:
     ('972912345678', '16505551234')
     >>> contact_address("6505551234", "US"), contact_address("US.1349120865", "US")
     ('16505551234', 'US.1349120865')
+    >>> contact_address("US.13 49", "US")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    engine.contacts.refusals.InvalidAddress: user_id: 'US.13 49' is not a user id (...)
     """
     text = raw.strip()
-    if "." in text:  # business-scoped user ids look like US.13491208655302741918
+    if looks_like_user_id(text):  # business-scoped user ids look like US.13491208655302741918
+        if not is_user_id(text):
+            raise InvalidAddress("user_id", f"{text!r} is not a user id ({USER_ID_SHAPE})")
         return text
     digits = text.removeprefix("+")
     try:

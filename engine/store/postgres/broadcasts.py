@@ -123,6 +123,7 @@ class PgBroadcastRepo(BroadcastRepo):
         else:
             selected += ", NULL"
         where = [_attribute_sql(condition, param) for condition in audience.attributes]
+        where.append("c.merged_into IS NULL")  # merged contacts live on in another
         named_only = not audience.tags and (
             audience.contact_ids is not None or audience.broadcast_id is not None
         )

@@ -120,7 +120,7 @@ class SqliteBroadcastRepo(BroadcastRepo):
             joined += " LEFT JOIN conversations v ON v.contact_id = c.id"
         else:
             selected += ", NULL"
-        where: list[str] = []
+        where: list[str] = ["c.merged_into IS NULL"]  # merged contacts live on in another
         params: list[Any] = []
         for condition in audience.attributes:
             sql, values = _attribute_sql(condition)
