@@ -170,5 +170,7 @@ async def test_csv_import_without_a_number_column_is_refused_whole(client: Clien
     assert response.status == 422
     error = (await response.json())["error"]
     assert error["code"] == "invalid_csv"
-    assert error["errors"] == [{"line": 1, "message": "the header needs a wa_id or phone column"}]
+    assert error["errors"] == [
+        {"line": 1, "message": "the header needs a wa_id, phone or user_id column"}
+    ]
     assert (await (await client.get("/api/v1/contacts")).json())["contacts"] == []
