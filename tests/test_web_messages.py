@@ -294,7 +294,8 @@ async def test_a_stop_survives_a_number_change(outbound: Outbound) -> None:
     new_number = first_message(load("system_user_changed_number"))["system"]["wa_id"]
 
     accepted = await outbound.send(
-        to=new_number, template={"name": "spring_sale", "language": "en_US", "params": ["Ann", "20%"]}
+        to=new_number,
+        template={"name": "spring_sale", "language": "en_US", "params": ["Ann", "20%"]},
     )
 
     assert accepted["status"] == "failed"
