@@ -8,15 +8,24 @@ import copy
 from typing import Any
 
 from engine.clock import FrozenClock
-from engine.models import ConsentSource
+from engine.models import ConsentSource, Owner
+from engine.models.campaign import (
+    Enrolment,
+    EnrolmentState,
+    MessageSequence,
+    SequenceDefinition,
+    SequenceStep,
+)
 from engine.models.contact import Contact
-from engine.store import Store
+from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
+from engine.store.flow_sessions import WakeupKind
 from engine.store.messages import MessageFilter
 from tests.inbound_support import ANN, first_message, ingest_json, load
 
 USER_ID = "US.13491208655302741918"
 NEW_NUMBER = "12195555358"
+API = Consent(ConsentSource.API)
 
 
 def with_phone_and_user_id(wa_id: str, user_id: str, wamid: str) -> dict[str, Any]:
@@ -183,3 +192,74 @@ async def test_a_number_change_onto_a_contact_merges_it_and_opted_out_wins(
     assert merged is not None
     assert merged.wa_id is None, "its number went to the contact"
     assert [c.id for c in listed] == [one.id]
+
+
+async def test_a_merge_keeps_one_of_each_place_the_person_holds(
+    store: Store, clock: FrozenClock
+) -> None:
+    """Both contacts in the same sequence, each with a flow session, one held by an
+    agent: the merged contact has one active enrolment, the kept contact's session, and
+    the agent's hold."""
+    now = clock.now()
+    sequence = MessageSequence(
+        id="seq-1",
+        name="welcome",
+        version=1,
+        definition=SequenceDefinition(steps=(SequenceStep(delay_seconds=60, text="hi"),)),
+        created_at=now,
+        updated_at=now,
+    )
+
+    async def setup(tx: Tx) -> tuple[int, int]:
+        kept = await tx.contacts.create(NewContact(wa_id=ANN, marketing_opt_in=True), API)
+        other = await tx.contacts.create(NewContact(user_id=USER_ID, marketing_opt_in=True), API)
+        await tx.sequences.create(sequence)
+        for contact_id in (kept.id, other.id):
+            await tx.sequences.enrol(
+                Enrolment(
+                    id=f"enrolment-{contact_id}",
+                    sequence_id=sequence.id,
+                    contact_id=contact_id,
+                    state=EnrolmentState.ACTIVE,
+                    source="api",
+                    next_step=0,
+                    anchor_at=now,
+                    enrolled_at=now,
+                    updated_at=now,
+                )
+            )
+            await tx.flow_sessions.put(
+                contact_id,
+                flow_id=f"flow-{contact_id}",
+                waiting_for="reply",
+                wait_seq=1,
+                state="{}",
+                at=now,
+            )
+            await tx.flow_sessions.schedule(contact_id, WakeupKind.TIMEOUT, 1, now)
+            await tx.conversations.record_inbound(contact_id, now)
+        await tx.conversations.set_owner(other.id, Owner.AGENT, "ann@example.com")
+        return kept.id, other.id
+
+    kept_id, other_id = await store.write(setup)
+    await store.write(
+        lambda tx: tx.contacts.get_or_create(
+            NewContact(wa_id=ANN, user_id=USER_ID, marketing_opt_in=True), API
+        )
+    )
+
+    async with store.read() as tx:
+        active = await tx.sequences.active_contact_ids(sequence.id, [kept_id, other_id])
+        theirs = await tx.sequences.enrolment(f"enrolment-{other_id}")
+        session = await tx.flow_sessions.get(kept_id)
+        gone = await tx.flow_sessions.get(other_id)
+        conversation = await tx.conversations.get(kept_id)
+    wakeups = await store.write(lambda tx: tx.flow_sessions.claim_due(now, 10))
+    assert active == {kept_id}
+    assert theirs is not None
+    assert (theirs.contact_id, theirs.state) == (kept_id, EnrolmentState.UNENROLLED)
+    assert session is not None
+    assert session.flow_id == f"flow-{kept_id}"
+    assert gone is None
+    assert (conversation.owner, conversation.agent) == (Owner.AGENT, "ann@example.com")
+    assert [w.contact_id for w in wakeups] == [kept_id]
