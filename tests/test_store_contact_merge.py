@@ -263,3 +263,20 @@ async def test_a_merge_keeps_one_of_each_place_the_person_holds(
     assert gone is None
     assert (conversation.owner, conversation.agent) == (Owner.AGENT, "ann@example.com")
     assert [w.contact_id for w in wakeups] == [kept_id]
+
+
+async def test_after_a_number_change_the_new_user_id_meta_gives_replaces_the_old(
+    store: Store, clock: FrozenClock
+) -> None:
+    # Meta gives a customer a new user id with a new number: once it names the new
+    # number with the new user id, either finds the contact.
+    await ingest_json(store, with_phone_and_user_id(ANN, USER_ID, "wamid.before"), clock.now())
+    await ingest_json(store, load("system_user_changed_number"), clock.now())
+    new_user_id = "US.99887766554433221100"
+    await ingest_json(
+        store, with_phone_and_user_id(NEW_NUMBER, new_user_id, "wamid.after"), clock.now()
+    )
+    by_number, by_user_id = await contact(store, NEW_NUMBER), await contact(store, new_user_id)
+    assert by_number is not None
+    assert by_number == by_user_id
+    assert await contact(store, USER_ID) is None

@@ -110,11 +110,12 @@ class SqliteContactRepo(ContactRepo):
             return await self._merge(kept, merged, now=now, given=new), False
         contact = by_wa_id or by_user_id
         assert contact is not None
-        # Meta may tell us the other identifier later: remember it.
+        # Meta may tell us the other identifier later: remember it. A customer who
+        # changed number gets a new user id from Meta: the one given with the number wins.
         missing: dict[str, str] = {}
         if new.wa_id and contact.wa_id is None:
             missing["wa_id"] = new.wa_id
-        if new.user_id and contact.user_id is None:
+        if new.user_id and contact.user_id != new.user_id and by_user_id is None:
             missing["user_id"] = new.user_id
         if missing:
             assignments = ", ".join(f"{column} = ?" for column in missing)
