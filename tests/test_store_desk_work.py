@@ -137,3 +137,23 @@ async def test_search_finds_message_text_newest_first(store: Store, clock: Froze
     assert await found("ket or") == [("16505551234", "Where is my Jacket order?")]
     assert await found("ok") == [("447911123456", "ok")], "shorter than three characters"
     assert await found("parcel") == []
+
+
+async def test_notes_follow_a_contact_merged_into_another(store: Store, clock: FrozenClock) -> None:
+    chris = await add(store, "16505551234", "Chris")
+    pablo = await add(store, None, "Pablo", user_id="US.13491208655302741918")
+    note = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="prefers Spanish", at=clock.now())
+    other = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="called back", at=clock.now())
+    await store.write(lambda tx: tx.desk_log.add(chris, note))
+    await store.write(lambda tx: tx.desk_log.add(pablo, other))
+
+    async def link(tx: Tx) -> int:
+        # Meta says the user id and the number are one person.
+        contact = await tx.contacts.change_number(pablo, "16505551234", Consent(ConsentSource.API))
+        return contact.id
+
+    kept = await store.write(link)
+    gone = chris if kept == pablo else pablo
+    async with store.read() as tx:
+        assert await tx.desk_log.entries(kept) == [note, other]
+        assert await tx.desk_log.entries(gone) == []
