@@ -21,6 +21,7 @@ class ConsentSource(StrEnum):
     BUTTON = "button"  # template quick-reply with the stop/resume payload
     WHATSAPP_PREFERENCES = "whatsapp_preferences"  # Meta's user_preferences notification
     WHATSAPP_ERROR = "whatsapp_error"  # a 131050 failure status
+    INTENT = "intent"  # the customer confirmed an opt-out read in their own words
 
 
 def opt_in_of_new_contact(stated: bool | None, *, default: bool) -> bool:
