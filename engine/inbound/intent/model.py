@@ -41,8 +41,7 @@ class EmbeddingDetector:
     name = "model"
     blocking = True
 
-    def __init__(self, examples: Path = EXAMPLES, *, phrases: bool = True) -> None:
-        """``phrases=False``: the embedding alone, to measure it."""
+    def __init__(self, examples: Path = EXAMPLES) -> None:
         # The weights are in the package: never ask a hub for anything.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -59,7 +58,6 @@ class EmbeddingDetector:
                     texts.append(str(message))
         self._examples = self._encode(texts)
         self._matcher = PhraseMatcher()
-        self._phrases = phrases
 
     def _encode(self, texts: list[str]) -> Any:
         return self._model.encode(
@@ -69,8 +67,11 @@ class EmbeddingDetector:
     def detect(self, text: str) -> Intent | None:
         if not text or not text.strip() or self._matcher.guarded(text):
             return None
-        if self._phrases and (found := self._matcher.detect(text)) is not None:
-            return found
+        found = self._matcher.detect(text)
+        return found if found is not None else self.embedding_alone(text)
+
+    def embedding_alone(self, text: str) -> Intent | None:
+        """What the embedding reads, without the phrases or their guards (to measure it)."""
         similarity = (self._encode([text]) @ self._examples.T)[0].tolist()
         stop = sorted(
             ((score, i) for i, score in enumerate(similarity) if self._labels[i][0]), reverse=True
