@@ -17,7 +17,8 @@ folds them, so ``don't`` is ``don t`` and ``arrêtez`` is ``arretez``):
                ``marketing`` word such as "messages", the customer is speaking of that
 
 The lists are written from the training half of ``fixtures/opt_out_intent.yaml``; the
-held-out half measures them (``bench/opt_out_intent.py``).
+held-out half, and the messages written after the lists were frozen, measure them
+(``bench/opt_out_intent.py``).
 """
 
 from __future__ import annotations

@@ -127,10 +127,10 @@ class PhraseMatcher:
         for stop in found:
             if stop.kind not in (STOP, SOFT) or _negated(words, stop):
                 continue
-            if stop.kind == SOFT and INSIST not in kinds:
-                continue
             target = _target(stop, found)
             if target is None:
+                continue
+            if stop.kind == SOFT and not _insisted(stop, target, found):
                 continue
             if target.phrase in GENERIC_MARKETING and OTHER in kinds:
                 continue
@@ -161,6 +161,14 @@ class PhraseMatcher:
 def _negated(words: list[str], found: _Found) -> bool:
     before = words[max(0, found.start - 2) : found.start]
     return any(" ".join(before[i:]) in NEGATIONS for i in range(len(before)))
+
+
+def _insisted(stop: _Found, target: _Found, found: list[_Found]) -> bool:
+    """A weak refusal ("no", "keine") counts when the message insists in the same language
+    as it and its object ("no promos please", "keine Werbung mehr"), not when words of
+    three languages happen to meet ("ya no tienen la oferta")."""
+    languages = set(stop.languages) & set(target.languages)
+    return any(item.kind == INSIST and languages & set(item.languages) for item in found)
 
 
 def _target(stop: _Found, found: list[_Found]) -> _Found | None:
