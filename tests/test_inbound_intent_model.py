@@ -12,6 +12,9 @@ from engine.inbound.intent.evaluation import load_labelled, score
 from engine.inbound.intent.matcher import PhraseMatcher
 from engine.inbound.intent.model import EmbeddingDetector
 
+# Loading the model and reading a few hundred messages on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(1200)
+
 HELD_OUT = [m for m in load_labelled() if m.split == "test"]
 FRESH = [m for m in load_labelled() if m.split == "fresh"]
 
