@@ -70,7 +70,9 @@ def report(name: str, detect: Detect, messages: list[Labelled], show_errors: boo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--show-errors", action="store_true", help="list held-out and fresh mistakes")
+    parser.add_argument(
+        "--show-errors", action="store_true", help="list held-out and fresh mistakes"
+    )
     args = parser.parse_args()
     messages = load_labelled()
     print(f"{len(messages)} labelled messages, {sum(m.opt_out for m in messages)} opt-out wishes")
