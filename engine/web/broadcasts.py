@@ -128,7 +128,7 @@ def recipient_csv(row: RecipientRow) -> list[Any]:
     return csv_cells(recipient_json(row), CSV_COLUMNS)
 
 
-def _asked(body: BroadcastPreview) -> BroadcastRequest:
+def broadcast_request(body: BroadcastPreview) -> BroadcastRequest:
     template = body.template
     return BroadcastRequest(
         template=TemplateContent(
@@ -150,7 +150,7 @@ def _broadcast_answer(found: tuple[Broadcast, dict[str, int]]) -> web.Response:
 async def preview_broadcast(request: web.Request) -> web.Response:
     body = await parse_body(request, BroadcastPreview)
     counted = await control.preview_broadcast(
-        request.app[STORE], _asked(body), now=request.app[CLOCK].now()
+        request.app[STORE], broadcast_request(body), now=request.app[CLOCK].now()
     )
     preview = counted.preview
     return web.json_response(
@@ -174,7 +174,7 @@ async def create_broadcast(request: web.Request) -> web.Response:
     body = await parse_body(request, BroadcastCreate)
     broadcast = await control.create_broadcast(
         request.app[STORE],
-        _asked(body),
+        broadcast_request(body),
         name=body.name,
         send_at=body.send_at,
         now=request.app[CLOCK].now(),
@@ -216,6 +216,13 @@ async def broadcast_report(request: web.Request) -> web.StreamResponse:
                 "next_after": rows[-1].contact_id if len(rows) == query.limit else None,
             }
         )
+    return await stream_report_csv(request, broadcast_id, after=query.after or 0)
+
+
+async def stream_report_csv(
+    request: web.Request, broadcast_id: str, *, after: int = 0
+) -> web.StreamResponse:
+    """The report of a broadcast known to exist as CSV, written a page at a time."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -226,7 +233,7 @@ async def broadcast_report(request: web.Request) -> web.StreamResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    async for page in control.report_pages(store, broadcast_id, after=query.after or 0):
+    async for page in control.report_pages(request.app[STORE], broadcast_id, after=after):
         for row in page:
             writer.writerow(recipient_csv(row))
         await response.write(buffer.getvalue().encode())

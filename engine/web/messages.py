@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -253,7 +254,7 @@ async def report_messages(request: web.Request) -> web.StreamResponse:
     )
     store = request.app[STORE]
     if query.format == "csv":
-        return await _stream_csv(request, where)
+        return await stream_messages_csv(request, where)
     async with store.read() as tx:
         rows = await tx.outbox.report(where)
         counts = await tx.outbox.report_counts(where)
@@ -266,7 +267,8 @@ async def report_messages(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _stream_csv(request: web.Request, where: MessageFilter) -> web.StreamResponse:
+async def stream_messages_csv(request: web.Request, where: MessageFilter) -> web.StreamResponse:
+    """The report of ``where`` as CSV, written a page at a time."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -277,14 +279,7 @@ async def _stream_csv(request: web.Request, where: MessageFilter) -> web.StreamR
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    page = MessageFilter(
-        channel=where.channel,
-        status=where.status,
-        since=where.since,
-        until=where.until,
-        after_id=where.after_id,
-        limit=REPORT_PAGE,
-    )
+    page = replace(where, limit=REPORT_PAGE)
     # The CSV is the whole report, read page by page so a large one never sits in memory.
     while True:
         async with request.app[STORE].read() as tx:
@@ -296,14 +291,7 @@ async def _stream_csv(request: web.Request, where: MessageFilter) -> web.StreamR
         buffer.truncate()
         if len(rows) < REPORT_PAGE:
             break
-        page = MessageFilter(
-            channel=page.channel,
-            status=page.status,
-            since=page.since,
-            until=page.until,
-            after_id=rows[-1].id,
-            limit=REPORT_PAGE,
-        )
+        page = replace(page, after_id=rows[-1].id)
     await response.write_eof()
     return response
 

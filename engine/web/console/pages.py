@@ -48,6 +48,7 @@ from engine.web.console.auth import (
     sign_in,
     start_session,
 )
+from engine.web.console.marketing.access import sections_for
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.error_answers import ApiError
 from engine.web.forwarded import client_address
@@ -263,6 +264,7 @@ async def console_page(
         agent_names=agents,
         flash=flash,
         Owner=Owner,
+        nav=sections_for(agent.role),
     )
 
 
