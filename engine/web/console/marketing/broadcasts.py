@@ -18,7 +18,7 @@ from engine.campaigns import broadcast_control as control
 from engine.campaigns.refusals import CampaignRefusal
 from engine.models.campaign import Broadcast
 from engine.models.template import Template, TemplateCategory
-from engine.web import broadcasts as api
+from engine.web import broadcast_body as api
 from engine.web.console.marketing.common import (
     Form,
     FormErrors,

@@ -28,7 +28,7 @@ from engine.web.console.marketing.common import (
     text,
     validate,
 )
-from engine.web.contacts import ContactPatch
+from engine.web.contact_body import ContactPatch
 from engine.web.error_answers import ApiError
 from engine.web.keys import SETTINGS, STORE
 from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv

@@ -14,7 +14,7 @@ from engine.store.messages import MessageFilter
 from engine.web.console.marketing.common import FormErrors, local_input, marketing_page
 from engine.web.error_answers import ApiError
 from engine.web.keys import STORE
-from engine.web.messages import ReportQuery, stream_messages_csv
+from engine.web.message_report import ReportQuery, stream_messages_csv
 from engine.web.validation import parse_query
 
 routes = web.RouteTableDef()

@@ -31,7 +31,7 @@ from engine.web.console.marketing.common import (
 from engine.web.console.marketing.contacts import no_file, uploaded_file
 from engine.web.error_answers import ApiError
 from engine.web.keys import CLOCK, SETTINGS, STORE
-from engine.web.sequences import SequenceBody, TagBody
+from engine.web.sequence_body import SequenceBody, TagBody
 from engine.web.uploads import invalid_csv
 
 routes = web.RouteTableDef()

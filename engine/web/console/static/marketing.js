@@ -63,12 +63,36 @@
     });
   }
 
+  // The per-recipient table follows the counts, fetched again at most every few seconds.
+  var recipients = $("#recipients");
+  var fetching = false, stale = false;
+  function refreshRecipients() {
+    if (!recipients) { return; }
+    if (fetching) { stale = true; return; }
+    fetching = true;
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.text(); })
+      .then(function (text) {
+        var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("recipients");
+        if (fresh) { recipients.innerHTML = fresh.innerHTML; }
+      })
+      .finally(function () {
+        setTimeout(function () {
+          fetching = false;
+          if (stale) { stale = false; refreshRecipients(); }
+        }, 3000);
+      });
+  }
+
   $all("[data-live]").forEach(function (root) {
     if (!window.EventSource) { return; }
     var source = new EventSource(root.getAttribute("data-live"));
+    var first = true;
     source.onmessage = function (event) {
       var data = JSON.parse(event.data);
       data.broadcasts.forEach(showProgress);
+      if (!first) { refreshRecipients(); }
+      first = false;
       document.body.setAttribute("data-live-updates", String(Number(document.body.getAttribute("data-live-updates") || 0) + 1));
     };
   });
@@ -198,8 +222,11 @@
       $("#create-hint").hidden = !create.disabled;
       var option = chosen(select);
       var preview = $("#template-preview");
+      var params = $all("#template-params input").map(function (input) { return input.value; });
       preview.hidden = !option;
-      preview.textContent = option ? option.getAttribute("data-body") : "";
+      preview.textContent = option
+        ? option.getAttribute("data-body").replace(/\{\{\s*(\d+)\s*\}\}/g, function (all, n) { return params[n - 1] || all; })
+        : "";
     };
 
     select.addEventListener("change", function () {
@@ -219,6 +246,7 @@
       radio.addEventListener("change", function () { $('[data-when="later"]').hidden = $('input[name="when"]:checked').value !== "later"; });
     });
     form.addEventListener("input", function (event) {
+      if (event.target.name === "param") { refresh(); }
       if (event.target.closest("[data-audience]") || event.target.name === "param") { recount(); }
     });
     form.addEventListener("submit", function (event) {
