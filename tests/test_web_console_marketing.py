@@ -13,15 +13,20 @@ import html
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+from pydantic import ValidationError
 
+from engine.campaigns import broadcasts as campaign_broadcasts
 from engine.clock import FrozenClock
 from engine.models import Channel, Failure, MessageStatus
 from engine.models.content import TemplateContent
 from engine.outbound.enqueue import OutboundRequest, enqueue
 from engine.store import Tx
+from tests.conftest import AUTH, make_app, make_settings
 from tests.desk import PASSWORD, Client, add_agent, add_contact, store_of
 
 MARK = "mark@example.com"
@@ -328,6 +333,8 @@ async def test_a_form_submitted_twice_at_once_makes_one_broadcast(client: Client
     )
     assert other.headers["Location"] != first.headers["Location"]
     assert len(await broadcasts(client)) == 2
+    listed = await (await client.get("/console/broadcasts")).text()
+    assert len(re.findall(r'<tr data-broadcast="', listed)) == 2
 
 
 # --- a broadcast's page, actions, report, live progress --------------------------------
@@ -435,6 +442,51 @@ async def test_the_live_stream_sends_a_broadcasts_progress_as_it_changes(
     failed = await next_event()
     assert failed["broadcasts"][0]["counts"]["failed"] == 1
     response.close()
+
+
+async def test_a_broadcast_the_quality_guard_paused_says_why(
+    client: Client, clock: FrozenClock
+) -> None:
+    token = await sign_in(client, MARK, "marketer")
+    await import_contacts(client, token, 3, set())
+    broadcast_id = await create_broadcast(client, token, when="later", send_at="2026-03-03T09:00")
+    why = "12 of the first 100 messages failed with 131049 (more than 10%)"
+
+    async def trip(tx: Tx) -> None:
+        await campaign_broadcasts.pause(
+            tx, broadcast_id, by=campaign_broadcasts.GUARD, reason=why, now=clock.now()
+        )
+
+    await store_of(client).write(trip)
+    page = await (await client.get(f"/console/broadcasts/{broadcast_id}")).text()
+    shown = re.search(r'id="paused-reason" role="status">(.*?)</div>', page, re.S)
+    assert shown is not None
+    assert "Paused by the quality guard." in shown[1]
+    assert why in shown[1]
+    assert re.search(r'data-action="resume">', page)  # resume is offered, pause is not
+    assert re.search(r'data-action="pause" hidden>', page)
+
+
+async def test_a_scheduled_send_is_read_in_the_business_time_zone(
+    aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
+) -> None:
+    settings = make_settings(tmp_path, BUSINESS_TIMEZONE="Europe/Madrid")
+    client = await aiohttp_client(make_app(settings, clock=clock), headers=AUTH)
+    token = await sign_in(client, MARK, "marketer")
+    await import_contacts(client, token, 2, set())
+    broadcast_id = await create_broadcast(client, token, when="later", send_at="2026-03-03T09:00")
+    made = await (await client.get(f"/api/v1/broadcasts/{broadcast_id}")).json()
+    assert made["send_at"] == "2026-03-03T08:00:00Z"  # 09:00 in Madrid is 08:00 UTC in March
+    page = await (await client.get(f"/console/broadcasts/{broadcast_id}")).text()
+    assert "send at 2026-03-03 09:00 (Europe/Madrid)" in page
+
+
+def test_an_unknown_business_time_zone_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as raised:
+        make_settings(tmp_path, BUSINESS_TIMEZONE="Mars/Olympus_Mons")
+    [error] = raised.value.errors()
+    assert error["loc"] == ("BUSINESS_TIMEZONE",)
+    assert "unknown time zone 'Mars/Olympus_Mons'" in error["msg"]
 
 
 # --- contacts ----------------------------------------------------------------------------
@@ -649,7 +701,7 @@ async def test_reports_count_failures_by_reason_and_stream_the_csv(
     assert summary == [("marketing_opt_out", "2"), ("131049", "1")]
     assert "Meta chose not to deliver it" in text
     only = await (await client.get("/console/reports", params={"failure_code": "131049"})).text()
-    assert len(re.findall(r"<tr><td>\+1 650", only)) == 1
+    assert len(re.findall(r'<tr><td class="nowrap">\+1 650', only)) == 1
     bad = await client.get("/console/reports", params={"status": "lost"})
     assert bad.status == 422
     assert re.search(r'data-field="status" role="alert">status: Input should be', await bad.text())
