@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from engine.models.agent import AgentRole
 
 CONVERSATIONS = "conversations"
+DESK_PAGES = frozenset({"search", "saved-replies", "team", "media"})
+"""The agents' desk beyond the conversations themselves: theirs, like the conversations."""
 MARKETING_SECTIONS = ("contacts", "broadcasts", "sequences", "reports")
 
 
@@ -53,11 +55,13 @@ def section_of(path: str) -> str | None:
     (None, None)
     >>> section_of("/console/contacts/16505551234"), section_of("/console/reports/messages.csv")
     ('contacts', 'reports')
+    >>> section_of("/console/team"), section_of("/console/api/saved-replies")
+    ('conversations', 'conversations')
     """
     api = path.startswith("/console/api/")
     parts = path.removeprefix("/console").removeprefix("/api").strip("/").split("/")
     first = parts[0]
-    if first in ("", CONVERSATIONS):
+    if first in ("", CONVERSATIONS) or first in DESK_PAGES:
         return CONVERSATIONS
     if api and first == "contacts":
         return None
