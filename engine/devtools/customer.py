@@ -107,13 +107,14 @@ async def customer_says(
     *,
     wait: float = REPLY_WAIT_SECONDS,
     api_token: str | None = None,
+    to_number: str | None = None,
 ) -> int:
     """Post the message, then print the replies that reach the simulator within ``wait``
     (read with ``api_token``, by default the settings' ``API_TOKEN``)."""
     base = settings.base_url
     token = api_token or settings.api_token or ""
     note = text_notification(
-        text, sender=sender, name=name, phone_number_id=settings.wa_phone_number_id
+        text, sender=sender, name=name, phone_number_id=to_number or settings.wa_phone_number_id
     )
     raw = json.dumps(note).encode()
     headers = {"Content-Type": "application/json"}
@@ -134,7 +135,10 @@ async def customer_says(
             await asyncio.sleep(POLL_SECONDS)
             received = await _received(http, base, sender, inspect)
             for sent in received[shown:]:
-                print("\n".join(describe(sent)))
+                lines = describe(sent)
+                if to_number:  # which number answered
+                    lines[0] += f"  [from {sent.get('phone_number_id')}]"
+                print("\n".join(lines))
             if len(received) > shown:
                 shown, last_at = len(received), time.monotonic()
             elif last_at is not None and time.monotonic() - last_at >= SETTLE_SECONDS:
@@ -169,7 +173,14 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"public_url": args.server.rstrip("/")})
     try:
         return asyncio.run(
-            customer_says(settings, args.text, args.sender, args.name, api_token=args.api_token)
+            customer_says(
+                settings,
+                args.text,
+                args.sender,
+                args.name,
+                api_token=args.api_token,
+                to_number=args.to_number,
+            )
         )
     except aiohttp.ClientConnectionError as error:
         print(f"cannot reach {settings.base_url}: {error}; is `python webhook_server.py` running?")
@@ -183,6 +194,10 @@ def add_command(commands: Any) -> None:
     says.add_argument("text", help="what the customer writes, e.g. hi")
     says.add_argument("--from", dest="sender", default="16505551234", help="their wa_id")
     says.add_argument("--name", default="Ann", help="their WhatsApp profile name")
+    says.add_argument(
+        "--to-number",
+        help="the business number's phone_number_id to write to (default: WA_PHONE_NUMBER_ID)",
+    )
     says.add_argument("--server", help="the server's URL (default: PUBLIC_URL or HOST:PORT)")
     says.add_argument(
         "--api-token", help="the REST API token, to read the simulator (default: API_TOKEN)"

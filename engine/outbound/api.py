@@ -21,6 +21,7 @@ from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message
 from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.outbound.numbers import require_number
 from engine.phone import is_valid_wa_id
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
@@ -41,6 +42,9 @@ class ApiMessage:
     content: TemplateContent | TextContent
     idempotency_key: str | None = None
     callback_url: str | None = None
+    phone_number_id: str | None = None
+    """The business number to send from (registered; :class:`UnknownNumber` otherwise);
+    None: the default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ async def send_api_message(
             message = await tx.messages.get(existing)
             assert message is not None
             return ApiSent(message, replayed=True)
+    await require_number(tx, request.phone_number_id)
     if await tx.contacts.get(request.to) is None and not is_valid_wa_id(request.to):
         raise NotANewNumber(request.to)
     contact, _ = await tx.contacts.get_or_create(
@@ -76,6 +81,7 @@ async def send_api_message(
             request.content,
             idempotency_key=request.idempotency_key,
             callback_url=request.callback_url,
+            phone_number_id=request.phone_number_id,
         ),
         now=now,
     )

@@ -23,6 +23,7 @@ from engine.web import (
     flows,
     health,
     messages,
+    numbers,
     sequences,
     templates,
     webhook,
@@ -81,7 +82,7 @@ def create_app(
     app.cleanup_ctx.append(_parts)
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
-        *(broadcasts, sequences),
+        *(broadcasts, sequences, numbers),
     )
     for module in routes:
         app.add_routes(module.routes)

@@ -49,6 +49,12 @@ class BroadcastPreview(Body):
     tags_match: Literal["any", "all"] = "any"
     attributes: list[AttributeCondition] = Field(default_factory=list)
     opted_in_only: bool = True
+    phone_number_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the business number to send from; default: the first registered",
+    )
 
 
 class BroadcastCreate(BroadcastPreview):
@@ -89,6 +95,7 @@ def broadcast_json(broadcast: Broadcast, counts: dict[str, int] | None = None) -
         "category": broadcast.category.value,
         "audience": broadcast.audience.model_dump(mode="json", by_alias=True, exclude_none=True),
         "opted_in_only": broadcast.opted_in_only,
+        "phone_number_id": broadcast.phone_number_id,
         "send_at": iso(broadcast.send_at),
         "total": broadcast.total,
         "will_send": broadcast.will_send,
@@ -139,6 +146,7 @@ def _asked(body: BroadcastPreview) -> BroadcastRequest:
         tags_match=body.tags_match,
         attributes=body.attributes,
         opted_in_only=body.opted_in_only,
+        phone_number_id=body.phone_number_id,
     )
 
 

@@ -79,10 +79,18 @@ class SequenceBody(Body):
     send_window: SendWindow | None = Field(
         default=None, description='local hours, e.g. {"start": "09:00", "end": "18:00"}'
     )
+    phone_number_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the business number to send from; default: the first registered",
+    )
 
     def definition(self) -> SequenceDefinition:
         return SequenceDefinition(
-            steps=tuple(step.step() for step in self.steps), send_window=self.send_window
+            steps=tuple(step.step() for step in self.steps),
+            send_window=self.send_window,
+            phone_number_id=self.phone_number_id,
         )
 
 
@@ -102,6 +110,7 @@ def sequence_json(sequence: MessageSequence) -> dict[str, Any]:
         "version": sequence.version,
         "steps": [{"index": index, **step} for index, step in enumerate(definition["steps"])],
         "send_window": definition.get("send_window"),
+        "phone_number_id": definition.get("phone_number_id"),
         "created_at": iso(sequence.created_at),
         "updated_at": iso(sequence.updated_at),
     }
