@@ -96,11 +96,17 @@ def _named(value: Value) -> str | None:
 
 
 async def _business_number(tx: Tx, value: Value, settings: IngestSettings) -> str | None:
-    """The registered number a value's messages came to; None: one not registered here."""
+    """The registered number a value's messages came to; None: one not registered here
+    (or none named where no default is set)."""
     named = _named(value) or settings.default_number
-    if named is None or named == settings.default_number:
-        return named
+    if settings.default_number is None or named == settings.default_number:
+        return named  # (without a configured number, an embedding's: every number is)
     return named if await tx.numbers.get(named) is not None else None
+
+
+def _unknown(value: Value, number: str | None, settings: IngestSettings) -> bool:
+    """Written to a business number this install does not have."""
+    return number is None and (_named(value) or settings.default_number) is not None
 
 
 def _name_of(value: Value, wa_id: str | None, user_id: str | None) -> str | None:
@@ -156,7 +162,7 @@ async def _message(
     if not created and contact.name is None and name:
         contact = await tx.contacts.update(contact.id, name=name)
 
-    if number is None and (_named(value) or settings.default_number) is not None:
+    if _unknown(value, number, settings):
         # Written to a number this install does not have: kept, but it opens no window,
         # changes no consent and is never answered (least of all from another number).
         await tx.numbers.record_inbound(row.id, contact.id, None, now)
