@@ -177,7 +177,8 @@ async def test_a_stop_from_meta_is_recorded_with_the_number_it_came_through(
     assert contact.marketing_opt_in is False  # one value for the business
     async with store_of(meta).read() as tx:
         ledger = await tx.contacts.consent_history(contact.id)
-    assert ledger[-1].note is not None and f"business number {B}" in ledger[-1].note
+    assert ledger[-1].note is not None
+    assert f"business number {B}" in ledger[-1].note
 
 
 async def test_error_131050_is_recorded_with_the_number_the_message_went_from(
@@ -196,7 +197,8 @@ async def test_error_131050_is_recorded_with_the_number_the_message_went_from(
     async with store_of(meta).read() as tx:
         ledger = await tx.contacts.consent_history(contact.id)
     assert contact.marketing_opt_in is False
-    assert ledger[-1].note is not None and f"business number {B})" in ledger[-1].note
+    assert ledger[-1].note is not None
+    assert f"business number {B})" in ledger[-1].note
 
 
 @pytest.mark.parametrize(

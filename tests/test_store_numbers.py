@@ -5,15 +5,15 @@ count of customers a number reached (its daily limit)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.clock import FrozenClock
 from engine.ids import new_id
 from engine.models.contact import ConsentSource
+from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Direction, Message, MessageStatus
 from engine.models.number import HealthUpdate, LimitTier, Quality
 from engine.outbound.enqueue import OutboundRequest, enqueue
-from engine.models.content import TemplateContent, TextContent
 from engine.store import Store, Tx
 from engine.store.contacts import Consent, NewContact
 from engine.store.numbers import NewNumber
@@ -41,7 +41,7 @@ async def contact(store: Store, wa_id: str = "16505551234") -> int:
     return await store.write(job)
 
 
-async def inbound(store: Store, contact_id: int, number: str | None, at: object) -> str:
+async def inbound(store: Store, contact_id: int, number: str | None, at: datetime) -> str:
     """A customer's message stored and recorded as ingest does."""
     message_id = new_id()
 
@@ -57,12 +57,12 @@ async def inbound(store: Store, contact_id: int, number: str | None, at: object)
                 text="hi",
                 status=MessageStatus.RECEIVED,
                 wamid=f"wamid.{message_id}",
-                created_at=moment,  # type: ignore[arg-type]
-                updated_at=moment,  # type: ignore[arg-type]
+                created_at=moment,
+                updated_at=moment,
             )
         )
-        await tx.conversations.record_inbound(contact_id, moment)  # type: ignore[arg-type]
-        await tx.numbers.record_inbound(message_id, contact_id, number, moment)  # type: ignore[arg-type]
+        await tx.conversations.record_inbound(contact_id, moment)
+        await tx.numbers.record_inbound(message_id, contact_id, number, moment)
 
     await store.write(job)
     return message_id
@@ -83,7 +83,8 @@ async def test_a_number_is_registered_once_and_the_first_is_the_default(
         missing = await tx.numbers.get("999")
     assert [n.phone_number_id for n in listed] == [A, B]
     assert default == A
-    assert b is not None and (b.display_phone_number, b.rate_limit) == ("15550783882", 5)
+    assert b is not None
+    assert (b.display_phone_number, b.rate_limit) == ("15550783882", 5)
     assert (b.quality_rating, b.messaging_limit_tier, b.flagged, b.daily_limit) == (
         Quality.UNKNOWN,
         None,
@@ -99,13 +100,16 @@ async def test_health_updates_find_the_number_by_its_display_digits_and_keep_the
     await register_two(store, clock)
     async with store.read() as tx:
         found = await tx.numbers.by_display("15550783881")  # registered as +1 555-078-3881
-    assert found is not None and found.phone_number_id == A
+    assert found is not None
+    assert found.phone_number_id == A
     first = await store.write(
         lambda tx: tx.numbers.update_health(
             A, HealthUpdate(messaging_limit_tier=LimitTier.TIER_1K), at=clock.now()
         )
     )
-    assert first is not None and first.daily_limit == 1000 and not first.unhealthy
+    assert first is not None
+    assert first.daily_limit == 1000
+    assert not first.unhealthy
     flagged = await store.write(
         lambda tx: tx.numbers.update_health(A, HealthUpdate(flagged=True), at=clock.now())
     )
@@ -120,7 +124,9 @@ async def test_health_updates_find_the_number_by_its_display_digits_and_keep_the
             B, HealthUpdate(quality_rating=Quality.RED), at=clock.now()
         )
     )
-    assert red is not None and red.unhealthy and red.health_updated_at == clock.now()
+    assert red is not None
+    assert red.unhealthy
+    assert red.health_updated_at == clock.now()
     assert (
         await store.write(
             lambda tx: tx.numbers.update_health("999", HealthUpdate(flagged=True), at=clock.now())
@@ -219,4 +225,5 @@ async def test_customers_reached_counts_unique_contacts_of_business_initiated_se
         oldest = await tx.numbers.oldest_reach(A, since=start)
         none = await tx.numbers.oldest_reach(A, since=clock.now() + timedelta(hours=1))
     assert (on_a, on_b, later) == (2, 1, 2)
-    assert oldest == start and none is None
+    assert oldest == start
+    assert none is None

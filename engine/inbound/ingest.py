@@ -98,9 +98,11 @@ def _named(value: Value) -> str | None:
 async def _business_number(tx: Tx, value: Value, settings: IngestSettings) -> str | None:
     """The registered number a value's messages came to; None: one not registered here
     (or none named where no default is set)."""
-    named = _named(value) or settings.default_number
-    if settings.default_number is None or named == settings.default_number:
-        return named  # (without a configured number, an embedding's: every number is)
+    named = _named(value)
+    if named is None or settings.default_number is None or named == settings.default_number:
+        # No metadata: the configured number. No configured number (an embedding's own
+        # ingest): every number is taken as it comes.
+        return named or settings.default_number
     return named if await tx.numbers.get(named) is not None else None
 
 
