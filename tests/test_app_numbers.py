@@ -70,7 +70,7 @@ async def test_the_bot_answers_from_the_number_the_customer_wrote_to(
 
     first = await eventually(lambda: answered(1), what="the bot's answer")
     assert first == [(B, ANN)]
-    reply = [m for m in await campaigns.received(ANN) if m["wamid"]][0]
+    reply = next(m for m in await campaigns.received(ANN) if m["wamid"])
     assert reply["body"]["interactive"]["body"]["text"] == MENU
     # Its statuses came back with B's metadata and were applied: delivered, then read.
     message = (await campaigns.get("/api/v1/reports/messages"))["rows"][0]
