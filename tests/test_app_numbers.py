@@ -109,12 +109,14 @@ async def test_each_number_keeps_its_own_rate(campaigns: Campaigns) -> None:
     slow = "106540352242924"
     await register(campaigns, slow, "15550783884", rate=4)
     count = 9
+    # Other customers on each number: a customer gets one message at a time, which would
+    # tie the two numbers' sends together.
     for index in range(count):
-        for number in (A, slow):
+        for number, customer in ((A, index), (slow, 100 + index)):
             await campaigns.post(
                 "/api/v1/messages",
                 {
-                    "to": f"1650555{index:04d}",
+                    "to": f"1650555{customer:04d}",
                     "template": ORDER_UPDATE,
                     "phone_number_id": number,
                 },
