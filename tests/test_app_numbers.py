@@ -9,6 +9,7 @@ within a number's daily limit of unique customers, the rest waiting for the roll
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +133,12 @@ async def test_each_number_keeps_its_own_rate(campaigns: Campaigns) -> None:
     for record in simulator.received():
         if record.wamid:
             moments[record.phone_number_id].append(record.monotonic)
-    span = {number: max(times) - min(times) for number, times in moments.items()}
+    span = max(moments[slow]) - min(moments[slow])
     # 9 messages at 4 a second take (9 - 1) / 4 = 2 s at least; A (1000 a second) is
-    # not held to the slow number's pace.
-    assert span[slow] >= (count - 1) / 4 - 0.05
-    assert span[A] < span[slow] / 2
+    # not held to the slow number's pace: some of its messages go together.
+    assert span >= (count - 1) / 4 - 0.05
+    ordered = sorted(moments[A])
+    assert min(later - earlier for earlier, later in pairwise(ordered)) < 0.2
 
 
 @pytest.mark.parametrize(
@@ -223,7 +225,7 @@ async def test_planning_keeps_within_the_numbers_daily_limit(campaigns: Campaign
     async def fifty_sent() -> bool:
         return len(await sent_from(campaigns)) == 50
 
-    await eventually(fifty_sent, what="the first 50 to be sent")
+    await eventually(fifty_sent, what="the first 50 to be sent", within=60)
     held_back = await campaigns.broadcast(created["id"])
     assert (held_back["state"], held_back["planned"], held_back["planning_done"]) == (
         "sending",
@@ -235,6 +237,11 @@ async def test_planning_keeps_within_the_numbers_daily_limit(campaigns: Campaign
     assert (await campaigns.broadcast(created["id"]))["planned"] == 50
 
     campaigns.advance(hours=1, minutes=1)  # the first sends are a day old: room again
-    done = await campaigns.wait_for_broadcast(created["id"], "completed")
+
+    async def completed() -> dict[str, Any] | None:
+        found = await campaigns.broadcast(created["id"])
+        return found if found["state"] == "completed" else None
+
+    done = await eventually(completed, what="the rest to be sent", within=60)
     assert done["planned"] == 60
     assert len(await sent_from(campaigns)) == 60
