@@ -455,8 +455,8 @@ class Simulator:
     async def _serves(self, phone_number_id: str) -> bool:
         """Its own number, and every number registered in the store (each with its
         display number, for the notifications); any number without a store."""
-        if phone_number_id == self.phone_number_id:
-            return True
+        if phone_number_id == self.phone_number_id or phone_number_id in self._displays:
+            return True  # (a number once registered stays: no store read per send)
         if self._store is None:
             return True
         async with self._store.read() as tx:
