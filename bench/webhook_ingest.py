@@ -126,6 +126,7 @@ def serve_optinflow(port: int, database: Path) -> None:
         WA_APP_SECRET=SECRET,
         TEMPLATES_FILE=ROOT / "fixtures" / "templates.yaml",
         FLOWS_DIR=ROOT / "flows",
+        WA_PHONE_NUMBER_ID="106540352242922",  # the number the notifications are sent to
     )
     app = create_app(settings)
     app[BOT_HANDLER] = CountingBot()

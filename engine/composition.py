@@ -49,6 +49,7 @@ from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
 from engine.outbound.metrics import OutboundMetrics
+from engine.outbound.numbers import register_configured
 from engine.outbound.sender import Sender, SenderConfig
 from engine.store import Store, Tx, open_store
 from engine.whatsapp.client import CloudApiClient
@@ -146,6 +147,7 @@ def ingest_settings(settings: Settings) -> IngestSettings:
             detector=build_detector(settings.consent_intent_detector),
             ask_again_after=timedelta(days=settings.consent_intent_ask_again_days),
         ),
+        default_number=settings.wa_phone_number_id,
     )
 
 
@@ -177,6 +179,7 @@ async def assemble(
         )
         stack.push_async_callback(store.close)
         await _load_catalogue(store, settings)
+        await _register_configured_number(store, settings, clock)
 
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.outbound_concurrency)
@@ -274,6 +277,12 @@ async def _load_catalogue(store: Store, settings: Settings) -> None:
     log.info("loaded %d templates from %s", len(catalogue), settings.templates_file)
 
 
+async def _register_configured_number(store: Store, settings: Settings, clock: Clock) -> None:
+    phone_number_id, display = settings.wa_phone_number_id, settings.wa_display_phone_number
+    now = clock.now()
+    await store.write(lambda tx: register_configured(tx, phone_number_id, display, now=now))
+
+
 async def _start_simulator(
     settings: Settings, store: Store, clock: Clock, stack: contextlib.AsyncExitStack
 ) -> Simulator | None:
@@ -285,6 +294,7 @@ async def _start_simulator(
         store=store,
         clock=clock,
         phone_number_id=settings.wa_phone_number_id,
+        display_phone_number=settings.wa_display_phone_number,
         webhook_url=settings.simulator_webhook_url or settings.base_url + "/webhook",
         app_secret=settings.wa_app_secret,
         access_token=SIMULATOR_TOKEN,  # what our client posts without WA_ACCESS_TOKEN

@@ -39,7 +39,8 @@ class Metrics:
         )
         self.inbound_messages = Counter(
             "optinflow_inbound_messages",
-            "Inbound messages: stored, or a duplicate of one already stored.",
+            "Inbound messages: stored, or a duplicate of one already stored; unknown_number: "
+            "written to a business number not registered here (stored, never answered).",
             ["result"],
             registry=self.registry,
         )

@@ -30,6 +30,9 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 AiohttpClient = Callable[..., Coroutine[Any, Any, TestClient[Any, Any]]]
 
 
+SAMPLE_PHONE_NUMBER_ID = "106540352242922"
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "DATABASE_URL": database_url(tmp_path / "optinflow.db"),
@@ -40,6 +43,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         # No sender unless a test serves the app where the built-in simulator expects it
         # (tests/outbound_support.py start_outbound): queued rows stay queued.
         "OUTBOUND_WORKER": False,
+        # The business number of Meta's sample notifications (fixtures/webhooks).
+        "WA_PHONE_NUMBER_ID": SAMPLE_PHONE_NUMBER_ID,
+        "WA_DISPLAY_PHONE_NUMBER": "15550783881",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -106,3 +106,24 @@ async def test_a_customer_sends_a_document_the_console_then_serves(
     stored = outbound.app[SIMULATOR].media(document["id"])
     assert stored is not None
     assert (stored.content, stored.mime_type) == (b"%PDF-1.4 receipt", "application/pdf")
+
+
+async def test_to_number_writes_to_that_business_number_and_shows_where_the_answer_came_from(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    clock: FrozenClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outbound = await start_outbound(aiohttp_client, tmp_path, clock)
+    second = "106540352242923"
+    registered = await outbound.client.post(
+        "/api/v1/numbers", json={"phone_number_id": second, "display_phone_number": "15550783882"}
+    )
+    assert registered.status == 201
+    settings = outbound.app[SETTINGS]
+    assert (
+        await customer_says(settings, "hi", "16505551234", "Ann", wait=30.0, to_number=second) == 0
+    )
+    assert capsys.readouterr().out.splitlines()[1] == (
+        f"business (interactive): Hi Ann! How can we help you today?  [from {second}]"
+    )

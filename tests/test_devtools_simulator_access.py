@@ -17,9 +17,9 @@ import pytest
 from engine.clock import FrozenClock
 from engine.devtools.cluster import free_port
 from engine.devtools.simulator import SIMULATOR_TOKEN
-from tests.conftest import AUTH, ROOT, make_app, make_settings
+from tests.conftest import AUTH, ROOT, SAMPLE_PHONE_NUMBER_ID, make_app, make_settings
 
-PHONE = "100000000000001"
+PHONE = SAMPLE_PHONE_NUMBER_ID
 SEND = f"/simulator/v21.0/{PHONE}/messages"
 CONTROL_ROUTES = [
     ("GET", "/simulator/messages"),
@@ -28,6 +28,7 @@ CONTROL_ROUTES = [
     ("GET", "/simulator/failures"),
     ("POST", "/simulator/failures"),
     ("DELETE", "/simulator/failures"),
+    ("POST", "/simulator/quality"),
 ]
 RULE = {"to": "16505551234", "code": 131056}
 TEXT = {"messaging_product": "whatsapp", "to": "16505551234", "type": "text", "text": {"body": "x"}}
@@ -61,7 +62,7 @@ async def test_with_the_api_token_they_answer(
 ) -> None:
     client = await aiohttp_client(make_app(make_settings(tmp_path), clock=clock))
     statuses = [await _control(client, m, p, AUTH) for m, p in CONTROL_ROUTES]
-    assert statuses == [200, 204, 200, 200, 201, 204]
+    assert statuses == [200, 204, 200, 200, 201, 204, 422]  # (quality: not a failure rule)
 
 
 async def test_simulator_open_lets_anyone_in(
@@ -70,7 +71,7 @@ async def test_simulator_open_lets_anyone_in(
     settings = make_settings(tmp_path, SIMULATOR_OPEN=True)
     client = await aiohttp_client(make_app(settings, clock=clock))
     statuses = [await _control(client, m, p, {}) for m, p in CONTROL_ROUTES]
-    assert statuses == [200, 204, 200, 200, 201, 204]
+    assert statuses == [200, 204, 200, 200, 201, 204, 422]  # (quality: not a failure rule)
 
 
 async def test_the_send_endpoint_takes_only_the_simulator_token(

@@ -122,7 +122,10 @@ async def test_user_preferences_create_an_unknown_contact_opted_out(
     assert await ledger(store) == [(False, ConsentSource.WHATSAPP_PREFERENCES)]
     async with store.read() as tx:
         events = await tx.contacts.consent_history(contact.id)
-    assert events[0].note == "User requested to stop marketing messages"
+    # The business number it came through (the notification's metadata) is kept with it.
+    assert events[0].note == (
+        "User requested to stop marketing messages (through business number 106540352242922)"
+    )
 
 
 async def test_user_preferences_about_something_else_are_ignored(

@@ -40,6 +40,8 @@ class BroadcastRequest:
     tags_match: Literal["any", "all"] = "any"
     attributes: Sequence[AttributeCondition] = ()
     opted_in_only: bool = True
+    phone_number_id: str | None = None
+    """The business number to send from; None: the default (the first registered)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,10 @@ def _audience(asked: BroadcastRequest) -> AudienceSpec:
 
 async def _count(tx: Tx, asked: BroadcastRequest, *, now: datetime, check_numbers: bool) -> Counted:
     spec = _audience(asked)
+    if asked.phone_number_id is not None and await tx.numbers.get(asked.phone_number_id) is None:
+        raise InvalidField(
+            "phone_number_id", f"business number {asked.phone_number_id!r} is not registered"
+        )
     contact_ids: tuple[int, ...] = ()
     if asked.contacts:
         known = await tx.broadcasts.contact_ids(sorted(set(asked.contacts)))
@@ -153,6 +159,7 @@ async def create_broadcast(
             audience=counted.audience,
             contact_ids=counted.contact_ids,
             opted_in_only=asked.opted_in_only,
+            phone_number_id=asked.phone_number_id,
             send_at=due,
             counted=counted.preview,
             now=now,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
 
@@ -37,6 +37,7 @@ from engine.models.campaign import (
 )
 from engine.models.content import TemplateContent
 from engine.models.message import Channel, Failure, TemplateRef
+from engine.models.number import DAILY_LIMIT_PERIOD, BusinessNumber
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import (
     BulkPlan,
@@ -217,9 +218,12 @@ async def create(
     send_at: datetime,
     counted: Preview,
     now: datetime,
+    phone_number_id: str | None = None,
 ) -> Broadcast:
-    """Store a broadcast and make its planning due at ``send_at``."""
+    """Store a broadcast and make its planning due at ``send_at``, from
+    ``phone_number_id`` (None: the default number, kept as it is now)."""
     broadcast = Broadcast(
+        phone_number_id=phone_number_id or await tx.numbers.default(),
         id=new_id(),
         name=name,
         template=TemplateRef(name=content.name, language=content.language, params=content.params),
@@ -310,11 +314,20 @@ class PreparedBatch:
 
 
 async def prepare_batch(
-    tx: Tx, broadcast: Broadcast, *, after: int, settings: BroadcastSettings, now: datetime
+    tx: Tx,
+    broadcast: Broadcast,
+    *,
+    after: int,
+    settings: BroadcastSettings,
+    now: datetime,
+    limit: int | None = None,
 ) -> PreparedBatch:
-    """Read the page of the audience after ``after`` and decide its rows."""
+    """Read the page of the audience after ``after`` (at most ``limit`` members, else
+    a batch) and decide its rows."""
     page = await tx.broadcasts.audience_page(
-        stored_audience(broadcast), after=after, limit=settings.batch_size
+        stored_audience(broadcast),
+        after=after,
+        limit=min(limit or settings.batch_size, settings.batch_size),
     )
     if not page.members:
         return PreparedBatch(broadcast, after, page, None)
@@ -327,6 +340,7 @@ async def prepare_batch(
                 content,
                 page.members,
                 Options(opted_in_only=broadcast.opted_in_only),
+                phone_number_id=broadcast.phone_number_id,
             ),
             resolved,
             now=now,
@@ -373,9 +387,28 @@ async def plan_batch(
         return Planned()
     if broadcast.state is BroadcastState.SCHEDULED:
         await tx.broadcasts.set_state(broadcast.id, BroadcastState.SENDING, now=now)
-    if prepared is None or not _still_stands(prepared, broadcast):
+    health = await number_health(tx, broadcast, now=now)
+    if health.pause_reason is not None:
+        await _pause(tx, broadcast, by=NUMBER_HEALTH, reason=health.pause_reason, now=now)
+        return Planned(paused=True)
+    if health.room is not None and health.room <= 0:
+        # The number has reached its daily limit: the rest waits for the rolling 24 hours.
+        await tx.campaign_work.schedule(
+            WorkKind.BROADCAST, broadcast.id, health.next_room_at or now + timedelta(minutes=1)
+        )
+        return Planned()
+    if (
+        prepared is None
+        or not _still_stands(prepared, broadcast)
+        or (health.room is not None and len(prepared.page.members) > health.room)
+    ):
         prepared = await prepare_batch(
-            tx, broadcast, after=broadcast.planned_until, settings=settings, now=now
+            tx,
+            broadcast,
+            after=broadcast.planned_until,
+            settings=settings,
+            now=now,
+            limit=health.room,
         )
     if prepared.problem is not None:
         await _pause(
@@ -408,6 +441,62 @@ async def plan_batch(
         await tx.campaign_work.schedule(WorkKind.BROADCAST, broadcast.id, now)
         return Planned(queued)
     return Planned(queued, more=True)
+
+
+NUMBER_HEALTH = "number_health"
+"""Who paused a broadcast whose business number turned RED or was flagged."""
+
+
+def unhealthy_reason(number: BusinessNumber) -> str:
+    why = "was flagged" if number.flagged else f"has quality {number.quality_rating}"
+    return (
+        f"Business number {number.display_phone_number} ({number.phone_number_id}) {why}: "
+        "marketing from it is paused to protect it; resume once its quality recovers."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NumberHealth:
+    pause_reason: str | None = None
+    room: int | None = None
+    """Customers the number may still start conversations with now (None: no limit)."""
+    next_room_at: datetime | None = None
+
+
+async def _number_of(tx: Tx, broadcast: Broadcast) -> BusinessNumber | None:
+    if broadcast.phone_number_id is None:
+        return None
+    return await tx.numbers.get(broadcast.phone_number_id)
+
+
+async def number_pause_reason(tx: Tx, broadcast: Broadcast) -> str | None:
+    """Why a MARKETING broadcast must pause for its number's health (None: it need not)."""
+    if broadcast.category is not TemplateCategory.MARKETING:
+        return None
+    number = await _number_of(tx, broadcast)
+    return unhealthy_reason(number) if number is not None and number.unhealthy else None
+
+
+async def number_health(tx: Tx, broadcast: Broadcast, *, now: datetime) -> NumberHealth:
+    """What the broadcast's number allows now: a MARKETING broadcast on a number that
+    is RED or flagged pauses; planning stays within the number's daily limit of unique
+    customers in a rolling 24 hours (its messaging limit tier)."""
+    number = await _number_of(tx, broadcast)
+    if number is None:
+        return NumberHealth()
+    if number.unhealthy and broadcast.category is TemplateCategory.MARKETING:
+        return NumberHealth(pause_reason=unhealthy_reason(number))
+    if number.daily_limit is None:
+        return NumberHealth()
+    since = now - DAILY_LIMIT_PERIOD
+    reached = await tx.numbers.customers_reached(number.phone_number_id, since=since)
+    room = max(0, number.daily_limit - reached)
+    oldest = (
+        await tx.numbers.oldest_reach(number.phone_number_id, since=since) if not room else None
+    )
+    # A slot frees 24 hours after the oldest send in the period.
+    next_at = (oldest + DAILY_LIMIT_PERIOD) if oldest is not None else now + timedelta(minutes=1)
+    return NumberHealth(room=room, next_room_at=max(next_at, now + timedelta(seconds=1)))
 
 
 async def _require(tx: Tx, broadcast_id: str) -> Broadcast:
@@ -535,6 +624,8 @@ class Watch:
     trip: str | None = None
     """The reason to pause it."""
     completed: bool = False
+    by: str = GUARD
+    """Who pauses it: the quality guard, or the health of its business number."""
 
 
 async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch | None:
@@ -542,6 +633,9 @@ async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch
     broadcast = await tx.broadcasts.get(broadcast_id)
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
         return None
+    unhealthy = await number_pause_reason(tx, broadcast)
+    if unhealthy is not None:
+        return Watch(broadcast_id, trip=unhealthy, by=NUMBER_HEALTH)
     if broadcast.guard is GuardState.WATCHING:
         sample = await tx.broadcasts.guard_sample(
             broadcast_id, settings.guard_sample, QUALITY_CODES
@@ -568,8 +662,8 @@ async def apply_watch(tx: Tx, found: Watch, *, now: datetime) -> bool:
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
         return False  # changed since it was looked at
     if found.trip is not None:
-        log.warning("broadcast %s paused by the quality guard", broadcast.id)
-        await _pause(tx, broadcast, by=GUARD, reason=found.trip, now=now)
+        log.warning("broadcast %s paused (%s): %s", broadcast.id, found.by, found.trip)
+        await _pause(tx, broadcast, by=found.by, reason=found.trip, now=now)
         return True
     if found.completed and not await tx.broadcasts.has_pending(broadcast.id):
         await tx.broadcasts.set_state(broadcast.id, BroadcastState.COMPLETED, now=now)

@@ -51,7 +51,11 @@ def step_content(step: SequenceStep) -> OutboundContent:
 
 
 async def check_definition(tx: Tx, definition: SequenceDefinition) -> None:
-    """InvalidField naming the step whose template the catalogue cannot send."""
+    """InvalidField naming the step whose template the catalogue cannot send, or the
+    business number when it is not registered."""
+    number = definition.phone_number_id
+    if number is not None and await tx.numbers.get(number) is None:
+        raise InvalidField("phone_number_id", f"business number {number!r} is not registered")
     for index, step in enumerate(definition.steps):
         if step.template is None:
             continue
@@ -160,7 +164,16 @@ async def run_step(tx: Tx, *, item: WorkItem, owner: str, now: datetime) -> Step
     message_id, failure, queued = None, None, False
     content = step_content(steps[index])
     try:
-        enqueued = await enqueue(tx, OutboundRequest(contact, Channel.SEQUENCE, content), now=now)
+        enqueued = await enqueue(
+            tx,
+            OutboundRequest(
+                contact,
+                Channel.SEQUENCE,
+                content,
+                phone_number_id=sequence.definition.phone_number_id,
+            ),
+            now=now,
+        )
     except TemplateProblem as problem:
         failure = Failure(code=INVALID_TEMPLATE, reason=f"{problem.field}: {problem.message}")
     except Refused as refused:  # a text step outside the 24-hour window

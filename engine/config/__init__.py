@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     wa_app_secret: str | None = Field(default=None, alias="WA_APP_SECRET")
     wa_access_token: str | None = Field(default=None, alias="WA_ACCESS_TOKEN")
     wa_phone_number_id: str = Field(default="100000000000001", alias="WA_PHONE_NUMBER_ID")
+    wa_display_phone_number: str = Field(
+        default="15550783881",
+        pattern=r"^\+?[0-9 ()-]{5,24}$",
+        alias="WA_DISPLAY_PHONE_NUMBER",
+        description="The display number of WA_PHONE_NUMBER_ID, as Meta shows it.",
+    )
     wa_graph_base: str | None = Field(
         default=None,
         alias="WA_GRAPH_BASE",

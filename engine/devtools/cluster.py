@@ -99,6 +99,9 @@ class Node:
         self.stop(signal.SIGKILL)
 
 
+SAMPLE_PHONE_NUMBER_ID = "106540352242922"
+
+
 class Cluster:
     def __init__(
         self,
@@ -127,6 +130,9 @@ class Cluster:
                 "FLOWS_DIR": str(ROOT / "flows"),
                 "PYTHONPATH": str(ROOT),
                 "PYTHONUNBUFFERED": "1",
+                # The business number of Meta's sample notifications, which the tests
+                # and benches post: a message to a number not registered is not answered.
+                "WA_PHONE_NUMBER_ID": SAMPLE_PHONE_NUMBER_ID,
             }
         )
         base.update(env or {})

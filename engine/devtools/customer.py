@@ -175,6 +175,7 @@ async def customer_says(
     *,
     wait: float = REPLY_WAIT_SECONDS,
     api_token: str | None = None,
+    to_number: str | None = None,
     image: Path | None = None,
     document: Path | None = None,
 ) -> int:
@@ -193,13 +194,16 @@ async def customer_says(
                 media,
                 sender=sender,
                 name=name,
-                phone_number_id=settings.wa_phone_number_id,
+                phone_number_id=to_number or settings.wa_phone_number_id,
                 caption=text or None,
                 filename=attached.name,
             )
         else:
             note = text_notification(
-                text, sender=sender, name=name, phone_number_id=settings.wa_phone_number_id
+                text,
+                sender=sender,
+                name=name,
+                phone_number_id=to_number or settings.wa_phone_number_id,
             )
         raw = json.dumps(note).encode()
         headers = {"Content-Type": "application/json"}
@@ -219,7 +223,10 @@ async def customer_says(
             await asyncio.sleep(POLL_SECONDS)
             received = await _received(http, base, sender, inspect)
             for sent in received[shown:]:
-                print("\n".join(describe(sent)))
+                lines = describe(sent)
+                if to_number:  # which number answered
+                    lines[0] += f"  [from {sent.get('phone_number_id')}]"
+                print("\n".join(lines))
             if len(received) > shown:
                 shown, last_at = len(received), time.monotonic()
             elif last_at is not None and time.monotonic() - last_at >= SETTLE_SECONDS:
@@ -265,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
                 args.sender,
                 args.name,
                 api_token=args.api_token,
+                to_number=args.to_number,
                 image=args.image,
                 document=args.document,
             )
@@ -291,6 +299,10 @@ def add_command(commands: Any) -> None:
         "e.g. US.13491208655302741918",
     )
     says.add_argument("--name", default="Ann", help="their WhatsApp profile name")
+    says.add_argument(
+        "--to-number",
+        help="the business number's phone_number_id to write to (default: WA_PHONE_NUMBER_ID)",
+    )
     says.add_argument("--server", help="the server's URL (default: PUBLIC_URL or HOST:PORT)")
     says.add_argument(
         "--api-token", help="the REST API token, to read the simulator (default: API_TOKEN)"

@@ -54,8 +54,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.clock import Clock, SystemClock
 from engine.config import SIMULATOR_PREFIX
 from engine.identity import is_user_id
+from engine.models.conversation import window_open_at
+from engine.models.number import LimitTier, Quality
 from engine.models.template import Template
+from engine.outbound.enqueue import last_inbound
 from engine.store import Store, open_store
+from engine.store.numbers import display_digits
 from engine.whatsapp.send import SendBody
 from engine.whatsapp.send_errors import (
     AUTHENTICATION_TO_USER_ID,
@@ -244,6 +248,7 @@ class Simulator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._warned_404 = False
         self._media: dict[str, StoredMedia] = {}
+        self._displays: dict[str, str] = {phone_number_id: display_phone_number}
 
     # -- lifetime -----------------------------------------------------------------
 
@@ -365,7 +370,7 @@ class Simulator:
         elif rule is not None and rule.code == "slow":
             self._take_rule(record.to)
             late_by = rule.hold_seconds
-        elif template is None and not await self._window_open(record.to):
+        elif template is None and not await self._window_open(record.to, phone_number_id):
             failure = WINDOW_CLOSED
         category = template.category.value.lower() if template else "service"
         self._notify(record, category, failure)
@@ -399,7 +404,7 @@ class Simulator:
             )
         if self._access_token and not hmac.compare_digest(token, self._access_token):
             return graph_error(190, status=401, message="Error validating access token"), None, None
-        if phone_number_id != self.phone_number_id:
+        if not await self._serves(phone_number_id):
             return (
                 graph_error(
                     100,
@@ -499,15 +504,65 @@ class Simulator:
             self._templates[key] = (template, time.monotonic() + 1.0)
         return template
 
-    async def _window_open(self, address: str) -> bool:
+    async def _serves(self, phone_number_id: str) -> bool:
+        """Its own number, and every number registered in the store (each with its
+        display number, for the notifications); any number without a store."""
+        if phone_number_id == self.phone_number_id or phone_number_id in self._displays:
+            return True  # (a number once registered stays: no store read per send)
+        if self._store is None:
+            return True
+        async with self._store.read() as tx:
+            number = await tx.numbers.get(phone_number_id)
+        if number is None:
+            return False
+        self._displays[phone_number_id] = display_digits(number.display_phone_number)
+        return True
+
+    def display_of(self, phone_number_id: str) -> str:
+        return self._displays.get(phone_number_id, self.display_phone_number)
+
+    async def _window_open(self, address: str, phone_number_id: str) -> bool:
+        """Meta's window: the customer wrote to this business number within 24 hours."""
         if self._store is None:
             return True
         async with self._store.read() as tx:
             contact = await tx.contacts.get(address)
             if contact is None:
                 return False
-            conversation = await tx.conversations.get(contact.id)
-        return conversation.window_open(self._clock.now())
+            last = await last_inbound(tx, contact.id, phone_number_id)
+        return window_open_at(last, self._clock.now())
+
+    async def emit_quality_update(
+        self,
+        *,
+        phone_number_id: str | None,
+        event: str,
+        current_limit: str | None = None,
+        quality_rating: str | None = None,
+    ) -> dict[str, Any]:
+        """Post Meta's ``phone_number_quality_update`` for one of its numbers to the
+        webhook (as Meta sends it: the number named by its display number); the
+        notification posted."""
+        number = phone_number_id or self.phone_number_id
+        await self._serves(number)
+        value: dict[str, Any] = {"display_phone_number": self.display_of(number), "event": event}
+        if current_limit is not None:
+            value["current_limit"] = current_limit
+        if quality_rating is not None:
+            value["quality_rating"] = quality_rating
+        document = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": self.waba_id,
+                    "time": int(self._clock.now().timestamp()),
+                    "changes": [{"value": value, "field": "phone_number_quality_update"}],
+                }
+            ],
+        }
+        if self.webhook_url is not None and self._session is not None:
+            await self._post(json.dumps(document, separators=(",", ":")).encode())
+        return document
 
     # -- status notifications -----------------------------------------------------
 
@@ -572,7 +627,7 @@ class Simulator:
                             "value": {
                                 "messaging_product": "whatsapp",
                                 "metadata": {
-                                    "display_phone_number": self.display_phone_number,
+                                    "display_phone_number": self.display_of(record.phone_number_id),
                                     "phone_number_id": record.phone_number_id,
                                 },
                                 "statuses": [entry],
@@ -862,6 +917,43 @@ async def add_failure(request: web.Request) -> web.Response:
         )
     request.app[SIMULATOR].add_failure(rule)
     return web.json_response(rule.model_dump(), status=201)
+
+
+class QualityEmit(BaseModel):
+    """What ``POST /simulator/quality`` makes Meta say about a business number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str | None = Field(default=None, description="default: its own number")
+    event: Literal[
+        "FLAGGED", "UNFLAGGED", "UPGRADE", "DOWNGRADE", "ONBOARDING", "THROUGHPUT_UPGRADE"
+    ]
+    current_limit: LimitTier | None = None
+    quality_rating: Quality | None = None
+
+
+@routes.post(SIMULATOR_PREFIX + "/quality")
+@_controlled
+async def emit_quality_update(request: web.Request) -> web.Response:
+    try:
+        asked = QualityEmit.model_validate_json(await request.read())
+    except ValidationError as error:
+        fields = [
+            {"field": ".".join(str(p) for p in issue["loc"]) or "body", "message": issue["msg"]}
+            for issue in error.errors(include_url=False)
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return web.json_response(
+            {"error": {"code": "invalid_request", "message": message, "fields": fields}},
+            status=422,
+        )
+    document = await request.app[SIMULATOR].emit_quality_update(
+        phone_number_id=asked.phone_number_id,
+        event=asked.event,
+        current_limit=asked.current_limit.value if asked.current_limit else None,
+        quality_rating=asked.quality_rating.value if asked.quality_rating else None,
+    )
+    return web.json_response(document, status=202)
 
 
 @routes.get(SIMULATOR_PREFIX + "/failures")

@@ -63,7 +63,22 @@ def preference_signal(category: str | None, value: str | None) -> Signal | None:
     return PREFERENCE_SIGNALS.get(value.strip().lower())
 
 
-async def apply_user_preference(tx: Tx, preference: UserPreference, *, name: str | None) -> bool:
+def through_number(note: str | None, phone_number_id: str | None) -> str | None:
+    """A ledger note that says which business number the customer's choice came through
+    (the opt-in itself is one value for the business: the customer told the business).
+
+    >>> through_number("User requested to stop marketing messages", "106540352242922")
+    'User requested to stop marketing messages (through business number 106540352242922)'
+    """
+    if phone_number_id is None:
+        return note
+    through = f"through business number {phone_number_id}"
+    return f"{note} ({through})" if note else through
+
+
+async def apply_user_preference(
+    tx: Tx, preference: UserPreference, *, name: str | None, via: str | None = None
+) -> bool:
     """Meta's ``user_preferences`` item; False when it is not about marketing messages.
 
     A preference can come from someone who never wrote to us (they stopped our
@@ -79,7 +94,7 @@ async def apply_user_preference(tx: Tx, preference: UserPreference, *, name: str
         wa_id=preference.wa_id,
         user_id=preference.user_id,
         name=name,
-        note=preference.detail,
+        note=through_number(preference.detail, via),
     )
     return True
 

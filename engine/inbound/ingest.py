@@ -40,12 +40,14 @@ from engine.inbound.consent_rules import ConsentRules, Signal
 from engine.inbound.input_from_message import customer_input
 from engine.inbound.intent import Intent
 from engine.inbound.number_change import apply_number_change
+from engine.inbound.number_health import apply_quality_update
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
 from engine.outbound.statuses import StatusResult, apply_status
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
 from engine.store.inbound import Delivery, Handoff, Outcome
+from engine.whatsapp.number_health import quality_updates
 from engine.whatsapp.webhook import InboundMessage, Notification, Value, WhatsAppError
 
 SYSTEM = "system"
@@ -56,6 +58,8 @@ class IngestSettings:
     rules: ConsentRules
     default_opt_in: bool
     intent: IntentSettings = field(default_factory=IntentSettings)
+    default_number: str | None = None
+    """``WA_PHONE_NUMBER_ID``: the number of a value that carries no metadata."""
 
 
 @dataclass(slots=True)
@@ -68,6 +72,10 @@ class IngestResult:
     statuses: Counter[StatusResult] = field(default_factory=Counter)
     errors: list[WhatsAppError] = field(default_factory=list)
     """Errors Meta reported (``value.errors[]`` and on messages), for the log."""
+    unknown_number: int = 0
+    """Messages to a business number not registered here: stored, never answered."""
+    health_updates: int = 0
+    """Quality updates applied to a registered number."""
     deliveries: list[Delivery] = field(default_factory=list)
     """What the dispatcher needs of the hand-offs to dispatch, as this job left them,
     so that it need not read them back (a few, whose contact changed, it does read)."""
@@ -86,16 +94,41 @@ async def ingest(
     result = IngestResult()
     for value in notification.values():
         result.errors.extend(value.errors)
+        number = await _business_number(tx, value, settings)
         for message in value.messages:
             intent = intents.get(message.id) if intents else None
-            await _message(tx, value, message, settings, now, result, intent)
+            await _message(tx, value, message, settings, now, result, number, intent)
         for preference in value.user_preferences:
             name = _name_of(value, preference.wa_id, preference.user_id)
-            if await apply_user_preference(tx, preference, name=name):
+            if await apply_user_preference(tx, preference, name=name, via=_named(value)):
                 result.consent_signals += 1
         for update in value.statuses:
-            result.statuses[await apply_status(tx, update, now=now)] += 1
+            result.statuses[await apply_status(tx, update, now=now, via=_named(value))] += 1
+    for quality in quality_updates(notification):
+        if await apply_quality_update(tx, quality, now=now):
+            result.health_updates += 1
     return result
+
+
+def _named(value: Value) -> str | None:
+    """The business number a value names (its metadata)."""
+    return value.metadata.phone_number_id if value.metadata else None
+
+
+async def _business_number(tx: Tx, value: Value, settings: IngestSettings) -> str | None:
+    """The registered number a value's messages came to; None: one not registered here
+    (or none named where no default is set)."""
+    named = _named(value)
+    if named is None or settings.default_number is None or named == settings.default_number:
+        # No metadata: the configured number. No configured number (an embedding's own
+        # ingest): every number is taken as it comes.
+        return named or settings.default_number
+    return named if await tx.numbers.get(named) is not None else None
+
+
+def _unknown(value: Value, number: str | None, settings: IngestSettings) -> bool:
+    """Written to a business number this install does not have."""
+    return number is None and (_named(value) or settings.default_number) is not None
 
 
 def _name_of(value: Value, wa_id: str | None, user_id: str | None) -> str | None:
@@ -112,6 +145,7 @@ async def _message(
     settings: IngestSettings,
     now: datetime,
     result: IngestResult,
+    number: str | None,
     intent: Intent | None = None,
 ) -> None:
     profile = value.profile_of(message)
@@ -151,6 +185,16 @@ async def _message(
     if not created and contact.name is None and name:
         contact = await tx.contacts.update(contact.id, name=name)
 
+    if _unknown(value, number, settings):
+        # Written to a number this install does not have: kept, but it opens no window,
+        # changes no consent and is never answered (least of all from another number).
+        await tx.numbers.record_inbound(row.id, contact.id, None, now)
+        await tx.inbound.add_handoff(
+            row.id, contact.id, said, new_contact=created, handled=(Outcome.UNKNOWN_NUMBER, now)
+        )
+        result.unknown_number += 1
+        return
+
     if message.group_id is not None:
         await tx.inbound.add_handoff(
             row.id, contact.id, said, new_contact=created, handled=(Outcome.GROUP, now)
@@ -176,9 +220,9 @@ async def _message(
 
     # Meta may deliver late (it retries for days): the window runs from when the
     # customer wrote, never from the future.
-    conversation = await tx.conversations.record_inbound(
-        contact.id, min(message.timestamp or now, now)
-    )
+    written_at = min(message.timestamp or now, now)
+    conversation = await tx.conversations.record_inbound(contact.id, written_at)
+    await tx.numbers.record_inbound(row.id, contact.id, number, written_at)
 
     signal, source = None, ConsentSource.KEYWORD
     if message.type == "text":

@@ -111,6 +111,9 @@ class Broadcast(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+    phone_number_id: str | None = Field(
+        default=None, description="the business number it sends from; None: the default"
+    )
 
 
 class SendWindow(BaseModel):
@@ -150,6 +153,8 @@ class SequenceDefinition(BaseModel):
 
     steps: tuple[SequenceStep, ...] = Field(min_length=1, max_length=100)
     send_window: SendWindow | None = None
+    phone_number_id: str | None = None
+    """The business number its steps go out from; None: the default."""
 
 
 class MessageSequence(BaseModel):

@@ -22,6 +22,7 @@ from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message
 from engine.outbound.enqueue import OutboundRequest, enqueue
+from engine.outbound.numbers import require_number
 from engine.phone import is_valid_wa_id
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
@@ -42,6 +43,9 @@ class ApiMessage:
     content: TemplateContent | TextContent
     idempotency_key: str | None = None
     callback_url: str | None = None
+    phone_number_id: str | None = None
+    """The business number to send from (registered; :class:`UnknownNumber` otherwise);
+    None: the default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ async def send_api_message(
             message = await tx.messages.get(existing)
             assert message is not None
             return ApiSent(message, replayed=True)
+    await require_number(tx, request.phone_number_id)
     by_user_id = is_user_id(request.to)
     if (
         await tx.contacts.get(request.to) is None
@@ -84,6 +89,7 @@ async def send_api_message(
             request.content,
             idempotency_key=request.idempotency_key,
             callback_url=request.callback_url,
+            phone_number_id=request.phone_number_id,
         ),
         now=now,
     )

@@ -147,18 +147,48 @@ async def resolve(tx: Tx, content: OutboundContent) -> Resolved:
             return Resolved(ContentKind.FREE_FORM, content.caption, None, None)
 
 
+ANSWERING = frozenset({Channel.BOT, Channel.COMPOSE})
+"""Channels that answer a customer: from the number the customer last wrote to."""
+
+
+async def sending_number(
+    tx: Tx, contact_id: int, channel: Channel, chosen: str | None
+) -> str | None:
+    """The business number a message goes out from: the one chosen, else (the bot, an
+    agent) the one the customer last wrote to, else the default (the first registered);
+    None only when no number is registered (the sender then uses ``WA_PHONE_NUMBER_ID``)."""
+    if chosen is not None:
+        return chosen
+    if channel in ANSWERING:
+        written_to = await tx.numbers.last_written_to(contact_id)
+        if written_to is not None:
+            return written_to
+    return await tx.numbers.default()
+
+
+async def last_inbound(tx: Tx, contact_id: int, phone_number_id: str | None) -> datetime | None:
+    """When the contact last wrote to ``phone_number_id``: the window a free-form message
+    from that number is judged by. A contact whose messages came before numbers were
+    kept apart has only the conversation's time, which then counts for any number."""
+    if phone_number_id is not None:
+        at = await tx.numbers.last_inbound(contact_id, phone_number_id)
+        if at is not None or await tx.numbers.last_written_to(contact_id) is not None:
+            return at
+    return (await tx.conversations.get(contact_id)).last_inbound_at
+
+
 async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueued:
     """Record ``request`` as decided by the send rules; :class:`Refused` (nothing
     recorded) when they refuse it, TemplateProblem when the template cannot be sent."""
     content = request.content
     resolved = await resolve(tx, content)
     template, template_ref, text = resolved.template, resolved.template_ref, resolved.text
-    conversation = await tx.conversations.get(request.contact.id)
+    number = await sending_number(tx, request.contact.id, request.channel, request.phone_number_id)
     decision = decide(
         request.channel,
         resolved.kind,
         opted_in=request.contact.marketing_opt_in,
-        window=window_at(conversation.last_inbound_at, now),
+        window=window_at(await last_inbound(tx, request.contact.id, number), now),
         options=request.options,
         to_user_id=is_user_id(request.contact.address),
     )
@@ -194,7 +224,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
             recipient=request.contact.address,
             due_at=now,
             policy=policy,
-            phone_number_id=request.phone_number_id,
+            phone_number_id=number,
             idempotency_key=request.idempotency_key,
             callback_url=request.callback_url,
             # The exact request, made once here: sending is then only posting it.

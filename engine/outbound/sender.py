@@ -206,6 +206,7 @@ class Sender:
         self._metrics = metrics or OutboundMetrics()
         self._on_outcomes = on_outcomes
         self._limiters: dict[str, NumberRateLimiter] = {}
+        self._registered_rates: dict[str, int | None] = {}
         self._pairs = PairLimiter(config.pair_interval, config.pair_burst)
         self._ready: asyncio.PriorityQueue[tuple[int, int, Claimed]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -317,11 +318,22 @@ class Sender:
         now = self._clock.now()
         until = now + self._config.number_lease
         owner, wanted, default = self.owner, self._config.numbers, self._numbers.default
-        held = await self._store.write(
-            lambda tx: tx.number_leases.hold(
-                owner, wanted, now=now, until=until, default_number=default
+
+        async def job(tx: Tx) -> tuple[list[str], dict[str, int | None]]:
+            # Every registered number is asked for, each paced at its own rate.
+            rates = {n.phone_number_id: n.rate_limit for n in await tx.numbers.list()}
+            held = await tx.number_leases.hold(
+                owner, {*wanted, *rates}, now=now, until=until, default_number=default
             )
-        )
+            return held, rates
+
+        held, rates = await self._store.write(job)
+        self._registered_rates = rates
+        for number, limiter in list(self._limiters.items()):
+            # Made again at the new rate once nothing waits on it (a later renewal).
+            if limiter.rate != self._rate_for(number) and not limiter.waiting:
+                limiter.close()
+                del self._limiters[number]
         gained = set(held) - self._numbers.held
         lost = self._numbers.held - set(held)
         self._numbers = Numbers(frozenset(held), default)
@@ -425,10 +437,15 @@ class Sender:
 
     # -- sending ------------------------------------------------------------------
 
+    def _rate_for(self, phone_number_id: str) -> int | None:
+        """The number's own rate when it was registered with one, else the settings'."""
+        registered = self._registered_rates.get(phone_number_id)
+        return registered if registered is not None else self._config.rate_for(phone_number_id)
+
     def _limiter(self, phone_number_id: str) -> NumberRateLimiter:
         limiter = self._limiters.get(phone_number_id)
         if limiter is None:
-            limiter = NumberRateLimiter(self._config.rate_for(phone_number_id))
+            limiter = NumberRateLimiter(self._rate_for(phone_number_id))
             self._limiters[phone_number_id] = limiter
         return limiter
 

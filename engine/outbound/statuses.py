@@ -60,7 +60,10 @@ def _failure(update: StatusUpdate) -> Failure:
     return failure_from_status_error(update.errors[0].model_dump(exclude_none=True))
 
 
-async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> StatusResult:
+async def apply_status(
+    tx: Tx, update: StatusUpdate, *, now: datetime, via: str | None = None
+) -> StatusResult:
+    """Apply one status; ``via``: the business number the notification names."""
     status = _STATUSES.get(update.status.lower())
     if status is None:
         log.info("ignored status %r of %s", update.status, update.id)
@@ -82,7 +85,8 @@ async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> Status
     if any(stops_marketing(error.code) for error in update.errors):
         contact_id = message.contact_id if message else await _recipient(tx, update)
         if contact_id is not None:
-            await _marketing_stopped(tx, contact_id, update.id)
+            number = await tx.numbers.of_message(message.id) if message else via
+            await _marketing_stopped(tx, contact_id, update.id, number)
             consent_applied = True
 
     if message is None:
@@ -130,7 +134,9 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
         )
         stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
-            await _marketing_stopped(tx, message.contact_id, wamid)
+            await _marketing_stopped(
+                tx, message.contact_id, wamid, await tx.numbers.of_message(message_id)
+            )
 
 
 async def _link_recipient(tx: Tx, update: StatusUpdate) -> None:
@@ -157,7 +163,7 @@ async def _recipient(tx: Tx, update: StatusUpdate) -> int | None:
     return None
 
 
-async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str) -> None:
+async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str, number: str | None) -> None:
     await tx.contacts.set_opt_in(
         contact_id,
         False,
@@ -165,6 +171,7 @@ async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str) -> None:
             ConsentSource.WHATSAPP_ERROR,
             actor="whatsapp",
             note=f"error {MARKETING_STOPPED}: the customer stopped marketing messages "
-            f"from this business in WhatsApp (message {wamid})",
+            f"from this business in WhatsApp (message {wamid}"
+            + (f", business number {number})" if number else ")"),
         ),
     )

@@ -34,6 +34,7 @@ from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
 from engine.store.number_leases import NumberLeaseRepo
+from engine.store.numbers import NumberRepo
 from engine.store.outbox import OutboxRepo
 from engine.store.sequences import SequenceRepo
 from engine.store.settings import SettingRepo
@@ -73,6 +74,8 @@ class Tx(ABC):
     campaign_work: CampaignWorkRepo
     # Leases of the business numbers' sending, one worker each.
     number_leases: NumberLeaseRepo
+    # The business numbers, their health, and each contact's window with each.
+    numbers: NumberRepo
 
     @abstractmethod
     def announce(self, topic: Topic) -> None:

@@ -34,6 +34,7 @@ class Outcome(StrEnum):
     CONSUMED = "consumed"  # a stop word or button: consent changed, nothing to answer
     SYSTEM = "system"  # a notice from WhatsApp (number changed, ...), not the customer
     GROUP = "group"  # written in a group: kept, never answered one-to-one
+    UNKNOWN_NUMBER = "unknown_number"  # to a business number not registered: never answered
     FAILED = "failed"  # the handler kept failing; given up after the last attempt
 
 

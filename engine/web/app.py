@@ -24,6 +24,7 @@ from engine.web import (
     flows,
     health,
     messages,
+    numbers,
     sequences,
     templates,
     webhook,
@@ -83,7 +84,7 @@ def create_app(
     app.cleanup_ctx.append(_parts)
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
-        *(broadcasts, sequences),
+        *(broadcasts, sequences, numbers),
         desk_work,
     )
     for module in routes:

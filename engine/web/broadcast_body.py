@@ -48,6 +48,12 @@ class BroadcastPreview(Body):
     tags_match: Literal["any", "all"] = "any"
     attributes: list[AttributeCondition] = Field(default_factory=list)
     opted_in_only: bool = True
+    phone_number_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the business number to send from; default: the first registered",
+    )
 
 
 class BroadcastCreate(BroadcastPreview):
@@ -94,6 +100,7 @@ def broadcast_request(body: BroadcastPreview) -> BroadcastRequest:
         tags_match=body.tags_match,
         attributes=body.attributes,
         opted_in_only=body.opted_in_only,
+        phone_number_id=body.phone_number_id,
     )
 
 

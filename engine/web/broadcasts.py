@@ -49,6 +49,7 @@ def broadcast_json(broadcast: Broadcast, counts: dict[str, int] | None = None) -
         "category": broadcast.category.value,
         "audience": broadcast.audience.model_dump(mode="json", by_alias=True, exclude_none=True),
         "opted_in_only": broadcast.opted_in_only,
+        "phone_number_id": broadcast.phone_number_id,
         "send_at": iso(broadcast.send_at),
         "total": broadcast.total,
         "will_send": broadcast.will_send,

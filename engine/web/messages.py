@@ -36,6 +36,12 @@ class MessageCreate(Body):
     text: str | None = Field(default=None, min_length=1, max_length=4096)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
     callback_url: HttpUrl | None = None
+    phone_number_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the business number to send from; default: the first registered",
+    )
 
 
 def accepted_json(message: Message) -> dict[str, Any]:
@@ -112,6 +118,7 @@ async def send_message(request: web.Request) -> web.Response:
         content=content,
         idempotency_key=body.idempotency_key,
         callback_url=str(body.callback_url) if body.callback_url else None,
+        phone_number_id=body.phone_number_id,
     )
     try:
         sent = await request.app[STORE].write(
@@ -161,9 +168,11 @@ async def get_message(request: web.Request) -> web.Response:
         message = await tx.messages.get(message_id)
         state = await tx.outbox.state(message_id)
         deliveries = await tx.callbacks.for_message(message_id)
+        number = await tx.numbers.of_message(message_id)
     if message is None:
         raise not_found(f"message {message_id}")
     document = message_json(message, state)
+    document["phone_number_id"] = number
     document["callbacks"] = [
         {"status": d.status.value, "state": d.state, "attempts": d.attempts, "error": d.last_error}
         for d in deliveries

@@ -28,6 +28,7 @@ from engine.campaigns.refusals import (
     WrongState,
 )
 from engine.contacts.refusals import ContactExists, ContactNotFound, ContactRefusal, InvalidAddress
+from engine.outbound.numbers import NumberExists, NumberNotFound, NumberRefusal, UnknownNumber
 from engine.web.error_answers import ApiError, Handler, not_found
 
 _DESK_STATUS: dict[type[DeskError], int] = {
@@ -99,12 +100,24 @@ def desk_refusal(error: DeskError) -> ApiError:
     )
 
 
-Refusal = ContactRefusal | DeskError | CampaignRefusal
+def number_refusal(error: NumberRefusal) -> ApiError:
+    if isinstance(error, UnknownNumber):
+        return invalid(error.field, error.field_message)
+    if isinstance(error, NumberNotFound):
+        return not_found(f"business number {error.phone_number_id}")
+    if isinstance(error, NumberExists):
+        return ApiError(409, "number_exists", error.message)
+    return ApiError(409, "number_refused", error.message)
+
+
+Refusal = ContactRefusal | DeskError | CampaignRefusal | NumberRefusal
 
 
 def api_error(error: Refusal) -> ApiError:
     if isinstance(error, ContactRefusal):
         return contact_refusal(error)
+    if isinstance(error, NumberRefusal):
+        return number_refusal(error)
     if isinstance(error, CampaignRefusal):
         return campaign_refusal(error)
     return desk_refusal(error)
@@ -115,5 +128,5 @@ async def refusal_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Answer a refusal a route let through as the REST API answers it."""
     try:
         return await handler(request)
-    except (ContactRefusal, DeskError, CampaignRefusal) as error:
+    except (ContactRefusal, DeskError, CampaignRefusal, NumberRefusal) as error:
         raise api_error(error) from None

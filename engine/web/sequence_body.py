@@ -63,9 +63,18 @@ class SequenceBody(Body):
         default=None, description='local hours, e.g. {"start": "09:00", "end": "18:00"}'
     )
 
+    phone_number_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the business number to send from; default: the first registered",
+    )
+
     def definition(self) -> SequenceDefinition:
         return SequenceDefinition(
-            steps=tuple(step.step() for step in self.steps), send_window=self.send_window
+            steps=tuple(step.step() for step in self.steps),
+            send_window=self.send_window,
+            phone_number_id=self.phone_number_id,
         )
 
 

@@ -39,6 +39,7 @@ def sequence_json(sequence: MessageSequence) -> dict[str, Any]:
         "version": sequence.version,
         "steps": [{"index": index, **step} for index, step in enumerate(definition["steps"])],
         "send_window": definition.get("send_window"),
+        "phone_number_id": definition.get("phone_number_id"),
         "created_at": iso(sequence.created_at),
         "updated_at": iso(sequence.updated_at),
     }

@@ -170,6 +170,12 @@ def _count(app: web.Application, result: IngestResult) -> None:
         metrics.inbound_messages.labels("stored").inc(result.stored)
     if result.duplicates:
         metrics.inbound_messages.labels("duplicate").inc(result.duplicates)
+    if result.unknown_number:
+        metrics.inbound_messages.labels("unknown_number").inc(result.unknown_number)
+        log.warning(
+            "%d message(s) came to a business number not registered here: stored, not answered",
+            result.unknown_number,
+        )
     for outcome, count in result.statuses.items():
         metrics.status_updates.labels(outcome.value).inc(count)
     for error in result.errors:

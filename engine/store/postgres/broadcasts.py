@@ -39,7 +39,8 @@ costs many short pages rather than one long scan."""
 _COLUMNS = (
     "id, name, template, category, audience, opted_in_only, state, send_at, total, will_send,"
     " excluded_opted_out, quality_risk, planned_until, planned, planning_done, guard,"
-    " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at"
+    " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at,"
+    " phone_number_id"
 )
 _INSERT = (
     f"INSERT INTO broadcasts ({_COLUMNS})"
@@ -84,6 +85,7 @@ def _broadcast(row: Mapping[str, Any]) -> Broadcast:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        phone_number_id=row["phone_number_id"],
     )
 
 
@@ -220,6 +222,7 @@ class PgBroadcastRepo(BroadcastRepo):
             broadcast.created_at,
             broadcast.updated_at,
             None,
+            broadcast.phone_number_id,
         )
         if contact_ids:
             await self._db.run(

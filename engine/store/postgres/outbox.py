@@ -63,7 +63,11 @@ RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
     u.content_kind, u.opted_in_only, u.confirmed_opted_out,
     -- The opt-in and the window as they are now: the sender asks the rules again.
     (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = u.contact_id) AS opted_in,
-    (SELECT v.last_inbound_at FROM conversations v WHERE v.contact_id = u.contact_id)
+    -- The window of the number the row goes out from (see enqueue.last_inbound).
+    coalesce((SELECT w.last_inbound_at FROM number_windows w
+        WHERE w.contact_id = u.contact_id AND w.phone_number_id = u.phone_number_id),
+      (SELECT v.last_inbound_at FROM conversations v WHERE v.contact_id = u.contact_id
+        AND (u.phone_number_id IS NULL OR v.last_phone_number_id IS NULL)))
         AS last_inbound_at
 """
 

@@ -45,6 +45,7 @@ from engine.store.postgres.listener import Listener, notify_sql
 from engine.store.postgres.messages import PgMessageRepo
 from engine.store.postgres.migrate import migrate
 from engine.store.postgres.number_leases import PgNumberLeaseRepo
+from engine.store.postgres.numbers import PgNumberRepo
 from engine.store.postgres.outbox import PgOutboxRepo
 from engine.store.postgres.sequences import PgSequenceRepo
 from engine.store.postgres.settings import PgSettingRepo
@@ -106,6 +107,7 @@ class PgTx(Tx):
         self.sequences = PgSequenceRepo(db)
         self.campaign_work = PgCampaignWorkRepo(db)
         self.number_leases = PgNumberLeaseRepo(db)
+        self.numbers = PgNumberRepo(db)
 
     def announce(self, topic: Topic) -> None:
         self.db.announce(topic)

@@ -223,8 +223,13 @@ class SqliteOutboxRepo(OutboxRepo):
             " content_kind, opted_in_only, confirmed_opted_out,"
             # The opt-in and the window as they are now: the sender asks the rules again.
             " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id),"
+            # The window of the number the row goes out from (see enqueue.last_inbound).
+            " coalesce((SELECT w.last_inbound_at FROM number_windows w"
+            " WHERE w.contact_id = messages.contact_id"
+            " AND w.phone_number_id = messages.phone_number_id),"
             " (SELECT v.last_inbound_at FROM conversations v"
-            " WHERE v.contact_id = messages.contact_id)"
+            " WHERE v.contact_id = messages.contact_id AND (messages.phone_number_id IS NULL"
+            " OR v.last_phone_number_id IS NULL)))"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.

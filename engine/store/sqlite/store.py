@@ -52,6 +52,7 @@ from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
 from engine.store.sqlite.migrate import migrate
 from engine.store.sqlite.number_leases import SqliteNumberLeaseRepo
+from engine.store.sqlite.numbers import SqliteNumberRepo
 from engine.store.sqlite.outbox import SqliteOutboxRepo
 from engine.store.sqlite.sequences import SqliteSequenceRepo
 from engine.store.sqlite.settings import SqliteSettingRepo
@@ -94,6 +95,7 @@ class SqliteTx(Tx):
         self.sequences = SqliteSequenceRepo(db)
         self.campaign_work = SqliteCampaignWorkRepo(db)
         self.number_leases = SqliteNumberLeaseRepo(db)
+        self.numbers = SqliteNumberRepo(db)
 
     def announce(self, topic: Topic) -> None:
         self.db.announce(topic)
