@@ -227,7 +227,7 @@ async def test_the_page_shows_banners_and_templates_by_category(
     page = await (await client.get(f"/console/conversations/{WA}")).text()
     assert 'data-notice="marketing_opt_out"' in page
     assert "This contact has opted out of marketing messages." in page
-    assert "The 24-hour window closes in 3 h 30 min" in page
+    assert "The 24-hour window is open for 3 h 30 min more" in page
     groups = re.findall(r'<optgroup label="(\w+)">', page)
     assert groups == ["Marketing", "Utility", "Authentication"]
     confirm = re.findall(r'data-name="(\w+)"[^>]*data-confirm=', page.replace("\n", " "))
