@@ -343,6 +343,7 @@ async def console_page(
         flash=flash,
         Owner=Owner,
         live_after=live_after,
+        now=now,
         consent=[consent_json(e, agents) for e in reversed(selected.consent)] if selected else [],
         template_json=template_json,
     )

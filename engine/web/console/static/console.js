@@ -11,6 +11,9 @@
   const waId = body.dataset.waId || null;
   const agentNames = JSON.parse(document.getElementById("agent-names")?.textContent || "{}");
   const baseTitle = document.title;
+  // The server's clock decides the window: the page keeps the difference to its own.
+  const skew = body.dataset.now ? Date.parse(body.dataset.now) - Date.now() : 0;
+  function serverNow() { return Date.now() + (Number.isNaN(skew) ? 0 : skew); }
 
   // --- helpers -------------------------------------------------------------------------
 
@@ -401,11 +404,11 @@
     let open = false, text;
     if (Number.isNaN(until)) {
       text = "The customer has not written yet: only templates can be sent.";
-    } else if (until > Date.now()) {
+    } else if (until > serverNow()) {
       open = true;
-      text = "The 24-hour window is open for " + describeSpan(until - Date.now()) + " more: free text can be sent.";
+      text = "The 24-hour window is open for " + describeSpan(until - serverNow()) + " more: free text can be sent.";
     } else {
-      text = "The 24-hour window closed " + describeSpan(Date.now() - until) +
+      text = "The 24-hour window closed " + describeSpan(serverNow() - until) +
         " ago: only templates can be sent until the customer writes again.";
     }
     document.getElementById("window-text").textContent = text;
