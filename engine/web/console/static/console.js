@@ -526,7 +526,7 @@
   const dialog = document.getElementById("optout-dialog");
   let confirmed = false;
   let sending = false;
-  let arrowedAt = 0;
+  let arrowing = false; // a key that moves through the closed list is down
 
   function showError(message) {
     if (!errorBox) return;
@@ -645,9 +645,8 @@
     const option = chosen();
     if (!option) { resetTemplate(); return; }
     templateForm.querySelector('input[name="idempotency_key"]').value = "";
-    const byArrow = Date.now() - arrowedAt < 400;
     showTemplate(option, false);
-    if (!byArrow) commitChoice().then(function (ok) { if (ok && !option.dataset.confirm) focusFirstParam(); });
+    if (!arrowing) commitChoice().then(function (ok) { if (ok && !option.dataset.confirm) focusFirstParam(); });
   }
 
   function focusFirstParam() {
@@ -744,11 +743,13 @@
     });
     select.addEventListener("keydown", function (event) {
       if (["ArrowUp", "ArrowDown", "Home", "End", "PageUp", "PageDown"].includes(event.key)) {
-        arrowedAt = Date.now();
+        arrowing = true;
       } else if (event.key === "Enter" || event.key === " ") {
         if (chosen() && !confirmed && chosen().dataset.confirm) { event.preventDefault(); commitChoice(); }
       }
     });
+    select.addEventListener("keyup", function () { window.setTimeout(function () { arrowing = false; }, 0); });
+    select.addEventListener("blur", function () { arrowing = false; commitChoice(); });
     select.addEventListener("change", onTemplateChanged);
     templateForm.addEventListener("submit", function (event) {
       event.preventDefault();
