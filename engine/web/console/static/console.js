@@ -805,6 +805,20 @@
     });
   });
 
+  // On a phone or a narrow window the contact panel opens over the conversation.
+  function showContact(open) {
+    body.classList.toggle("show-contact", open);
+    const toggle = document.getElementById("contact-toggle");
+    if (toggle) toggle.setAttribute("aria-expanded", String(open));
+    const target = open ? document.querySelector("#contact-panel [data-consent-change]") : toggle;
+    if (target) target.focus();
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) return;
+    if (event.target.closest("#contact-toggle")) showContact(!body.classList.contains("show-contact"));
+    else if (event.target.closest("#contact-close")) showContact(false);
+  });
+
   // --- start ---------------------------------------------------------------------------------
 
   localizeTimes(document);
