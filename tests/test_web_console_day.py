@@ -134,7 +134,7 @@ async def customer_writes(api: Client, wa_id: str, text: str) -> None:
 async def outbound_texts(api: Client, wa_id: str) -> list[str]:
     return [
         m.text or (m.template.name if m.template else "")
-        for m in await messages_of(api.app[STORE], wa_id)  # type: ignore[union-attr]
+        for m in await messages_of(api.app[STORE], wa_id)
         if m.direction == "outbound"
     ]
 
