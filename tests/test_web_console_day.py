@@ -225,6 +225,17 @@ async def test_an_agents_day(
         )
 
     await eventually(both_sent, what="the two texts, once each")
+
+    # Meta refuses one: it shows failed with the reason, and Retry sends it again.
+    failure = {"to": CHRIS, "code": 131026, "times": 1}
+    assert (await api.post("/simulator/failures", json=failure)).status == 201
+    await area.fill("Can you confirm your address?")
+    await area.press("Enter")
+    failed = ann.locator(".msg-failed", has_text="Can you confirm your address?")
+    await expect(failed.locator(".msg-failure")).to_contain_text("131026")
+    await failed.locator(".retry").click()
+    again = ann.locator(".msg-out:not(.msg-failed)", has_text="Can you confirm your address?")
+    await expect(again.locator(".status-read")).to_have_count(1)
     texts = await outbound_texts(api, CHRIS)
     assert sum("Track it at" in t for t in texts) == 1, texts
     assert texts.count("It left our warehouse yesterday.") == 1, texts
@@ -292,9 +303,17 @@ async def test_an_agents_day(
         await ann.click("#contact-close")
         await expect(ann.locator("#contact-panel")).to_be_hidden()
 
-    # The customer answers while she reads: the open page shows it, the window moves.
+    # The customer answers while she reads back: a marker says so, the window moves.
     clock.advance(hours=2)
+    timeline = ann.locator("#timeline")
+    scrolled = await timeline.evaluate(
+        "t => { t.scrollTop = 0; return t.scrollHeight > t.clientHeight + 40; }"
+    )
     await customer_writes(api, CHRIS, "Thanks, that helps!")
+    if scrolled:
+        await expect(ann.locator("#new-marker")).to_be_visible()
+        await ann.click("#new-marker")
+        await expect(ann.locator("#new-marker")).to_be_hidden()
     await expect(ann.locator(".msg-in", has_text="Thanks, that helps!")).to_be_visible()
     await expect(bob.locator(".msg-in", has_text="Thanks, that helps!")).to_be_visible()
     await check_accessibility(ann, axe_script, "the conversation")

@@ -249,3 +249,33 @@ async def test_a_message_stored_by_another_process_reaches_the_page_live(
         stale.close()
     finally:
         await other.close()
+
+
+async def test_a_late_delivered_message_sits_at_the_time_the_customer_wrote_it(
+    client: Client, clock: FrozenClock
+) -> None:
+    from tests.inbound_support import text_notification
+
+    await signed_in(client, ANN, "Ann")
+    await add_contact(client, WA)
+    on_time = text_notification(
+        "second, on time",
+        wamid="wamid.on-time",
+        sender=WA,
+        sent_at=clock.now() - timedelta(minutes=1),
+    )
+    late = text_notification(
+        "first, delivered late",
+        wamid="wamid.late",
+        sender=WA,
+        sent_at=clock.now() - timedelta(hours=3),
+    )
+    for notification in (on_time, late):
+        assert (await client.post("/webhook", json=notification)).status == 200
+    page = await (await client.get(f"/console/conversations/{WA}")).text()
+    assert page.index("first, delivered late") < page.index("second, on time")
+    answer = await client.get(
+        f"/console/api/conversations/{WA}/messages", headers={"Accept": "application/json"}
+    )
+    shown = {m["text"]: m["at"] for m in (await answer.json())["messages"]}
+    assert shown["first, delivered late"].startswith("2026-03-02T06:00")
