@@ -83,10 +83,13 @@ RESYNC = b"event: resync\ndata: {}\n\n"
 @dataclass(eq=False)
 class Watcher:
     wants: Callable[[LiveEvent], bool]
+    after: int = 0
+    """The page is up to date to this change (rendered by any web process: the
+    numbers are the database's)."""
     queue: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(WATCHER_QUEUE))
 
     def offer(self, event: LiveEvent) -> None:
-        if not self.wants(event):
+        if event.seq <= self.after or not self.wants(event):
             return
         try:
             self.queue.put_nowait(event.wire)
@@ -133,7 +136,7 @@ class LiveHub:
 
     def watch(self, wants: Callable[[LiveEvent], bool], *, after: int | None) -> Watcher:
         """A new watcher, given first what it missed after change ``after``."""
-        watcher = Watcher(wants)
+        watcher = Watcher(wants, after or 0)
         if after is not None and after < self._cursor:
             oldest = self._recent[0].seq if self._recent else self._cursor + 1
             if after + 1 < oldest:  # what came between is no longer known
