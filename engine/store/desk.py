@@ -40,6 +40,8 @@ class DeskChange:
     contact_id: int
     message_id: str | None
     """A message added or moved to a new status."""
+    added: bool
+    """The message was added (else it moved to a new status)."""
     agent: str | None
     """An agent read the conversation (only that agent's pages care)."""
 

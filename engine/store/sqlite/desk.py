@@ -118,7 +118,7 @@ class SqliteDeskRepo(DeskRepo):
 
     async def changes_after(self, seq: int, *, limit: int) -> list[DeskChange]:
         rows = await self._db.all(
-            "SELECT seq, contact_id, message_id, agent FROM desk_changes WHERE seq > ?"
+            "SELECT seq, contact_id, message_id, added, agent FROM desk_changes WHERE seq > ?"
             " ORDER BY seq LIMIT ?",
             (seq, limit),
         )
@@ -225,5 +225,6 @@ def _change(row: sqlite3.Row) -> DeskChange:
         seq=int(row["seq"]),
         contact_id=int(row["contact_id"]),
         message_id=row["message_id"],
+        added=bool(row["added"]),
         agent=row["agent"],
     )

@@ -37,7 +37,6 @@ from aiohttp import web
 from engine.agents.view import message_json, message_views
 from engine.agents.wire import json_time
 from engine.clock import Clock
-from engine.models.message import MessageStatus
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.desk import DeskChange, SummaryFilter
@@ -212,11 +211,14 @@ class LiveHub:
         """One event per message, conversation or read in ``changes`` (the latest
         state of each, at the number of its last change)."""
         messages: dict[str, int] = {}
+        added: set[str] = set()
         conversations: dict[int, int] = {}
         reads: dict[tuple[int, str], int] = {}
         for change in changes:
             if change.message_id is not None:
                 messages[change.message_id] = change.seq
+                if change.added:
+                    added.add(change.message_id)
             elif change.agent is not None:
                 reads[(change.contact_id, change.agent)] = change.seq
             else:
@@ -239,7 +241,7 @@ class LiveHub:
                     {
                         "wa_id": message.contact,
                         "contact_id": message.contact_id,
-                        "added": message.status in (MessageStatus.RECEIVED, MessageStatus.QUEUED),
+                        "added": message.id in added,
                         "window_open_until": await window(message.contact_id),
                         "message": message_json(view),
                     },

@@ -26,6 +26,7 @@ CREATE TABLE desk_changes (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     contact_id INTEGER NOT NULL,
     message_id TEXT,
+    added      INTEGER NOT NULL DEFAULT 0,  -- 1: the message was added (not moved)
     agent      TEXT,
     at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
@@ -34,7 +35,7 @@ INSERT INTO announcements (topic, seq) VALUES ('desk', 0) ON CONFLICT (topic) DO
 
 CREATE TRIGGER desk_message_added AFTER INSERT ON messages
 BEGIN
-    INSERT INTO desk_changes (contact_id, message_id) VALUES (NEW.contact_id, NEW.id);
+    INSERT INTO desk_changes (contact_id, message_id, added) VALUES (NEW.contact_id, NEW.id, 1);
     UPDATE announcements SET seq = seq + 1 WHERE topic = 'desk';
 END;
 
