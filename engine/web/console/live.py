@@ -111,6 +111,7 @@ class LiveHub:
         self._watchers: set[Watcher] = set()
         self._task: asyncio.Task[None] | None = None
         self._wake = store.subscribe(Topic.DESK)
+        self._stopping = False
         self.update_seconds: list[float] = []
         """CPU seconds spent on each round of changes (the bench reads it)."""
 
@@ -125,6 +126,9 @@ class LiveHub:
         self._task = asyncio.create_task(self._run(), name="console-live")
 
     async def close(self) -> None:
+        # A flag as well as the cancel: a cancel that lands as a wait ends can be lost.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -152,9 +156,12 @@ class LiveHub:
 
     async def _run(self) -> None:
         pruned = time.monotonic()
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), FALLBACK_SECONDS)
+                async with asyncio.timeout(FALLBACK_SECONDS):
+                    await self._wake.wait()
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 while await self.round():
@@ -333,7 +340,8 @@ async def stream(
         await response.write(b"retry: 2000\n: live\n\n")
         while True:
             try:
-                wire = await asyncio.wait_for(watcher.queue.get(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    wire = await watcher.queue.get()
             except TimeoutError:
                 wire = b": keepalive\n\n"
             if wire is None:
