@@ -233,6 +233,7 @@ async def test_a_message_stored_by_another_process_reaches_the_page_live(
         )
         assert moved["owner"] == "agent"
         assert moved["agent"] == ANN
+        keeper = await client.get("/console/events")  # another page stays open
         events.close()
 
         # A page that reconnects gets what it missed after its last event.
@@ -247,6 +248,7 @@ async def test_a_message_stored_by_another_process_reaches_the_page_live(
         first = await read_events(stale, lambda name, d: True)
         assert first["event"] in ("resync", "message")
         stale.close()
+        keeper.close()
     finally:
         await other.close()
 

@@ -182,6 +182,14 @@ class LiveHub:
         """Turn the changes committed since the last round into events; whether a full
         batch came (more may wait)."""
         started = time.process_time()
+        if not self._watchers:
+            # Nobody is watching (a campaign's traffic at night): keep up with the feed
+            # without building events; a page that comes back later resyncs.
+            async with self._store.read() as tx:
+                self._cursor = await tx.desk.last_change()
+            self._recent.clear()
+            self._gaps.clear()
+            return False
         async with self._store.read() as tx:
             changes = await tx.desk.changes_after(self._cursor, limit=BATCH)
             late = await tx.desk.changes_among(list(self._gaps))
