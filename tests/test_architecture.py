@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "clock": 0,
     "ids": 0,
     "phone": 0,
+    "identity": 0,  # how Meta names a customer: phone number or user id
     "models": 0,
     "metrics": 0,
     "keywords": 0,
@@ -30,6 +31,7 @@ LAYERS: dict[str, int] = {
     "store": 2,
     # the wire format, spoken by inbound and outbound alike
     "whatsapp": 3,
+    "media": 3,  # media on the Graph API and its disk cache
     "outbound": 4,
     "inbound": 5,
     # the engine parts

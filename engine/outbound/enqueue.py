@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from engine.identity import is_user_id
 from engine.ids import new_id, new_ids
 from engine.models.contact import Contact
 from engine.models.content import (
@@ -159,6 +160,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         opted_in=request.contact.marketing_opt_in,
         window=window_at(conversation.last_inbound_at, now),
         options=request.options,
+        to_user_id=is_user_id(request.contact.address),
     )
     if decision.refused:
         raise Refused(decision)

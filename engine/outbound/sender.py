@@ -69,6 +69,7 @@ from datetime import datetime, timedelta
 
 from engine.background import Backoff, Health, keep_running
 from engine.clock import Clock
+from engine.identity import is_user_id
 from engine.ids import new_id
 from engine.models.message import Failure
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
@@ -176,6 +177,7 @@ def _asked_again(claimed: Claimed, now: datetime) -> Decision:
         opted_in=claimed.opted_in,
         window=window_at(claimed.last_inbound_at, now),
         options=claimed.policy.options,
+        to_user_id=is_user_id(claimed.recipient),
     )
 
 

@@ -55,6 +55,7 @@ from engine.web.console.auth import (
     start_session,
 )
 from engine.web.console.consent_text import consent_json
+from engine.web.console.desk_work import DeskPanel, desk_panel
 from engine.web.console.live import LIVE_HUB
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.error_answers import ApiError
@@ -304,6 +305,7 @@ async def console_page(
     # event stream starts after it.
     live_after = request.app[LIVE_HUB].cursor
     selected: Selected | None = None
+    panel: DeskPanel | None = None
     async with request.app[STORE].read() as tx:
         lists = await lists_for(tx, agent)
         agents = {a.email: a.name for a in await tx.agents.all()}
@@ -323,6 +325,7 @@ async def console_page(
                 templates=template_groups(contact, await tx.templates.list()),
                 more=len(view.messages) == HISTORY_PAGE,
             )
+            panel = await desk_panel(tx, contact)
     refused = request.query.get("refused")
     if flash is None and refused == "conversation_owned" and selected is not None:
         owner = selected.view.conversation.agent
@@ -346,6 +349,7 @@ async def console_page(
         now=now,
         consent=[consent_json(e, agents) for e in reversed(selected.consent)] if selected else [],
         template_json=template_json,
+        desk=panel,
     )
 
 
