@@ -202,17 +202,27 @@ async def test_takeover_and_release_buttons_and_a_conflict(
     assert (await sign_in(client, BOB)).status == 303
     bob_token = await page_token(client)
     refused = await client.post(
-        f"/console/conversations/{WA}/takeover", data={"csrf_token": bob_token}
+        f"/console/conversations/{WA}/takeover",
+        data={"csrf_token": bob_token},
+        allow_redirects=False,
     )
-    assert refused.status == 409
-    text = await refused.text()
-    assert f"is owned by agent {ANN}" in text
+    # POST-redirect-GET: the address bar never holds the POST, so reloading works.
+    assert refused.status == 303
+    target = refused.headers["Location"]
+    assert target == f"/console/conversations/{WA}?refused=conversation_owned"
+    text = await (await client.get(target)).text()
+    assert "Ann already has this conversation." in text
     assert "Ann owns this conversation." in text
     assert 'id="composer"' not in text
+    reload = await client.get(f"/console/conversations/{WA}/takeover", allow_redirects=False)
+    assert reload.status == 303, "an old history entry of the button leads to the page"
     release = await client.post(
-        f"/console/conversations/{WA}/release", data={"csrf_token": bob_token}
+        f"/console/conversations/{WA}/release",
+        data={"csrf_token": bob_token},
+        allow_redirects=False,
     )
-    assert release.status == 409, "an agent releases only their own conversations"
+    assert release.status == 303, "an agent releases only their own conversations"
+    assert "refused=conversation_owned" in release.headers["Location"]
 
 
 async def test_the_page_shows_banners_and_templates_by_category(
@@ -227,7 +237,7 @@ async def test_the_page_shows_banners_and_templates_by_category(
     page = await (await client.get(f"/console/conversations/{WA}")).text()
     assert 'data-notice="marketing_opt_out"' in page
     assert "This contact has opted out of marketing messages." in page
-    assert "The 24-hour window closes in 3 h 30 min" in page
+    assert "The 24-hour window is open for 3 h 30 min more" in page
     groups = re.findall(r'<optgroup label="(\w+)">', page)
     assert groups == ["Marketing", "Utility", "Authentication"]
     confirm = re.findall(r'data-name="(\w+)"[^>]*data-confirm=', page.replace("\n", " "))

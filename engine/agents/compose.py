@@ -72,6 +72,8 @@ class ComposeRequest:
     agent: Agent
     content: TextContent | TemplateContent | MediaContent
     confirm_opted_out: bool = False
+    idempotency_key: str | None = None
+    """One key per intent to send: a repeat of it finds the first message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +84,26 @@ class Composed:
     took_over: bool
 
 
+async def composed_before(tx: Tx, contact: Contact, request: ComposeRequest) -> Composed | None:
+    """What the agent's earlier try of this same intent (same idempotency key) recorded."""
+    if request.idempotency_key is None:
+        return None
+    record = await tx.desk.compose_record_by_key(request.agent.email, request.idempotency_key)
+    if record is None:
+        return None
+    message = await tx.messages.get(record.message_id)
+    assert message is not None, "a compose record keeps its message"
+    return Composed(message, record, notices_for(contact), took_over=False)
+
+
 async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: datetime) -> Composed:
     """Record the agent's message as ``queued`` (the sender picks it up), or raise a
     :class:`~engine.agents.refusals.DeskError`. Run it as one store job: a refusal
-    rolls back the takeover too."""
+    rolls back the takeover too. A repeat of an idempotency key records nothing and
+    answers what the first try recorded."""
+    earlier = await composed_before(tx, contact, request)
+    if earlier is not None:
+        return earlier
     notices = notices_for(contact)
     conversation, took_over = await take_over(tx, contact, request.agent, now=now)
     outbound = OutboundRequest(contact, Channel.COMPOSE, request.content)
@@ -114,6 +132,7 @@ async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: dat
         message_id=outcome.message.id,
         agent=request.agent.email,
         confirmed_opted_out=confirmation,
+        idempotency_key=request.idempotency_key,
     )
     await tx.desk.record_compose(record)
     answered = outcome.decision.notice

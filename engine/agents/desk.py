@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.agents.compose import Composed, ComposeRequest, compose
+from engine.agents.compose import Composed, ComposeRequest, compose, composed_before
 from engine.agents.ownership import FlowRestarter, release, take_over
 from engine.agents.refusals import UnknownAgent, UnknownFlow
 from engine.contacts.directory import require_contact
@@ -32,15 +32,34 @@ async def compose_as(
     *,
     confirm_opted_out: bool,
     now: datetime,
+    idempotency_key: str | None = None,
 ) -> Composed:
+    """Compose as the agent; with an ``idempotency_key``, a repeat (a double click, a
+    client's retry, another process racing) answers the first message, sending nothing."""
+
     async def job(tx: Tx) -> Composed:
         contact = await require_contact(tx, address)
         agent = await require_agent(tx, email)
-        return await compose(
-            tx, contact, ComposeRequest(agent, content, confirm_opted_out), now=now
-        )
+        request = ComposeRequest(agent, content, confirm_opted_out, idempotency_key)
+        return await compose(tx, contact, request, now=now)
 
-    return await store.write(job)
+    async def earlier(tx: Tx) -> Composed | None:
+        contact = await require_contact(tx, address)
+        agent = await require_agent(tx, email)
+        request = ComposeRequest(agent, content, confirm_opted_out, idempotency_key)
+        return await composed_before(tx, contact, request)
+
+    try:
+        return await store.write(job)
+    except Exception:
+        # Two tries of one key racing in different processes: the unique key lets one
+        # through; the other answers what that one recorded.
+        if idempotency_key is None:
+            raise
+        first = await store.write(earlier)
+        if first is None:
+            raise
+        return first
 
 
 async def take_over_as(

@@ -7,7 +7,7 @@ same :class:`ConversationView`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.agents.compose import notices_for
@@ -22,12 +22,28 @@ from engine.store.flow_sessions import Handoff
 from engine.store.messages import MessageFilter
 
 RECENT_MESSAGES = 200
+HISTORY_PAGE = 50
+"""Messages the console loads at a time, going back ("load earlier")."""
 
 
 @dataclass(frozen=True, slots=True)
 class MessageView:
     message: Message
     record: ComposeRecord | None
+
+    @property
+    def at(self) -> datetime:
+        """When it happened: an inbound message at the customer's own timestamp (Meta's
+        ``timestamp``), so one delivered late sits where it was written."""
+        return sent_at(self.message)
+
+
+def sent_at(message: Message) -> datetime:
+    payload = message.payload or {}
+    stamp = payload.get("timestamp") if message.direction.value == "inbound" else None
+    if isinstance(stamp, str) and stamp.isdigit():
+        return datetime.fromtimestamp(int(stamp), tz=message.created_at.tzinfo or UTC)
+    return message.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +97,8 @@ def window_of(conversation: Conversation, now: datetime) -> Window:
         return Window(
             True,
             until,
-            f"The 24-hour window closes in {describe_span(until - now)}: "
-            "free text can be sent until then.",
+            f"The 24-hour window is open for {describe_span(until - now)} more: "
+            "free text can be sent.",
         )
     return Window(
         False,
@@ -90,6 +106,24 @@ def window_of(conversation: Conversation, now: datetime) -> Window:
         f"The 24-hour window closed {describe_span(now - until)} ago: "
         "only templates can be sent until the customer writes again.",
     )
+
+
+async def history_page(
+    tx: Tx, contact: Contact, *, before: str | None, limit: int = HISTORY_PAGE
+) -> list[MessageView]:
+    """The ``limit`` messages stored before message ``before`` (the latest ones when
+    None), oldest first: keyset paging on the time-ordered ids, at any length."""
+    messages = await tx.messages.find(
+        MessageFilter(contact_id=contact.id, before_id=before or "~", limit=limit)
+    )
+    records = await tx.desk.compose_records([m.id for m in messages])
+    return [MessageView(m, records.get(m.id)) for m in messages]
+
+
+async def message_views(tx: Tx, message_ids: list[str]) -> list[MessageView]:
+    found = [m for m in [await tx.messages.get(i) for i in message_ids] if m is not None]
+    records = await tx.desk.compose_records([m.id for m in found])
+    return [MessageView(m, records.get(m.id)) for m in found]
 
 
 async def load_view(
@@ -127,6 +161,7 @@ def notice_json(notice: Notice) -> dict[str, str]:
 def message_json(view: MessageView) -> dict[str, Any]:
     data = view.message.model_dump(mode="json", exclude={"payload", "history"})
     data["statuses"] = [change.model_dump(mode="json") for change in view.message.history]
+    data["at"] = json_time(view.at)
     record = view.record
     data["agent"] = None if record is None else record.agent
     data["confirmed_opted_out"] = (

@@ -61,6 +61,8 @@ class ComposeRecord(BaseModel):
     message_id: str
     agent: str
     confirmed_opted_out: Confirmation | None = None
+    idempotency_key: str | None = None
+    """The key the agent's one intent to send came with: a repeat finds this record."""
 
 
 class ConversationSummary(BaseModel):

@@ -29,6 +29,10 @@ class Topic(StrEnum):
     """Messages changed status (integration callbacks may be due): the callback dispatcher."""
     WAKEUPS = "wakeups"
     """Flow wake-ups were scheduled: the flow wake-up loop."""
+    DESK = "desk"
+    """The desk changed (a message added or moved, a conversation changed hands, an agent
+    read one): the console's live updates. Announced by the database itself (triggers),
+    so every writer is covered."""
 
 
 class Subscribers:

@@ -25,6 +25,25 @@ class SummaryFilter:
     waiting: bool = False
     """Only conversations waiting in the agents' queue (owner agent, nobody assigned)."""
     limit: int = 100
+    reader: str | None = None
+    """Count unread messages for this agent (what they have read); None: since anyone
+    last read the conversation."""
+    contact_id: int | None = None
+    """Only this conversation."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeskChange:
+    """One entry of the desk's change feed (see :meth:`DeskRepo.changes_after`)."""
+
+    seq: int
+    contact_id: int
+    message_id: str | None
+    """A message added or moved to a new status."""
+    added: bool
+    """The message was added (else it moved to a new status)."""
+    agent: str | None
+    """An agent read the conversation (only that agent's pages care)."""
 
 
 class DeskRepo(ABC):
@@ -50,7 +69,29 @@ class DeskRepo(ABC):
     async def compose_records(self, message_ids: Sequence[str]) -> dict[str, ComposeRecord]: ...
 
     @abstractmethod
-    async def mark_read(self, contact_id: int, *, agent: str, at: datetime) -> None: ...
+    async def mark_read(self, contact_id: int, *, agent: str, at: datetime) -> None:
+        """``agent`` has seen every message of the conversation stored so far (their own
+        read state, and when anyone last read it)."""
+
+    @abstractmethod
+    async def compose_record_by_key(self, agent: str, key: str) -> ComposeRecord | None:
+        """The message ``agent`` composed with idempotency ``key``, if any."""
+
+    @abstractmethod
+    async def changes_after(self, seq: int, *, limit: int) -> list[DeskChange]:
+        """The desk's changes after ``seq``, oldest first (committed ones only)."""
+
+    @abstractmethod
+    async def changes_among(self, seqs: Sequence[int]) -> list[DeskChange]:
+        """Those of ``seqs`` that are committed now (gaps a slower writer left)."""
+
+    @abstractmethod
+    async def last_change(self) -> int:
+        """The newest change's number (0 when there is none)."""
+
+    @abstractmethod
+    async def prune_changes(self, before: datetime) -> int:
+        """Forget changes older than ``before``; how many were forgotten."""
 
     @abstractmethod
     async def summaries(self, where: SummaryFilter) -> list[ConversationSummary]:

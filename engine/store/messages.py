@@ -31,6 +31,9 @@ class MessageFilter:
     failure_code: str | None = None
     limit: int = 1000
     after_id: str | None = None
+    before_id: str | None = None
+    """Keyset paging backwards: the latest ``limit`` messages before this id (still
+    returned oldest first)."""
 
 
 class MessageRepo(ABC):

@@ -17,7 +17,7 @@ from engine.contacts.directory import require_contact
 from engine.models.conversation import Owner
 from engine.store.desk import SummaryFilter
 from engine.web.addresses import contact_address
-from engine.web.compose_body import ComposeBody, composed_json
+from engine.web.compose_body import ComposeBody, composed_json, idempotency_key
 from engine.web.keys import CLOCK, FLOW_RESTARTER, STORE
 from engine.web.validation import Body, Email, parse_body, parse_query, read_body
 
@@ -104,5 +104,6 @@ async def compose_message(request: web.Request) -> web.Response:
         body.content(),
         confirm_opted_out=body.confirm_opted_out,
         now=request.app[CLOCK].now(),
+        idempotency_key=idempotency_key(request, body),
     )
     return web.json_response(composed_json(composed), status=202)

@@ -220,11 +220,20 @@ class PgMessageRepo(MessageRepo):
         if where.after_id is not None:
             params.append(where.after_id)
             clauses.append(f"m.id > ${len(params)}")
+        if where.before_id is not None:
+            params.append(where.before_id)
+            clauses.append(f"m.id < ${len(params)}")
         condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if where.before_id is not None else ""
         params.append(where.limit)
-        rows = await self._db.all(
-            f"SELECT {_COLUMNS} {_FROM} {condition} ORDER BY m.id LIMIT ${len(params)}", *params
+        rows = list(
+            await self._db.all(
+                f"SELECT {_COLUMNS} {_FROM} {condition} ORDER BY m.id {order} LIMIT ${len(params)}",
+                *params,
+            )
         )
+        if order:
+            rows.reverse()
         return await self._with_history(rows)
 
     async def _with_history(self, rows: list[Any]) -> list[Message]:

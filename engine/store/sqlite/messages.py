@@ -209,11 +209,17 @@ class SqliteMessageRepo(MessageRepo):
         if where.after_id is not None:
             clauses.append("m.id > ?")
             params.append(where.after_id)
+        if where.before_id is not None:
+            clauses.append("m.id < ?")
+            params.append(where.before_id)
         condition = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if where.before_id is not None else ""
         rows = await self._db.all(
-            f"SELECT {_COLUMNS} {_FROM} {condition} ORDER BY m.id LIMIT ?",
+            f"SELECT {_COLUMNS} {_FROM} {condition} ORDER BY m.id {order} LIMIT ?",
             (*params, where.limit),
         )
+        if order:
+            rows.reverse()
         return await self._with_history(rows)
 
     async def _with_history(self, rows: list[sqlite3.Row]) -> list[Message]:

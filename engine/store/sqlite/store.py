@@ -180,11 +180,15 @@ class SqliteStore(Store):
     async def _read(self) -> AsyncIterator[Tx]:
         tx = await self._readers.get()
         try:
-            await tx.db.conn.execute("BEGIN")  # one snapshot for the whole read
             try:
+                await tx.db.conn.execute("BEGIN")  # one snapshot for the whole read
                 yield tx
             finally:
-                await tx.db.conn.execute("COMMIT")
+                # Also when cancelled while BEGIN was on its way (a page that went away):
+                # the connection runs statements in order, so this COMMIT follows that
+                # BEGIN and the connection goes back to the pool with no transaction.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await tx.db.conn.execute("COMMIT")
         finally:
             self._readers.put_nowait(tx)
 

@@ -11,17 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
 from engine.agents import desk
-from engine.agents.compose import confirmation_reason
-from engine.agents.refusals import DeskError
+from engine.agents.compose import confirmation_reason, notices_for
+from engine.agents.refusals import ConversationOwned, DeskError
 from engine.agents.view import (
+    HISTORY_PAGE,
     ConversationView,
     MessageView,
+    history_page,
     load_view,
+    message_json,
+    notice_json,
     summary_json,
     view_json,
 )
@@ -35,7 +40,8 @@ from engine.store import Tx
 from engine.store.contacts import Consent
 from engine.store.desk import SummaryFilter
 from engine.web.addresses import contact_address
-from engine.web.compose_body import ComposeBody, composed_json
+from engine.web.compose_body import ComposeBody, composed_json, idempotency_key
+from engine.web.console import live
 from engine.web.console.auth import (
     LOGIN_COOKIE,
     PREFIX,
@@ -48,8 +54,10 @@ from engine.web.console.auth import (
     sign_in,
     start_session,
 )
+from engine.web.console.consent_text import consent_json
 from engine.web.console.desk_work import DeskPanel, desk_panel
 from engine.web.console.intent_suggestion import Suggestion, load_suggestion
+from engine.web.console.live import LIVE_HUB
 from engine.web.console.marketing.access import sections_for
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.error_answers import ApiError
@@ -59,6 +67,12 @@ from engine.web.refusals import api_error
 from engine.web.validation import Body, parse_body, read_json, validation_context
 
 routes = web.RouteTableDef()
+
+REFUSED_TEXT = {
+    "not_found": "That conversation is no longer there.",
+    "unknown_agent": "Your agent account is no longer there. Sign in again.",
+}
+"""What the page says after a refused button (the address bar keeps no POST)."""
 
 CATEGORY_ORDER = (
     TemplateCategory.MARKETING,
@@ -85,14 +99,24 @@ class Selected:
     consent: list[ConsentEvent]
     templates: list[tuple[TemplateCategory, list[TemplateChoice]]]
     suggestion: Suggestion | None = None
+    more: bool = False
+    """Earlier messages exist ("load earlier")."""
 
     @property
     def timeline(self) -> list[tuple[str, MessageView | ConversationEvent]]:
-        """Messages and changes of hands, in the order they happened."""
+        """Messages and changes of hands, in the order they happened (a message at its
+        own time, however late it arrived); events older than the first message shown
+        wait for "load earlier"."""
+        messages = self.view.messages
+        first = min((m.at for m in messages), default=None)
         items: list[tuple[datetime, int, str, MessageView | ConversationEvent]] = [
-            (m.message.created_at, 1, "message", m) for m in self.view.messages
+            (m.at, 1, "message", m) for m in messages
         ]
-        items += [(e.at, 0, "event", e) for e in self.view.events]
+        items += [
+            (e.at, 0, "event", e)
+            for e in self.view.events
+            if first is None or not self.more or e.at >= first
+        ]
         items.sort(key=lambda item: (item[0], item[1]))
         return [(kind, item) for _, _, kind, item in items]
 
@@ -187,10 +211,53 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def lists_for(tx: Tx, agent: Agent) -> dict[str, list[ConversationSummary]]:
+    """The three lists, with unread counts as ``agent`` has read them."""
+    me = agent.email
     return {
-        "queue": await tx.desk.summaries(SummaryFilter(waiting=True)),
-        "mine": await tx.desk.summaries(SummaryFilter(agent=agent.email)),
-        "bot": await tx.desk.summaries(SummaryFilter(owner=Owner.BOT)),
+        "queue": await tx.desk.summaries(SummaryFilter(waiting=True, reader=me)),
+        "mine": await tx.desk.summaries(SummaryFilter(agent=me, reader=me)),
+        "bot": await tx.desk.summaries(SummaryFilter(owner=Owner.BOT, reader=me)),
+    }
+
+
+def list_of(summary: ConversationSummary) -> str:
+    if summary.owner is Owner.BOT:
+        return "bot"
+    return "queue" if summary.agent is None else "mine"
+
+
+def readable(refusal: ContactRefusal | DeskError, agent_names: dict[str, str]) -> str:
+    """A refusal in the console's words: names, not emails."""
+    if isinstance(refusal, ConversationOwned):
+        return f"{agent_names.get(refusal.owner, refusal.owner)} already has this conversation."
+    return api_error(refusal).message
+
+
+async def agent_names_of(request: web.Request) -> dict[str, str]:
+    async with request.app[STORE].read() as tx:
+        return {a.email: a.name for a in await tx.agents.all()}
+
+
+def friendly(name: str) -> str:
+    """A template's name as people say it.
+
+    >>> friendly("order_update_v2")
+    'Order update v2'
+    """
+    return name.replace("_", " ").strip().capitalize()
+
+
+def template_json(template: Template) -> dict[str, Any]:
+    """What the picker shows: header, body, footer, buttons."""
+    return {
+        "name": template.name,
+        "language": template.language,
+        "label": friendly(template.name),
+        "header": template.header,
+        "body": template.body,
+        "footer": template.footer,
+        "buttons": [button.text for button in template.buttons],
+        "params": template.param_count,
     }
 
 
@@ -237,6 +304,9 @@ async def console_page(
     agent, now = me(request), request.app[CLOCK].now()
     if address is not None:
         await mark_read(request, address)
+    # Taken before reading: the page is up to date at least to this change, and its
+    # event stream starts after it.
+    live_after = request.app[LIVE_HUB].cursor
     selected: Selected | None = None
     panel: DeskPanel | None = None
     async with request.app[STORE].read() as tx:
@@ -252,13 +322,22 @@ async def console_page(
                     message=f"There is no conversation with {address}.",
                 )
             consent = await tx.contacts.consent_history(contact.id)
+            view = await load_view(tx, contact, now=now, limit=HISTORY_PAGE)
             selected = Selected(
-                view=await load_view(tx, contact, now=now),
+                view=view,
                 consent=consent,
                 templates=template_groups(contact, await tx.templates.list()),
                 suggestion=await load_suggestion(tx, contact, consent),
+                more=len(view.messages) == HISTORY_PAGE,
             )
             panel = await desk_panel(tx, contact)
+    refused = request.query.get("refused")
+    if flash is None and refused == "conversation_owned" and selected is not None:
+        owner = selected.view.conversation.agent
+        if owner is not None and owner != agent.email:
+            flash = f"{agents.get(owner, owner)} already has this conversation."
+    elif flash is None and refused:
+        flash = REFUSED_TEXT.get(refused, "That could not be done: the page shows it as it is now.")
     return render(
         request,
         "console.html",
@@ -272,6 +351,10 @@ async def console_page(
         flash=flash,
         Owner=Owner,
         nav=sections_for(agent.role),
+        live_after=live_after,
+        now=now,
+        consent=[consent_json(e, agents) for e in reversed(selected.consent)] if selected else [],
+        template_json=template_json,
         desk=panel,
     )
 
@@ -294,8 +377,8 @@ async def takeover_button(request: web.Request) -> web.StreamResponse:
             request.app[STORE], address, me(request).email, now=request.app[CLOCK].now()
         )
     except (ContactRefusal, DeskError) as refusal:
-        error = api_error(refusal)
-        return await console_page(request, address, flash=error.message, status=error.status)
+        # POST-redirect-GET: reloading the page shows the conversation, not a POST.
+        raise web.HTTPSeeOther(refused_url(address, refusal)) from None
     raise web.HTTPSeeOther(f"/console/conversations/{address}")
 
 
@@ -312,9 +395,19 @@ async def release_button(request: web.Request) -> web.StreamResponse:
             now=request.app[CLOCK].now(),
         )
     except (ContactRefusal, DeskError) as refusal:
-        error = api_error(refusal)
-        return await console_page(request, address, flash=error.message, status=error.status)
+        raise web.HTTPSeeOther(refused_url(address, refusal)) from None
     raise web.HTTPSeeOther(f"/console/conversations/{address}")
+
+
+def refused_url(address: str, refusal: ContactRefusal | DeskError) -> str:
+    code = api_error(refusal).code
+    return f"/console/conversations/{address}?refused={quote(code)}"
+
+
+@routes.get("/console/conversations/{contact}/{action:takeover|release}")
+async def after_button(request: web.Request) -> web.StreamResponse:
+    """A reload of a button's address (an old history entry): the conversation."""
+    raise web.HTTPSeeOther(f"/console/conversations/{_address(request)}")
 
 
 def _address(request: web.Request) -> str:
@@ -363,15 +456,74 @@ async def send_message(request: web.Request) -> web.Response:
     body = ComposeBody.model_validate(
         {**data, "agent": me(request).email}, context=validation_context(request)
     )
-    composed = await desk.compose_as(
-        request.app[STORE],
-        address,
-        body.agent,
-        body.content(),
-        confirm_opted_out=body.confirm_opted_out,
-        now=request.app[CLOCK].now(),
-    )
+    try:
+        composed = await desk.compose_as(
+            request.app[STORE],
+            address,
+            body.agent,
+            body.content(),
+            confirm_opted_out=body.confirm_opted_out,
+            now=request.app[CLOCK].now(),
+            idempotency_key=idempotency_key(request, body),
+        )
+    except ConversationOwned as refusal:
+        raise ApiError(
+            409, refusal.code, readable(refusal, await agent_names_of(request))
+        ) from None
     return json_answer(composed_json(composed), status=202)
+
+
+@routes.get("/console/events")
+async def live_events(request: web.Request) -> web.StreamResponse:
+    """What changes on the desk, as server-sent events (see :mod:`.live`)."""
+    email = me(request).email
+    return await live.stream(request, lambda event: event.for_agent(email), SECURITY_HEADERS)
+
+
+@routes.get("/console/api/conversations/{contact}/messages")
+async def earlier_messages(request: web.Request) -> web.Response:
+    """A page of history before message ``before`` (keyset paging, any length)."""
+    address = contact_address(request)
+    before = request.query.get("before") or None
+    async with request.app[STORE].read() as tx:
+        contact = await directory.require_contact(tx, address)
+        page_ = await history_page(tx, contact, before=before)
+        events = await tx.desk.events(contact.id, limit=1000)
+    first = min((m.at for m in page_), default=None)
+    return json_answer(
+        {
+            "messages": [message_json(m) for m in page_],
+            "events": [
+                e.model_dump(mode="json") for e in events if first is not None and e.at >= first
+            ],
+            "more": len(page_) == HISTORY_PAGE,
+        }
+    )
+
+
+@routes.get("/console/api/conversations/{contact}/summary")
+async def one_summary(request: web.Request) -> web.Response:
+    """One conversation's list row, with this agent's unread count (a live update
+    moved it to another list)."""
+    address = contact_address(request)
+    async with request.app[STORE].read() as tx:
+        contact = await directory.require_contact(tx, address)
+        rows = await tx.desk.summaries(
+            SummaryFilter(contact_id=contact.id, reader=me(request).email, limit=1)
+        )
+    if not rows:
+        raise ApiError(404, "not_found", f"There is no conversation with {address}.")
+    summary = rows[0]
+    return json_answer(
+        {**summary_json(summary), "phone": format_phone(summary.address), "list": list_of(summary)}
+    )
+
+
+@routes.post("/console/api/conversations/{contact}/read")
+async def read_now(request: web.Request) -> web.Response:
+    """The agent has seen the open conversation up to now (their own read state)."""
+    await mark_read(request, contact_address(request))
+    return json_answer({"read": True})
 
 
 @routes.post("/console/api/contacts/{contact}/opt-in")
@@ -382,9 +534,12 @@ async def set_opt_in(request: web.Request) -> web.Response:
     contact, history = await directory.set_opt_in(
         request.app[STORE], address, body.marketing_opt_in, consent
     )
+    names = await agent_names_of(request)
     return json_answer(
         {
             "marketing_opt_in": contact.marketing_opt_in,
             "consent": [event.model_dump(mode="json") for event in history],
+            "history": [consent_json(event, names) for event in reversed(history)],
+            "notices": [notice_json(n) for n in notices_for(contact)],
         }
     )

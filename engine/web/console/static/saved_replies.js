@@ -32,7 +32,6 @@
     picker.hidden = true;
     picker.replaceChildren();
     textarea.removeAttribute("aria-activedescendant");
-    textarea.setAttribute("aria-expanded", "false");
     matches = [];
     token = null;
   }
@@ -57,7 +56,7 @@
       picker.append(option);
     });
     picker.hidden = matches.length === 0;
-    textarea.setAttribute("aria-expanded", matches.length ? "true" : "false");
+    // (a textarea takes no aria-expanded: the listbox shows itself)
     if (matches.length) textarea.setAttribute("aria-activedescendant", "saved-reply-" + active);
   }
 
