@@ -44,6 +44,7 @@ from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
+from engine.outbound.marketing import publish_limits
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.sender import Sender, SenderConfig
 from engine.store import Store, Tx, open_store
@@ -167,6 +168,8 @@ async def assemble(
         )
         stack.push_async_callback(store.close)
         await _load_catalogue(store, settings)
+        limits = settings.marketing_limits
+        await store.write(lambda tx: publish_limits(tx, limits))
 
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.outbound_concurrency)

@@ -83,7 +83,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
 
 from engine.models.conversation import window_open_at
 from engine.models.local_zone import contact_zone
@@ -175,19 +174,18 @@ class Options:
     confirmed_opted_out: bool = False
     """Compose box: the agent confirmed a MARKETING template to an opted-out contact."""
 
-    quiet_hours: QuietHours | Literal["setting"] | None = "setting"
-    """The quiet hours this message keeps: ``"setting"`` (``MARKETING_QUIET_HOURS``) until
-    enqueue resolves it; a broadcast may set its own, or None to ignore them."""
+    quiet_hours: QuietHours | None = None
+    """The quiet hours this message keeps: ``MARKETING_QUIET_HOURS``, which enqueue puts
+    here (:meth:`with_quiet_hours`), unless the sender chose its own (``own_quiet_hours``)."""
+
+    own_quiet_hours: bool = False
+    """Broadcasts: ``quiet_hours`` are the broadcast's own (None: it ignores them)."""
 
     def with_quiet_hours(self, setting: QuietHours | None) -> Options:
-        """These options with ``"setting"`` resolved to ``setting``."""
-        if self.quiet_hours != "setting":
+        """These options with the setting's quiet hours, unless they have their own."""
+        if self.own_quiet_hours or self.quiet_hours == setting:
             return self
         return replace(self, quiet_hours=setting)
-
-    @property
-    def resolved_quiet_hours(self) -> QuietHours | None:
-        return None if self.quiet_hours == "setting" else self.quiet_hours
 
 
 OPTED_OUT_NOTICE = Notice(

@@ -45,6 +45,7 @@ from engine.outbound.enqueue import (
     plan_many,
     resolve,
 )
+from engine.outbound.marketing import limits_in_force
 from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, decide, window_at
 from engine.store import Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
@@ -318,15 +319,14 @@ async def prepare_batch(
     if not page.members:
         return PreparedBatch(broadcast, after, page, None)
     content = template_content(broadcast.template)
+    # The quiet hours each row keeps, which the sender holds it for (a broadcast is
+    # planned without reading each recipient's local time).
+    limits = await limits_in_force(tx)
+    options = Options(opted_in_only=broadcast.opted_in_only).with_quiet_hours(limits.quiet_hours)
     try:
         resolved = await resolve(tx, content)
         plan = plan_many(
-            BulkRequest(
-                Channel.BROADCAST,
-                content,
-                page.members,
-                Options(opted_in_only=broadcast.opted_in_only),
-            ),
+            BulkRequest(Channel.BROADCAST, content, page.members, options),
             resolved,
             now=now,
         )

@@ -48,6 +48,7 @@ from engine.models.message import (
     TemplateRef,
 )
 from engine.models.template import Template
+from engine.outbound.marketing import NOT_LIMITED, limit_inputs, limits_in_force
 from engine.outbound.verdicts import recorded_as
 from engine.send_rules import ContentKind, Decision, Options, Verdict, Window, decide, window_at
 from engine.store import Tx
@@ -153,12 +154,22 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
     resolved = await resolve(tx, content)
     template, template_ref, text = resolved.template, resolved.template_ref, resolved.text
     conversation = await tx.conversations.get(request.contact.id)
+    options = request.options
+    limited = NOT_LIMITED
+    if resolved.kind is ContentKind.MARKETING:
+        limits = await limits_in_force(tx)
+        options = options.with_quiet_hours(limits.quiet_hours)
+        limited = await limit_inputs(
+            tx, request.contact, resolved.kind, limits, options.quiet_hours, now=now
+        )
     decision = decide(
         request.channel,
         resolved.kind,
         opted_in=request.contact.marketing_opt_in,
         window=window_at(conversation.last_inbound_at, now),
-        options=request.options,
+        options=options,
+        over_cap=limited.over_cap,
+        quiet_until=limited.quiet_until,
     )
     if decision.refused:
         raise Refused(decision)
@@ -177,11 +188,12 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         payload=content.model_dump(mode="json"),
         status=status,
         failure=failure,
+        held_until=decision.hold_until,
         created_at=now,
         updated_at=now,
     )
     queued = status is MessageStatus.QUEUED
-    policy = PolicyInputs(resolved.kind, request.options)
+    policy = PolicyInputs(resolved.kind, options)
     if not (queued or request.idempotency_key or request.callback_url):
         await tx.messages.insert(message, policy=policy)
         return Enqueued(decision, message)
@@ -190,7 +202,8 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         Schedule(
             priority=PRIORITY[request.channel],
             recipient=request.contact.address,
-            due_at=now,
+            # Held for quiet hours: due when they end, not claimed (and not polled) before.
+            due_at=decision.hold_until or now,
             policy=policy,
             phone_number_id=request.phone_number_id,
             idempotency_key=request.idempotency_key,
