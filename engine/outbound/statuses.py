@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.models.contact import ConsentSource
-from engine.models.message import Direction, Failure, MessageStatus
+from engine.models.message import Direction, Failure, Message, MessageStatus
 from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent
@@ -81,7 +81,7 @@ async def apply_status(tx: Tx, update: StatusUpdate, *, now: datetime) -> Status
     if any(stops_marketing(error.code) for error in update.errors):
         contact_id = message.contact_id if message else await _recipient(tx, update)
         if contact_id is not None:
-            await _marketing_stopped(tx, contact_id, update.id)
+            await _marketing_stopped(tx, contact_id, update.id, message)
             consent_applied = True
 
     if message is None:
@@ -129,7 +129,7 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
         )
         stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
-            await _marketing_stopped(tx, message.contact_id, wamid)
+            await _marketing_stopped(tx, message.contact_id, wamid, message)
 
 
 async def _recipient(tx: Tx, update: StatusUpdate) -> int | None:
@@ -141,7 +141,15 @@ async def _recipient(tx: Tx, update: StatusUpdate) -> int | None:
     return None
 
 
-async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str) -> None:
+async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str, message: Message | None) -> None:
+    # The evidence is the message that failed: which one, and what it said.
+    evidence = {
+        "error_code": MARKETING_STOPPED,
+        "failed_wamid": wamid,
+        "failed_message_id": message.id if message else None,
+        "failed_template": message.template.name if message and message.template else None,
+        "failed_text": message.text if message else None,
+    }
     await tx.contacts.set_opt_in(
         contact_id,
         False,
@@ -150,5 +158,6 @@ async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str) -> None:
             actor="whatsapp",
             note=f"error {MARKETING_STOPPED}: the customer stopped marketing messages "
             f"from this business in WhatsApp (message {wamid})",
+            evidence=evidence,
         ),
     )

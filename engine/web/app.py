@@ -18,6 +18,7 @@ from engine.metrics import Metrics
 from engine.web import (
     agents,
     broadcasts,
+    consent,
     contacts,
     conversations,
     flows,
@@ -81,7 +82,7 @@ def create_app(
     app.cleanup_ctx.append(_parts)
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
-        *(broadcasts, sequences),
+        *(broadcasts, sequences, consent),
     )
     for module in routes:
         app.add_routes(module.routes)
