@@ -16,6 +16,7 @@ import pytest
 from engine.clock import FrozenClock
 from engine.config import InvalidSettings, load_settings
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns
+from tests.outbound_support import eventually
 
 SENT = ("sent", "delivered", "read")
 
@@ -128,8 +129,6 @@ async def test_a_broadcast_holds_for_quiet_hours_and_skips_contacts_over_the_cap
         messages = [await outbound.message(found[number(i)]["message_id"]) for i in (1, 2)]
         return found if all(m["held_until"] for m in messages) else None
 
-    from tests.outbound_support import eventually
-
     found = await eventually(settled, what="the broadcast to be planned and held")
     assert found[number(0)]["failure"]["code"] == "frequency_cap"
     for index in (1, 2):
@@ -171,3 +170,43 @@ def test_the_limits_are_off_when_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     limits = load_settings().marketing_limits
     assert (limits.quiet_hours, limits.frequency_cap) == (None, None)
     assert datetime(2026, 3, 2, tzinfo=UTC)  # the module's clock premise
+
+
+async def test_a_broadcast_can_set_its_own_quiet_hours_or_none(
+    aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
+) -> None:
+    campaigns = await limited(aiohttp_client, tmp_path, clock, MARKETING_QUIET_HOURS="21:00-09:00")
+    outbound = campaigns.outbound
+    await campaigns.import_contacts(2, tags="spring")
+    bad = await campaigns.client.post(
+        "/api/v1/broadcasts",
+        json={"name": "Bad", "template": NEW_ARRIVALS, "tags": ["spring"], "quiet_hours": "9-5"},
+    )
+    assert bad.status == 422
+    assert "quiet_hours" in await bad.text()
+
+    # 01:00 in California: inside the setting's hours and inside 00:30-01:30, its own.
+    own = await campaigns.post(
+        "/api/v1/broadcasts",
+        {"name": "Own", "template": NEW_ARRIVALS, "tags": ["spring"], "quiet_hours": "00:30-01:30"},
+        201,
+    )
+    assert own["quiet_hours"] == "00:30-01:30"
+    none = await campaigns.post(
+        "/api/v1/broadcasts",
+        {"name": "Night", "template": NEW_ARRIVALS, "contacts": [number(0)], "quiet_hours": None},
+        201,
+    )
+    assert none["quiet_hours"] is None
+    # No quiet hours: it goes now, while the first waits for 01:30 (09:30 UTC).
+    await campaigns.wait_for_broadcast(none["id"], "completed")
+
+    async def held() -> list[dict[str, Any]] | None:
+        found = await campaigns.get(f"/api/v1/broadcasts/{own['id']}/report")
+        messages = [await outbound.message(row["message_id"]) for row in found["rows"]]
+        return messages if len(messages) == 2 and all(m["held_until"] for m in messages) else None
+
+    messages = await eventually(held, what="the broadcast's rows to be held")
+    assert {m["held_until"] for m in messages} == {"2026-03-02T09:30:00Z"}
+    campaigns.advance(minutes=30)
+    await campaigns.wait_for_broadcast(own["id"], "completed")

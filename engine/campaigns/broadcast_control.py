@@ -16,6 +16,7 @@ from engine.campaigns.broadcasts import Preview
 from engine.campaigns.refusals import BroadcastNotFound, InvalidField, InvalidFields
 from engine.models.campaign import AttributeCondition, AudienceSpec, Broadcast
 from engine.models.content import TemplateContent
+from engine.models.marketing_limits import QuietHours
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import TemplateProblem
 from engine.store import Store, Tx
@@ -40,6 +41,8 @@ class BroadcastRequest:
     tags_match: Literal["any", "all"] = "any"
     attributes: Sequence[AttributeCondition] = ()
     opted_in_only: bool = True
+    quiet_hours: QuietHours | Literal["setting"] | None = "setting"
+    """Its own quiet hours (None: it ignores them), else MARKETING_QUIET_HOURS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,7 @@ async def create_broadcast(
             audience=counted.audience,
             contact_ids=counted.contact_ids,
             opted_in_only=asked.opted_in_only,
+            quiet_hours=asked.quiet_hours,
             send_at=due,
             counted=counted.preview,
             now=now,

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
 
 import phonenumbers
 
@@ -36,6 +36,7 @@ from engine.models.campaign import (
     GuardState,
 )
 from engine.models.content import TemplateContent
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import Channel, Failure, TemplateRef
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import (
@@ -217,8 +218,10 @@ async def create(
     send_at: datetime,
     counted: Preview,
     now: datetime,
+    quiet_hours: QuietHours | Literal["setting"] | None = "setting",
 ) -> Broadcast:
-    """Store a broadcast and make its planning due at ``send_at``."""
+    """Store a broadcast and make its planning due at ``send_at``; ``quiet_hours`` its
+    own (None: it ignores them), or those of ``MARKETING_QUIET_HOURS``."""
     broadcast = Broadcast(
         id=new_id(),
         name=name,
@@ -238,6 +241,8 @@ async def create(
         guard=GuardState.WATCHING,
         created_at=now,
         updated_at=now,
+        quiet_hours=None if quiet_hours in (None, "setting") else str(quiet_hours),
+        own_quiet_hours=quiet_hours != "setting",
     )
     await tx.broadcasts.create(broadcast, contact_ids)
     await tx.campaign_work.schedule(WorkKind.BROADCAST, broadcast.id, send_at)
@@ -323,6 +328,9 @@ async def prepare_batch(
     # planned without reading each recipient's local time).
     limits = await limits_in_force(tx)
     options = Options(opted_in_only=broadcast.opted_in_only).with_quiet_hours(limits.quiet_hours)
+    if broadcast.own_quiet_hours:
+        own = QuietHours.parse(broadcast.quiet_hours) if broadcast.quiet_hours else None
+        options = replace(options, quiet_hours=own, own_quiet_hours=True)
     try:
         resolved = await resolve(tx, content)
         plan = plan_many(

@@ -111,6 +111,13 @@ class Broadcast(BaseModel):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+    quiet_hours: str | None = Field(
+        default=None, description="its own quiet hours (HH:MM-HH:MM) when own_quiet_hours"
+    )
+    own_quiet_hours: bool = Field(
+        default=False,
+        description="true: quiet_hours (None: none) instead of MARKETING_QUIET_HOURS",
+    )
 
 
 class SendWindow(BaseModel):

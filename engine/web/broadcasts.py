@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from engine.campaigns import broadcast_control as control
 from engine.campaigns.broadcast_control import BroadcastRequest
@@ -18,6 +19,7 @@ from engine.campaigns.broadcasts import Preview
 from engine.contacts.csv_import import MAX_TAG_LENGTH
 from engine.models.campaign import AttributeCondition, Broadcast
 from engine.models.content import TemplateContent
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import MessageStatus
 from engine.store.broadcasts import RecipientRow
 from engine.web.keys import CLOCK, STORE
@@ -54,6 +56,21 @@ class BroadcastPreview(Body):
 class BroadcastCreate(BroadcastPreview):
     name: str = Field(min_length=1, max_length=200)
     send_at: UtcDatetime | None = None
+    quiet_hours: str | None = Field(
+        default=None,
+        description="its own quiet hours (HH:MM-HH:MM) instead of MARKETING_QUIET_HOURS; "
+        "null: none; omitted: the setting",
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        return None if value is None else str(QuietHours.parse(value))
+
+    def own_quiet_hours(self) -> QuietHours | Literal["setting"] | None:
+        if "quiet_hours" not in self.model_fields_set:
+            return "setting"
+        return QuietHours.parse(self.quiet_hours) if self.quiet_hours else None
 
 
 class ListQuery(Body):
@@ -89,6 +106,7 @@ def broadcast_json(broadcast: Broadcast, counts: dict[str, int] | None = None) -
         "category": broadcast.category.value,
         "audience": broadcast.audience.model_dump(mode="json", by_alias=True, exclude_none=True),
         "opted_in_only": broadcast.opted_in_only,
+        **({"quiet_hours": broadcast.quiet_hours} if broadcast.own_quiet_hours else {}),
         "send_at": iso(broadcast.send_at),
         "total": broadcast.total,
         "will_send": broadcast.will_send,
@@ -174,7 +192,7 @@ async def create_broadcast(request: web.Request) -> web.Response:
     body = await parse_body(request, BroadcastCreate)
     broadcast = await control.create_broadcast(
         request.app[STORE],
-        _asked(body),
+        replace(_asked(body), quiet_hours=body.own_quiet_hours()),
         name=body.name,
         send_at=body.send_at,
         now=request.app[CLOCK].now(),

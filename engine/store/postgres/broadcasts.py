@@ -38,7 +38,8 @@ costs many short pages rather than one long scan."""
 _COLUMNS = (
     "id, name, template, category, audience, opted_in_only, state, send_at, total, will_send,"
     " excluded_opted_out, quality_risk, planned_until, planned, planning_done, guard,"
-    " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at"
+    " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at,"
+    " quiet_hours, own_quiet_hours"
 )
 _INSERT = (
     f"INSERT INTO broadcasts ({_COLUMNS})"
@@ -83,6 +84,8 @@ def _broadcast(row: Mapping[str, Any]) -> Broadcast:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        quiet_hours=row["quiet_hours"],
+        own_quiet_hours=row["own_quiet_hours"],
     )
 
 
@@ -210,6 +213,8 @@ class PgBroadcastRepo(BroadcastRepo):
             broadcast.created_at,
             broadcast.updated_at,
             None,
+            broadcast.quiet_hours,
+            broadcast.own_quiet_hours,
         )
         if contact_ids:
             await self._db.run(

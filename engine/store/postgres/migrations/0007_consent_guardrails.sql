@@ -38,3 +38,8 @@ CREATE TABLE suppressions (
     key        TEXT COLLATE "C" PRIMARY KEY,  -- HMAC-SHA256 of "wa_id:<n>" / "user_id:<id>"
     created_at TIMESTAMPTZ NOT NULL
 );
+
+-- A broadcast's own quiet hours (own_quiet_hours; quiet_hours NULL: it ignores them);
+-- own_quiet_hours false: MARKETING_QUIET_HOURS applies.
+ALTER TABLE broadcasts ADD COLUMN quiet_hours TEXT COLLATE "C";
+ALTER TABLE broadcasts ADD COLUMN own_quiet_hours BOOLEAN NOT NULL DEFAULT FALSE;

@@ -33,3 +33,9 @@ CREATE TABLE suppressions (
     key        TEXT PRIMARY KEY,  -- HMAC-SHA256 of "wa_id:<number>" or "user_id:<id>"
     created_at TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- A broadcast's own quiet hours (own_quiet_hours = 1; quiet_hours NULL: it ignores them);
+-- own_quiet_hours = 0: MARKETING_QUIET_HOURS applies.
+ALTER TABLE broadcasts ADD COLUMN quiet_hours TEXT;
+ALTER TABLE broadcasts ADD COLUMN own_quiet_hours INTEGER NOT NULL DEFAULT 0
+    CHECK (own_quiet_hours IN (0, 1));
