@@ -15,8 +15,14 @@ import pytest
 
 from engine.clock import FrozenClock
 from engine.config import InvalidSettings, load_settings
+from engine.models.contact import Contact
+from engine.models.content import TemplateContent
+from engine.models.message import Channel
+from engine.outbound.enqueue import OutboundRequest
+from engine.web.keys import STORE
 from tests.campaign_support import NEW_ARRIVALS, ORDER_UPDATE, Campaigns, number, start_campaigns
-from tests.outbound_support import eventually
+from tests.desk import add_agent
+from tests.outbound_support import enqueue_all, eventually
 
 SENT = ("sent", "delivered", "read")
 
@@ -210,3 +216,50 @@ async def test_a_broadcast_can_set_its_own_quiet_hours_or_none(
     assert {m["held_until"] for m in messages} == {"2026-03-02T09:30:00Z"}
     campaigns.advance(minutes=30)
     await campaigns.wait_for_broadcast(own["id"], "completed")
+
+
+async def test_compose_shows_the_cap_and_sends_and_the_bot_ignores_it(
+    aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
+) -> None:
+
+    campaigns = await limited(
+        aiohttp_client,
+        tmp_path,
+        clock,
+        MARKETING_FREQUENCY_CAP="1/24h",
+        MARKETING_QUIET_HOURS="21:00-09:00",
+    )
+    outbound = campaigns.outbound
+    [ann] = await campaigns.import_contacts(1)
+    await add_agent(campaigns.client, "agent@example.com")
+
+    async def notices() -> list[str]:
+        found = await campaigns.get(f"/api/v1/conversations/{ann}")
+        return [n["code"] for n in found["notices"]]
+
+    assert await notices() == []
+    # A bot sends MARKETING inside quiet hours and whatever the cap: it is not held.
+    store = outbound.app[STORE]
+    contact = await (await campaigns.client.get(f"/api/v1/contacts/{ann}")).json()
+    request = OutboundRequest(
+        Contact.model_validate(contact), Channel.BOT, TemplateContent(**NEW_ARRIVALS)
+    )
+    [bot_id] = await enqueue_all(store, clock, [request])
+    await outbound.wait_for(bot_id, *SENT)
+    assert await notices() == ["frequency_cap"]  # the bot's message counts
+
+    [again] = await enqueue_all(store, clock, [request])
+    await outbound.wait_for(again, *SENT)  # the bot ignores the cap
+
+    response = await campaigns.client.post(
+        f"/api/v1/conversations/{ann}/messages",
+        json={"agent": "agent@example.com", "template": NEW_ARRIVALS},
+    )
+    assert response.status == 202, await response.text()
+    composed = await response.json()
+    assert "frequency_cap" in [n["code"] for n in composed["notices"]]
+    await outbound.wait_for(composed["id"], *SENT)
+    assert templates_received(await outbound.received(ann)) == ["new_arrivals"] * 3
+
+    api = await outbound.send(to=ann, template=NEW_ARRIVALS)
+    assert api["failure"]["code"] == "frequency_cap"
