@@ -49,6 +49,8 @@ from engine.agents.desk import compose_as
 from engine.agents.passwords import hash_password
 from engine.agents.refusals import ConfirmationRequired
 from engine.campaigns.broadcast_control import BroadcastRequest, create_broadcast
+from engine.campaigns.refusals import CampaignRefusal
+from engine.campaigns.sequence_control import create_sequence, enrol_contact
 from engine.campaigns.worker import CampaignConfig, CampaignWorker
 from engine.catalogue import load_templates
 from engine.clock import FrozenClock
@@ -59,10 +61,11 @@ from engine.devtools.cluster import free_port
 from engine.inbound.consent_rules import ConsentRules
 from engine.inbound.ingest import IngestSettings, ingest
 from engine.models.agent import AgentRole
+from engine.models.campaign import SequenceDefinition, SequenceStep
 from engine.models.contact import ConsentSource
 from engine.models.content import TemplateContent
 from engine.models.marketing_limits import MarketingLimits
-from engine.models.message import Channel, MessageStatus
+from engine.models.message import Channel, MessageStatus, TemplateRef
 from engine.outbound.api import ApiMessage, send_api_message
 from engine.outbound.enqueue import OutboundRequest, enqueue
 from engine.outbound.marketing import publish_limits
@@ -218,6 +221,7 @@ class Simulation:
         """message id → its channel and whether the rules let it go to an opted-out
         contact (a bot, a confirmed compose, a broadcast with the toggle off)."""
         self.failed_wamids: set[str] = set()
+        self.sequence_id = ""
         self.broadcasts: dict[str, bool] = {}
         """broadcast id → whether its toggle is off (MARKETING to opted-out contacts goes)."""
         self.report = Report()
@@ -323,6 +327,22 @@ class Simulation:
                 )
 
         await self.store.write(job)
+        steps = [(0, MARKETING), (3600, UTILITY), (3 * 3600, MARKETING)]
+        sequence = await create_sequence(
+            self.store,
+            name=f"drip-{self.seed}-{self.clock.now().timestamp()}",
+            definition=SequenceDefinition(
+                steps=tuple(
+                    SequenceStep(
+                        delay_seconds=delay,
+                        template=TemplateRef(name=name, language=language, params=params),
+                    )
+                    for delay, (name, language, params) in steps
+                )
+            ),
+            now=self.clock.now(),
+        )
+        self.sequence_id = sequence.id
 
     def _advance(self) -> None:
         # Mostly minutes, now and then hours: through quiet hours and cap periods.
@@ -384,6 +404,11 @@ class Simulation:
             for broadcast_id, toggle_off in self.broadcasts.items():
                 for row in await tx.broadcasts.report(broadcast_id, limit=10_000):
                     self.remember(row.message_id, Channel.BROADCAST, toggle_off)
+            for post in self.api.posted:  # sequence steps, planned by the campaign worker
+                if post.template == MARKETING[0] and post.message_id not in self.channel_of:
+                    message = await tx.messages.get(post.message_id)
+                    if message is not None and message.channel is not None:
+                        self.remember(message.id, message.channel, False)
         checked = self.check_limits or self.limits
         hours, cap = checked.quiet_hours, checked.frequency_cap
         recent: dict[str, list[datetime]] = {}
@@ -550,6 +575,15 @@ async def _broadcast(sim: Simulation) -> None:
     sim.broadcasts[broadcast.id] = not toggle
 
 
+async def _enrol(sim: Simulation) -> None:
+    """A contact enters the drip sequence (MARKETING, UTILITY an hour later, MARKETING
+    three hours after that); one already in it stays where they are."""
+    try:
+        await enrol_contact(sim.store, sim.sequence_id, sim.contact(), now=sim.clock.now())
+    except CampaignRefusal:
+        sim.report.count("sequence_already_enrolled")
+
+
 async def _api_send(sim: Simulation) -> None:
     wa_id, marketing, now = sim.contact(), sim.rng.random() < 0.7, sim.clock.now()
     message = ApiMessage(to=wa_id, content=sim.template(marketing))
@@ -615,6 +649,7 @@ EVENT_KINDS: tuple[EventKind, ...] = (
     EventKind("csv_change", 1, _csv),
     EventKind("intent_stop", 2, _intent_stop, needs_intent=True),
     EventKind("broadcast", 1, _broadcast),
+    EventKind("sequence_enrol", 3, _enrol),
     EventKind("api_send", 25, _api_send),
     EventKind("compose", 8, _compose),
     EventKind("bot_send", 8, _bot_send),
