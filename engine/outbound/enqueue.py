@@ -8,12 +8,16 @@ changes (:mod:`engine.outbound.verdicts`):
 - the rules send → a ``queued`` row, which the sender picks up;
 - they fail (sequence, API) → a ``failed`` row with the rule's code and reason;
 - they exclude (broadcast) → a ``skipped`` row with the code and reason;
+- they hold (a MARKETING template inside the contact's quiet hours) → a ``queued`` row
+  due when they end, which shows ``held_until``;
 - they need confirmation (compose box) → no row; the caller asks the agent;
 - they refuse (free form outside the window) → no row; :class:`Refused` tells the
   caller.
 
-Every row keeps what the rules were asked (the content's kind and the sender's
-options), and the sender asks them again with the contact's opt-in and window of that
+A MARKETING template is also checked against the marketing limits in force
+(:mod:`engine.outbound.marketing`): the frequency cap (what was sent to the contact in its
+period) and their quiet hours. Every row keeps what the rules were asked (the content's
+kind and the sender's options, with the quiet hours it keeps), and the sender asks them again with the contact's opt-in and window of that
 moment just before sending: a contact who opts out while their message waits is
 recorded as if they had opted out before it was queued.
 
