@@ -58,6 +58,9 @@ async def test_api_marketing_waits_for_the_end_of_the_contacts_quiet_hours(
     await outbound.wait_for(london["id"], *SENT)
     assert templates_received(await outbound.received(ann)) == ["order_update"]
     assert (await outbound.message(held["id"]))["status"] == "queued"
+    response = await outbound.client.get("/api/v1/reports/messages", params={"status": "queued"})
+    [row] = (await response.json())["rows"]
+    assert (row["id"], row["held_until"]) == (held["id"], "2026-03-02T17:00:00Z")
 
     campaigns.advance(hours=7, minutes=59)
     assert (await outbound.message(held["id"]))["status"] == "queued"

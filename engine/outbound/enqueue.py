@@ -17,9 +17,10 @@ changes (:mod:`engine.outbound.verdicts`):
 A MARKETING template is also checked against the marketing limits in force
 (:mod:`engine.outbound.marketing`): the frequency cap (what was sent to the contact in its
 period) and their quiet hours. Every row keeps what the rules were asked (the content's
-kind and the sender's options, with the quiet hours it keeps), and the sender asks them again with the contact's opt-in and window of that
-moment just before sending: a contact who opts out while their message waits is
-recorded as if they had opted out before it was queued.
+kind and the sender's options, with the quiet hours it keeps), and the sender asks them
+again with the contact's opt-in and window of that moment just before sending: a contact
+who opts out while their message waits is recorded as if they had opted out before it
+was queued.
 
 A queued row gets its place in the outbox here too: replies to customers (bot,
 compose) go ahead of API messages, which go ahead of bulk sends (broadcasts,

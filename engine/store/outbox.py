@@ -199,6 +199,8 @@ class ReportRow:
     wamid: str | None
     created_at: datetime
     updated_at: datetime
+    held_until: datetime | None = None
+    """A MARKETING template held for the contact's quiet hours: when it may go."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -551,7 +551,7 @@ class PgOutboxRepo(OutboxRepo):
         rows = await self._db.all(
             "SELECT m.id, coalesce(m.recipient, c.wa_id, c.user_id) AS recipient, m.channel,"
             " m.template, m.status, m.failure_code, m.failure_reason, m.attempts,"
-            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at"
+            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at, m.held_until"
             " FROM messages m JOIN contacts c ON c.id = m.contact_id"
             f" WHERE {condition} ORDER BY m.id LIMIT ${len(params)}",
             *params,
@@ -584,4 +584,5 @@ def _report_row(row: Mapping[str, Any]) -> ReportRow:
         wamid=row["wamid"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        held_until=row["held_until"],
     )

@@ -504,7 +504,7 @@ class SqliteOutboxRepo(OutboxRepo):
         rows = await self._db.all(
             "SELECT m.id, coalesce(m.recipient, c.wa_id, c.user_id) AS recipient, m.channel,"
             " m.template, m.status, m.failure_code, m.failure_reason, m.attempts,"
-            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at"
+            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at, m.held_until"
             " FROM messages m JOIN contacts c ON c.id = m.contact_id"
             f" WHERE {condition} ORDER BY m.id LIMIT ?",
             (*params, where.limit),
@@ -536,4 +536,5 @@ def _report_row(row: sqlite3.Row) -> ReportRow:
         wamid=row["wamid"],
         created_at=from_db(row["created_at"]),
         updated_at=from_db(row["updated_at"]),
+        held_until=from_db_opt(row["held_until"]),
     )
