@@ -15,6 +15,8 @@ from tests.conftest import FIXTURES
 from tests.databases import database_url
 
 
+# A few thousand events take about 20 s on SQLite and 2-3 minutes on PostgreSQL here.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("seed", [7, 2026])
 async def test_no_marketing_breaks_the_rules_in_a_seeded_run(tmp_path: Path, seed: int) -> None:
     simulation = Simulation(
