@@ -72,6 +72,8 @@ class PgContactRepo(ContactRepo):
     def __init__(self, db: PgDb, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._secret: str | None = None
+        self._secret_read = False
 
     async def get(self, address: str) -> Contact | None:
         # An address could be one contact's wa_id and another's user_id: the older wins.
@@ -145,7 +147,12 @@ class PgContactRepo(ContactRepo):
         return contact_id
 
     async def _suppressed(self, new: NewContact) -> bool:
-        secret = await self._db.val("SELECT value FROM app_settings WHERE key = $1", SECRET_KEY)
+        if not self._secret_read:  # once per transaction: an import inserts many
+            self._secret = await self._db.val(
+                "SELECT value FROM app_settings WHERE key = $1", SECRET_KEY
+            )
+            self._secret_read = True
+        secret = self._secret
         if secret is None:
             return False  # nobody was ever erased here
         keys = suppression_keys(secret, wa_id=new.wa_id, user_id=new.user_id)

@@ -126,10 +126,12 @@ class SqliteContactRepo(ContactRepo):
         return contact_id
 
     async def _suppressed(self, new: NewContact) -> bool:
-        secret = await self._db.one("SELECT value FROM app_settings WHERE key = ?", (SECRET_KEY,))
-        if secret is None:
+        # The repository outlives transactions here, so the secret is read each time
+        # (microseconds; PostgreSQL's, made per transaction, reads it once).
+        row = await self._db.one("SELECT value FROM app_settings WHERE key = ?", (SECRET_KEY,))
+        if row is None:
             return False  # nobody was ever erased here
-        keys = suppression_keys(secret["value"], wa_id=new.wa_id, user_id=new.user_id)
+        keys = suppression_keys(str(row["value"]), wa_id=new.wa_id, user_id=new.user_id)
         found = await self._db.one(
             f"SELECT 1 FROM suppressions WHERE key IN ({','.join('?' * len(keys))})", keys
         )
