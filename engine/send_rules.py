@@ -32,6 +32,10 @@ A contact who is opted in is always sent to. UTILITY and AUTHENTICATION template
 and free-form messages (text, interactive, media) are never blocked by marketing
 opt-in; the compose box still shows the notice for an opted-out contact.
 
+The address rule: Meta sends AUTHENTICATION templates to phone numbers only, so one
+to a contact known by a user id alone fails with ``authentication_to_user_id`` on
+every channel (*refused*; a broadcast excludes the contact) before it costs a try.
+
 The window rule: Meta delivers free-form content only within 24 hours of the contact's
 last message; outside it only a template reaches them. Free form with the window
 closed fails with ``window_closed`` on every channel, whatever the opt-in, and is
@@ -94,6 +98,7 @@ MARKETING_OPT_OUT = "marketing_opt_out"
 CONFIRMATION_REQUIRED = "marketing_opt_out_confirmation_required"
 QUALITY_RATING_RISK = "quality_rating_risk"
 WINDOW_CLOSED = "window_closed"
+AUTHENTICATION_TO_USER_ID = "authentication_to_user_id"
 RULE_INPUTS_MISSING = "send_rules_inputs_missing"
 FREQUENCY_CAP = "frequency_cap"
 QUIET_HOURS = "quiet_hours"
@@ -345,6 +350,20 @@ RULES: Mapping[Channel, ChannelRules] = {
 }
 
 
+# Meta sends authentication templates (one-time codes) to phone numbers only and
+# refuses them to a user id (error 131062): refused before it is tried.
+_AUTHENTICATION_TO_USER_ID = Decision(
+    Verdict.FAIL,
+    AUTHENTICATION_TO_USER_ID,
+    "AUTHENTICATION templates can only be sent to a phone number; this contact is "
+    "known by a user id only (WhatsApp refuses it, error 131062).",
+    refused=True,
+)
+_AUTHENTICATION_TO_USER_ID_IN_BROADCAST = Decision(
+    Verdict.EXCLUDE, AUTHENTICATION_TO_USER_ID, _AUTHENTICATION_TO_USER_ID.reason
+)
+
+
 def quiet_until(
     hours: QuietHours | None, moment: datetime, *, wa_id: str | None, timezone: object
 ) -> datetime | None:
@@ -366,11 +385,18 @@ def decide(
     options: Options = Options(),
     over_cap: bool = False,
     quiet_until: datetime | None = None,
+    to_user_id: bool = False,
 ) -> Decision:
     """Decide whether ``content`` may go to a contact through ``channel``: ``over_cap``
     when the contact has had the frequency cap's MARKETING templates in its period,
-    ``quiet_until`` when the moment is inside their quiet hours (when those end)."""
+    ``quiet_until`` when the moment is inside their quiet hours (when those end),
+    ``to_user_id`` when the contact is addressed by a user id (they have no phone
+    number)."""
     rules = RULES[channel]
+    if to_user_id and content is ContentKind.AUTHENTICATION:
+        if channel is Channel.BROADCAST:
+            return _AUTHENTICATION_TO_USER_ID_IN_BROADCAST
+        return _AUTHENTICATION_TO_USER_ID
     if content is ContentKind.FREE_FORM and window is Window.CLOSED:
         return rules.free_form_window_closed
     if content is not ContentKind.MARKETING:

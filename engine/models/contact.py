@@ -22,6 +22,8 @@ class ConsentSource(StrEnum):
     WHATSAPP_PREFERENCES = "whatsapp_preferences"  # Meta's user_preferences notification
     WHATSAPP_ERROR = "whatsapp_error"  # a 131050 failure status
     SUPPRESSION = "suppression"  # a new contact whose number or user id was erased
+    CONTACT_LINK = "contact_link"  # two contacts found to be one person were merged
+    NUMBER_CHANGE = "number_change"  # WhatsApp said the customer changed their number
 
 
 def opt_in_of_new_contact(stated: bool | None, *, default: bool) -> bool:

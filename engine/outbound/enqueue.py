@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from engine.identity import is_user_id
 from engine.ids import new_id, new_ids
 from engine.models.contact import Contact
 from engine.models.content import (
@@ -175,6 +176,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         options=options,
         over_cap=limited.over_cap,
         quiet_until=limited.quiet_until,
+        to_user_id=is_user_id(request.contact.address),
     )
     if decision.refused:
         raise Refused(decision)

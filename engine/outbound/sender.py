@@ -69,6 +69,7 @@ from datetime import datetime, timedelta
 
 from engine.background import Backoff, Health, keep_running
 from engine.clock import Clock
+from engine.identity import is_user_id
 from engine.ids import new_id
 from engine.models.marketing_limits import NO_LIMITS, MarketingLimits
 from engine.models.message import Failure
@@ -188,6 +189,7 @@ def _asked_again(claimed: Claimed, now: datetime, limits: MarketingLimits) -> De
             wa_id=claimed.wa_id,
             timezone=claimed.timezone,
         ),
+        to_user_id=is_user_id(claimed.recipient),
     )
 
 
