@@ -79,9 +79,13 @@ async def test_the_frequency_cap_fails_api_marketing_over_it_and_lets_others_go(
     outbound = campaigns.outbound
     [ann] = await campaigns.import_contacts(1)
 
-    # Three queued at once: the sender counts what was handed over as it claims each.
-    queued = [await outbound.send(to=ann, template=NEW_ARRIVALS) for _ in range(3)]
-    assert [m["status"] for m in queued] == ["queued"] * 3
+    # Three queued in one transaction (none handed over yet, so enqueue lets all three
+    # through): the sender counts what was handed over as it claims each.
+    response = await campaigns.client.get(f"/api/v1/contacts/{ann}")
+    contact = Contact.model_validate(await response.json())
+    request = OutboundRequest(contact, Channel.API, TemplateContent(**NEW_ARRIVALS))
+    ids = await enqueue_all(outbound.app[STORE], clock, [request] * 3)
+    queued = [await outbound.message(message_id) for message_id in ids]
     outcomes = [await outbound.wait_for(m["id"], *SENT, "failed") for m in queued]
     assert [m["status"] in SENT for m in outcomes] == [True, True, False]
     assert outcomes[2]["failure"]["code"] == "frequency_cap"
