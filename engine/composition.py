@@ -42,6 +42,8 @@ from engine.inbound.consent_rules import ConsentRules
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
+from engine.media.cache import MediaCache
+from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
 from engine.outbound.marketing import publish_limits
@@ -94,6 +96,8 @@ class Parts:
     conversation_handler: ConversationHandler | None = None
     """Answers customers while the bot owns the conversation; the bot unless an
     embedding application brings its own (see :func:`assemble`)."""
+    media: MediaService | None = None
+    """Media from and to the Graph API, with its disk cache (the console's)."""
 
 
 def sender_config(settings: Settings) -> SenderConfig:
@@ -183,6 +187,16 @@ async def assemble(
             access_token=settings.wa_access_token or SIMULATOR_TOKEN,
             timeout_seconds=settings.outbound_http_timeout_seconds,
         )
+        media = MediaService(
+            http,
+            MediaCache(
+                settings.media_cache_dir,
+                max_bytes=int(settings.media_cache_max_mb * 1024 * 1024),
+            ),
+            graph_base=settings.graph_base,
+            api_version=settings.wa_api_version,
+            access_token=settings.wa_access_token or SIMULATOR_TOKEN,
+        )
         outbound_metrics = OutboundMetrics(metrics.registry)
         secret = await ensure_callback_secret(store, settings.callback_secret)
         sender = Sender(
@@ -238,6 +252,7 @@ async def assemble(
                 "wakeups", stall_after=max(health.stall_seconds, 10 * WAKEUP_POLL_SECONDS)
             ),
             conversation_handler=conversation_handler or bot,
+            media=media,
         )
         await _start_background(parts, stack)
         yield parts

@@ -13,6 +13,7 @@ from engine.flows.library import FlowLibrary
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
+from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackDispatcher
 from engine.outbound.sender import Sender
@@ -43,3 +44,5 @@ CALLBACKS = web.AppKey("callbacks", CallbackDispatcher)
 CALLBACK_SECRET = web.AppKey("callback_secret", str)
 # Campaigns: plans broadcasts, fires sequence timers, guards broadcasts.
 CAMPAIGNS = web.AppKey("campaigns", CampaignWorker)
+# Media: fetched from and uploaded to the Graph API, cached on disk (the console's).
+MEDIA = web.AppKey("media", MediaService)
