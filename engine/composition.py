@@ -48,6 +48,7 @@ from engine.media.cache import MediaCache
 from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
+from engine.outbound.marketing import publish_limits
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.numbers import register_configured
 from engine.outbound.sender import Sender, SenderConfig
@@ -180,6 +181,8 @@ async def assemble(
         stack.push_async_callback(store.close)
         await _load_catalogue(store, settings)
         await _register_configured_number(store, settings, clock)
+        limits = settings.marketing_limits
+        await store.write(lambda tx: publish_limits(tx, limits))
 
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.outbound_concurrency)

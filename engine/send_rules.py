@@ -50,22 +50,47 @@ treated as one who had opted out before it was queued: excluded, failed, or (com
 failed for want of a confirmation the agent can no longer give. A queued message whose
 rule inputs were not kept (:data:`INPUTS_MISSING`) is not sent.
 
+The marketing limits (``MARKETING_FREQUENCY_CAP``, ``MARKETING_QUIET_HOURS``), for a
+MARKETING template the opt-in rule lets go:
+
+============  ==============================  ========================================
+channel       over the frequency cap          inside the contact's quiet hours
+============  ==============================  ========================================
+compose       sent, with a notice             sent
+broadcast     excluded (``frequency_cap``)    held: queued until the quiet hours end
+sequence      fails (``frequency_cap``)       held
+api           fails (``frequency_cap``)       held
+bot           sent: the cap is ignored        sent
+============  ==============================  ========================================
+
+The caller says whether the cap is reached (``over_cap``: MARKETING templates sent to the
+contact in the rolling period, on every channel, against the cap) and when the quiet
+hours around this moment end in the contact's local time (``quiet_until``,
+:func:`quiet_until`); a :attr:`Verdict.HOLD` carries that time (:attr:`Decision.hold_until`)
+and the message waits, queued, until then, when it is asked again. UTILITY,
+AUTHENTICATION and free form are neither capped nor held.
+
 >>> decide(Channel.API, ContentKind.MARKETING, opted_in=False, window=Window.OPEN).verdict
 <Verdict.FAIL: 'fail'>
 >>> decide(Channel.BOT, ContentKind.MARKETING, opted_in=False, window=Window.CLOSED).verdict
 <Verdict.SEND: 'send'>
 >>> decide(Channel.BOT, ContentKind.FREE_FORM, opted_in=True, window=Window.CLOSED).code
 'window_closed'
+>>> decide(Channel.API, ContentKind.MARKETING, opted_in=True, window=Window.OPEN,
+...        over_cap=True).code
+'frequency_cap'
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from engine.models.conversation import window_open_at
+from engine.models.local_zone import contact_zone
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import Channel
 from engine.models.template import TemplateCategory
 
@@ -75,6 +100,8 @@ QUALITY_RATING_RISK = "quality_rating_risk"
 WINDOW_CLOSED = "window_closed"
 AUTHENTICATION_TO_USER_ID = "authentication_to_user_id"
 RULE_INPUTS_MISSING = "send_rules_inputs_missing"
+FREQUENCY_CAP = "frequency_cap"
+QUIET_HOURS = "quiet_hours"
 
 
 class ContentKind(StrEnum):
@@ -109,6 +136,8 @@ class Verdict(StrEnum):
     NEEDS_CONFIRMATION = "needs_confirmation"
     FAIL = "fail"
     EXCLUDE = "exclude"
+    HOLD = "hold"
+    """Not yet: the message waits, queued, until :attr:`Decision.hold_until`."""
 
     @property
     def sends(self) -> bool:
@@ -132,6 +161,8 @@ class Decision:
     refused: bool = False
     """A failure the caller is told of instead of a ``failed`` row (nothing is recorded
     at enqueue); a message already queued is recorded ``failed`` all the same."""
+    hold_until: datetime | None = None
+    """:attr:`Verdict.HOLD`: when the message may go (the end of the quiet hours)."""
 
     @property
     def sends(self) -> bool:
@@ -147,6 +178,19 @@ class Options:
 
     confirmed_opted_out: bool = False
     """Compose box: the agent confirmed a MARKETING template to an opted-out contact."""
+
+    quiet_hours: QuietHours | None = None
+    """The quiet hours this message keeps: ``MARKETING_QUIET_HOURS``, which enqueue puts
+    here (:meth:`with_quiet_hours`), unless the sender chose its own (``own_quiet_hours``)."""
+
+    own_quiet_hours: bool = False
+    """Broadcasts: ``quiet_hours`` are the broadcast's own (None: it ignores them)."""
+
+    def with_quiet_hours(self, setting: QuietHours | None) -> Options:
+        """These options with the setting's quiet hours, unless they have their own."""
+        if self.own_quiet_hours or self.quiet_hours == setting:
+            return self
+        return replace(self, quiet_hours=setting)
 
 
 OPTED_OUT_NOTICE = Notice(
@@ -194,10 +238,27 @@ class ChannelRules:
     """Free form outside the 24-hour window, whatever the opt-in."""
     chooses: Callable[[Options], bool] = lambda options: False
     """Whether the sender's options say to send MARKETING to an opted-out contact."""
+    marketing_over_cap: Decision = SEND
+    """A MARKETING template the opt-in rule lets go, to a contact who has had
+    ``MARKETING_FREQUENCY_CAP`` of them in the period."""
+    holds_in_quiet_hours: bool = False
+    """Whether a MARKETING template waits for the end of the contact's quiet hours."""
 
 
 def _fail(code: str, reason: str) -> Decision:
     return Decision(Verdict.FAIL, code, reason)
+
+
+FREQUENCY_CAP_NOTICE = Notice(
+    FREQUENCY_CAP,
+    "This contact has had as many marketing messages as MARKETING_FREQUENCY_CAP allows "
+    "in its period; another may lower the phone number's quality rating.",
+)
+_CAP_REASON = (
+    "The contact has had as many MARKETING templates as MARKETING_FREQUENCY_CAP allows in "
+    "its rolling period"
+)
+_QUIET_REASON = "Inside the contact's marketing quiet hours (their local time); it waits"
 
 
 RULES: Mapping[Channel, ChannelRules] = {
@@ -219,6 +280,7 @@ RULES: Mapping[Channel, ChannelRules] = {
             refused=True,
         ),
         chooses=lambda options: options.confirmed_opted_out,
+        marketing_over_cap=Decision(Verdict.SEND_WITH_NOTICE, notice=FREQUENCY_CAP_NOTICE),
     ),
     Channel.BROADCAST: ChannelRules(
         marketing_to_opted_out=Decision(
@@ -235,6 +297,10 @@ RULES: Mapping[Channel, ChannelRules] = {
             "The contact has not written in the last 24 hours, so only a template can reach them.",
         ),
         chooses=lambda options: not options.opted_in_only,
+        marketing_over_cap=Decision(
+            Verdict.EXCLUDE, FREQUENCY_CAP, f"{_CAP_REASON}; the broadcast skipped them."
+        ),
+        holds_in_quiet_hours=True,
     ),
     Channel.SEQUENCE: ChannelRules(
         marketing_to_opted_out=(
@@ -246,6 +312,11 @@ RULES: Mapping[Channel, ChannelRules] = {
         ),
         marketing_to_opted_out_chosen=sequence_opt_out,
         other_to_opted_out=SEND,
+        marketing_over_cap=_fail(
+            FREQUENCY_CAP,
+            f"{_CAP_REASON}; the step was not sent and the contact moved on to the next step.",
+        ),
+        holds_in_quiet_hours=True,
         free_form_window_closed=Decision(
             Verdict.FAIL,
             WINDOW_CLOSED,
@@ -265,6 +336,8 @@ RULES: Mapping[Channel, ChannelRules] = {
         marketing_to_opted_out_chosen=api_opt_out,
         other_to_opted_out=SEND,
         free_form_window_closed=_API_WINDOW_CLOSED,
+        marketing_over_cap=_fail(FREQUENCY_CAP, f"{_CAP_REASON}; the message was not sent."),
+        holds_in_quiet_hours=True,
     ),
     # The bot ignores opt-in; a flow woken after 24 hours cannot reach the contact
     # with free form any more than an integration can.
@@ -291,6 +364,18 @@ _AUTHENTICATION_TO_USER_ID_IN_BROADCAST = Decision(
 )
 
 
+def quiet_until(
+    hours: QuietHours | None, moment: datetime, *, wa_id: str | None, timezone: object
+) -> datetime | None:
+    """When ``hours`` around ``moment`` end in the contact's local time (their
+    ``timezone`` attribute, else the zone of their number, else UTC); None when
+    ``moment`` is outside them or there are none."""
+    if hours is None:
+        return None
+    attributes = {"timezone": timezone} if isinstance(timezone, str) else {}
+    return hours.end_if_inside(moment, contact_zone(wa_id, attributes))
+
+
 def decide(
     channel: Channel,
     content: ContentKind,
@@ -298,10 +383,15 @@ def decide(
     opted_in: bool,
     window: Window,
     options: Options = Options(),
+    over_cap: bool = False,
+    quiet_until: datetime | None = None,
     to_user_id: bool = False,
 ) -> Decision:
-    """Decide whether ``content`` may go to a contact through ``channel``;
-    ``to_user_id``: the contact is addressed by a user id (they have no phone number)."""
+    """Decide whether ``content`` may go to a contact through ``channel``: ``over_cap``
+    when the contact has had the frequency cap's MARKETING templates in its period,
+    ``quiet_until`` when the moment is inside their quiet hours (when those end),
+    ``to_user_id`` when the contact is addressed by a user id (they have no phone
+    number)."""
     rules = RULES[channel]
     if to_user_id and content is ContentKind.AUTHENTICATION:
         if channel is Channel.BROADCAST:
@@ -309,10 +399,27 @@ def decide(
         return _AUTHENTICATION_TO_USER_ID
     if content is ContentKind.FREE_FORM and window is Window.CLOSED:
         return rules.free_form_window_closed
-    if opted_in:
-        return SEND
     if content is not ContentKind.MARKETING:
-        return rules.other_to_opted_out
-    if rules.chooses(options):
-        return rules.marketing_to_opted_out_chosen
-    return rules.marketing_to_opted_out
+        return SEND if opted_in else rules.other_to_opted_out
+    if opted_in:
+        decision = SEND
+    elif rules.chooses(options):
+        decision = rules.marketing_to_opted_out_chosen
+    else:
+        decision = rules.marketing_to_opted_out
+    if not decision.sends:
+        return decision
+    if over_cap:
+        capped = rules.marketing_over_cap
+        if not capped.sends:
+            return capped
+        if decision.notice is None:
+            decision = capped
+    if quiet_until is not None and rules.holds_in_quiet_hours:
+        return Decision(
+            Verdict.HOLD,
+            QUIET_HOURS,
+            f"{_QUIET_REASON} until {quiet_until:%Y-%m-%dT%H:%MZ}.",
+            hold_until=quiet_until,
+        )
+    return decision

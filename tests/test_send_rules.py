@@ -4,21 +4,26 @@ independently of the code."""
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import Channel
 from engine.send_rules import (
     AUTHENTICATION_TO_USER_ID,
     CONFIRMATION_REQUIRED,
+    FREQUENCY_CAP,
     MARKETING_OPT_OUT,
     QUALITY_RATING_RISK,
+    QUIET_HOURS,
     WINDOW_CLOSED,
     ContentKind,
     Options,
     Verdict,
     Window,
     decide,
+    quiet_until,
 )
 
 C, B, S, A, BOT = Channel.COMPOSE, Channel.BROADCAST, Channel.SEQUENCE, Channel.API, Channel.BOT
@@ -169,6 +174,96 @@ def test_template_categories_map_onto_content_kinds() -> None:
     from engine.models.template import TemplateCategory
 
     assert [ContentKind.of_template(c) for c in TemplateCategory] == [MKT, UTIL, AUTH]
+
+
+# The marketing limits: the frequency cap and quiet hours, written out per channel.
+HOLD = Verdict.HOLD
+ENDS = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+# (channel, opted_in, sender chose to send to opted-out, over_cap, quiet) -> (verdict, code, notice)
+LIMITS: dict[tuple[Channel, bool, bool, bool, bool], tuple[Verdict, str | None, str | None]] = {
+    # Opted in: the cap and the quiet hours decide.
+    (C, True, False, True, False): (NOTICE, None, FREQUENCY_CAP),
+    (C, True, False, False, True): (SEND, None, None),
+    (C, True, False, True, True): (NOTICE, None, FREQUENCY_CAP),
+    (B, True, False, True, False): (EXCLUDE, FREQUENCY_CAP, None),
+    (B, True, False, False, True): (HOLD, QUIET_HOURS, None),
+    (B, True, False, True, True): (EXCLUDE, FREQUENCY_CAP, None),
+    (S, True, False, True, False): (FAIL, FREQUENCY_CAP, None),
+    (S, True, False, False, True): (HOLD, QUIET_HOURS, None),
+    (S, True, False, True, True): (FAIL, FREQUENCY_CAP, None),
+    (A, True, False, True, False): (FAIL, FREQUENCY_CAP, None),
+    (A, True, False, False, True): (HOLD, QUIET_HOURS, None),
+    (A, True, False, True, True): (FAIL, FREQUENCY_CAP, None),
+    (BOT, True, False, True, False): (SEND, None, None),
+    (BOT, True, False, False, True): (SEND, None, None),
+    (BOT, True, False, True, True): (SEND, None, None),
+    # Opted out: the opt-in rule first; what it lets go meets the limits as well.
+    (C, False, False, True, True): (CONFIRM, CONFIRMATION_REQUIRED, OPT_OUT_NOTICE),
+    (C, False, True, True, True): (NOTICE, None, OPT_OUT_NOTICE),
+    (B, False, False, True, True): (EXCLUDE, MARKETING_OPT_OUT, None),
+    (B, False, True, True, False): (EXCLUDE, FREQUENCY_CAP, None),
+    (B, False, True, False, True): (HOLD, QUIET_HOURS, None),
+    (B, False, True, False, False): (NOTICE, None, QUALITY),
+    (S, False, False, False, True): (FAIL, MARKETING_OPT_OUT, None),
+    (A, False, False, False, True): (FAIL, MARKETING_OPT_OUT, None),
+    (BOT, False, False, True, True): (SEND, None, None),
+}
+
+
+@pytest.mark.parametrize(("case", "expected"), list(LIMITS.items()), ids=str)
+def test_marketing_limits(
+    case: tuple[Channel, bool, bool, bool, bool],
+    expected: tuple[Verdict, str | None, str | None],
+) -> None:
+    channel, opted_in, chose, over_cap, quiet = case
+    options = Options(opted_in_only=not chose, confirmed_opted_out=chose)
+    decision = decide(
+        channel,
+        MKT,
+        opted_in=opted_in,
+        window=CLOSED,
+        options=options,
+        over_cap=over_cap,
+        quiet_until=ENDS if quiet else None,
+    )
+    verdict, code, notice = expected
+    assert (decision.verdict, decision.code) == (verdict, code)
+    assert (decision.notice.code if decision.notice else None) == notice
+    assert decision.hold_until == (ENDS if verdict is HOLD else None)
+    if verdict is HOLD:
+        assert "2026-03-03T09:00Z" in (decision.reason or "")
+
+
+@pytest.mark.parametrize("channel", list(Channel))
+@pytest.mark.parametrize("content", [UTIL, AUTH, FREE])
+def test_only_marketing_is_capped_or_held(channel: Channel, content: ContentKind) -> None:
+    for opted_in in (True, False):
+        plain = decide(channel, content, opted_in=opted_in, window=OPEN)
+        limited = decide(
+            channel, content, opted_in=opted_in, window=OPEN, over_cap=True, quiet_until=ENDS
+        )
+        assert limited == plain
+
+
+def test_quiet_hours_are_read_in_the_contacts_local_time() -> None:
+    hours = QuietHours.parse("21:00-09:00")
+    noon_utc = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    # 12:00 UTC is 21:00 in Tokyo (held until 09:00 there, 00:00 UTC) and 04:00 in
+    # California (held until 09:00 there, 17:00 UTC); London is outside them.
+    assert quiet_until(hours, noon_utc, wa_id="447911123456", timezone="Asia/Tokyo") == (
+        datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
+    )
+    assert quiet_until(hours, noon_utc, wa_id="16505551234", timezone=None) == datetime(
+        2026, 3, 2, 17, 0, tzinfo=UTC
+    )
+    assert quiet_until(hours, noon_utc, wa_id="447911123456", timezone=None) is None
+    # No number, no attribute: UTC; a zone that does not exist falls back to the number.
+    assert quiet_until(hours, noon_utc, wa_id=None, timezone=None) is None
+    assert quiet_until(hours, noon_utc, wa_id="16505551234", timezone="Mars/Olympus") == (
+        datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+    )
+    assert quiet_until(None, noon_utc, wa_id="16505551234", timezone=None) is None
 
 
 # The address rule: to a contact known by a user id only. Every channel, content and

@@ -32,6 +32,7 @@ from engine.models.content import MediaContent, TemplateContent, TextContent
 from engine.models.message import Channel, Message
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue
+from engine.outbound.marketing import limit_inputs, limits_in_force
 from engine.send_rules import ContentKind, Notice, Options, Verdict, Window, decide
 from engine.store import Tx
 
@@ -51,6 +52,27 @@ def notices_for(contact: Contact) -> tuple[Notice, ...]:
         window=Window.OPEN,
     )
     return () if decision.notice is None else (decision.notice,)
+
+
+async def compose_notices(tx: Tx, contact: Contact, *, now: datetime) -> tuple[Notice, ...]:
+    """:func:`notices_for`, and the ``frequency_cap`` notice when a MARKETING template now
+    would be one more than ``MARKETING_FREQUENCY_CAP`` allows (the compose box sends it
+    all the same: the rules give it a notice, which the agent sees before writing)."""
+    notices = notices_for(contact)
+    limits = await limits_in_force(tx)
+    if limits.frequency_cap is None:
+        return notices
+    limited = await limit_inputs(tx, contact, ContentKind.MARKETING, limits, None, now=now)
+    decision = decide(
+        Channel.COMPOSE,
+        ContentKind.MARKETING,
+        opted_in=True,  # the opt-out notice is given above
+        window=Window.OPEN,
+        over_cap=limited.over_cap,
+    )
+    if decision.notice is not None and decision.notice not in notices:
+        notices += (decision.notice,)
+    return notices
 
 
 def confirmation_reason(contact: Contact, category: TemplateCategory) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.agents.compose import notices_for
+from engine.agents.compose import compose_notices
 from engine.agents.wire import json_time
 from engine.models.agent import Agent, ComposeRecord, ConversationEvent, ConversationSummary
 from engine.models.contact import Contact
@@ -142,7 +142,7 @@ async def load_view(
         contact=contact,
         conversation=conversation,
         owner_agent=owner_agent,
-        notices=notices_for(contact),
+        notices=await compose_notices(tx, contact, now=now),
         window=window_of(conversation, now),
         messages=[MessageView(m, records.get(m.id)) for m in messages],
         events=await tx.desk.events(contact.id),

@@ -16,6 +16,7 @@ from engine.campaigns.broadcasts import Preview
 from engine.campaigns.refusals import BroadcastNotFound, InvalidField, InvalidFields
 from engine.models.campaign import AttributeCondition, AudienceSpec, Broadcast
 from engine.models.content import TemplateContent
+from engine.models.marketing_limits import QuietHours
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import TemplateProblem
 from engine.store import AlreadyExists, Store, Tx
@@ -42,6 +43,8 @@ class BroadcastRequest:
     opted_in_only: bool = True
     phone_number_id: str | None = None
     """The business number to send from; None: the default (the first registered)."""
+    quiet_hours: QuietHours | Literal["setting"] | None = "setting"
+    """Its own quiet hours (None: it ignores them), else MARKETING_QUIET_HOURS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,7 @@ async def create_broadcast(
             contact_ids=counted.contact_ids,
             opted_in_only=asked.opted_in_only,
             phone_number_id=asked.phone_number_id,
+            quiet_hours=asked.quiet_hours,
             send_at=due,
             counted=counted.preview,
             now=now,

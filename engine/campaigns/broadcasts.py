@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
 
 import phonenumbers
 
@@ -36,6 +36,7 @@ from engine.models.campaign import (
     GuardState,
 )
 from engine.models.content import TemplateContent
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import Channel, Failure, TemplateRef
 from engine.models.number import DAILY_LIMIT_PERIOD, BusinessNumber
 from engine.models.template import TemplateCategory
@@ -46,6 +47,7 @@ from engine.outbound.enqueue import (
     plan_many,
     resolve,
 )
+from engine.outbound.marketing import limits_in_force
 from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, decide, window_at
 from engine.store import Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
@@ -219,9 +221,11 @@ async def create(
     counted: Preview,
     now: datetime,
     phone_number_id: str | None = None,
+    quiet_hours: QuietHours | Literal["setting"] | None = "setting",
 ) -> Broadcast:
     """Store a broadcast and make its planning due at ``send_at``, from
-    ``phone_number_id`` (None: the default number, kept as it is now)."""
+    ``phone_number_id`` (None: the default number, kept as it is now); ``quiet_hours`` its
+    own (None: it ignores them), or those of ``MARKETING_QUIET_HOURS``."""
     broadcast = Broadcast(
         phone_number_id=phone_number_id or await tx.numbers.default(),
         id=new_id(),
@@ -242,6 +246,8 @@ async def create(
         guard=GuardState.WATCHING,
         created_at=now,
         updated_at=now,
+        quiet_hours=None if quiet_hours in (None, "setting") else str(quiet_hours),
+        own_quiet_hours=quiet_hours != "setting",
     )
     await tx.broadcasts.create(broadcast, contact_ids)
     await tx.campaign_work.schedule(WorkKind.BROADCAST, broadcast.id, send_at)
@@ -332,6 +338,13 @@ async def prepare_batch(
     if not page.members:
         return PreparedBatch(broadcast, after, page, None)
     content = template_content(broadcast.template)
+    # The quiet hours each row keeps, which the sender holds it for (a broadcast is
+    # planned without reading each recipient's local time).
+    limits = await limits_in_force(tx)
+    options = Options(opted_in_only=broadcast.opted_in_only).with_quiet_hours(limits.quiet_hours)
+    if broadcast.own_quiet_hours:
+        own = QuietHours.parse(broadcast.quiet_hours) if broadcast.quiet_hours else None
+        options = replace(options, quiet_hours=own, own_quiet_hours=True)
     try:
         resolved = await resolve(tx, content)
         plan = plan_many(
@@ -339,7 +352,7 @@ async def prepare_batch(
                 Channel.BROADCAST,
                 content,
                 page.members,
-                Options(opted_in_only=broadcast.opted_in_only),
+                options,
                 phone_number_id=broadcast.phone_number_id,
             ),
             resolved,

@@ -26,6 +26,7 @@ from engine.config.consent_words import (
     DEFAULT_STOP_PAYLOADS,
     DEFAULT_STOP_WORDS,
 )
+from engine.models.marketing_limits import FrequencyCap, MarketingLimits, QuietHours
 
 META_GRAPH_BASE = "https://graph.facebook.com"
 SIMULATOR_PREFIX = "/simulator"
@@ -122,6 +123,17 @@ class Settings(BaseSettings):
         default="UTC",
         alias="BUSINESS_TIMEZONE",
         description="IANA zone the marketers' console reads and writes send times in",
+    )
+    marketing_quiet_hours: str = Field(
+        default="",
+        alias="MARKETING_QUIET_HOURS",
+        description="HH:MM-HH:MM in the contact's local time (e.g. 21:00-09:00); empty: off.",
+    )
+    marketing_frequency_cap: str = Field(
+        default="",
+        alias="MARKETING_FREQUENCY_CAP",
+        description="N/<days>d or N/<hours>h MARKETING templates per contact (e.g. 2/7d); "
+        "empty: off.",
     )
 
     # Server.
@@ -332,6 +344,24 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name, e.g. Europe/Madrid)"
             ) from None
         return value
+
+    @field_validator("marketing_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        if value.strip():
+            QuietHours.parse(value)
+        return value.strip()
+
+    @field_validator("marketing_frequency_cap")
+    @classmethod
+    def _frequency_cap(cls, value: str) -> str:
+        if value.strip():
+            FrequencyCap.parse(value)
+        return value.strip()
+
+    @property
+    def marketing_limits(self) -> MarketingLimits:
+        return MarketingLimits.parse(self.marketing_quiet_hours, self.marketing_frequency_cap)
 
     @field_validator("database_url")
     @classmethod

@@ -17,7 +17,9 @@ the value changes.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from engine.inbound.consent_rules import ConsentRules, Signal
 from engine.models.contact import ConsentSource, Contact
@@ -43,11 +45,12 @@ async def apply_customer_signal(
     rules: ConsentRules,
     now: datetime,
     note: str,
+    evidence: Mapping[str, Any] | None = None,
 ) -> None:
-    """A stop/start word or button from the customer: record it, then confirm it."""
-    await tx.contacts.set_opt_in(
-        contact.id, signal is Signal.START, Consent(source, actor=CUSTOMER, note=note)
-    )
+    """A stop/start word or button from the customer: record it (``evidence``: their
+    message id and words or the button's payload), then confirm it."""
+    consent = Consent(source, actor=CUSTOMER, note=note, evidence=evidence)
+    await tx.contacts.set_opt_in(contact.id, signal is Signal.START, consent)
     reply = rules.reply(signal)
     if reply:
         request = OutboundRequest(contact, Channel.BOT, TextContent(body=reply[:4096]))
@@ -95,6 +98,11 @@ async def apply_user_preference(
         user_id=preference.user_id,
         name=name,
         note=through_number(preference.detail, via),
+        evidence={
+            "category": preference.category,
+            "value": preference.value,
+            "detail": preference.detail,
+        },
     )
     return True
 
@@ -107,9 +115,12 @@ async def apply_whatsapp_preference(
     user_id: str | None,
     name: str | None,
     note: str | None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> None:
     opted_in = signal is Signal.START
-    consent = Consent(ConsentSource.WHATSAPP_PREFERENCES, actor=WHATSAPP, note=note)
+    consent = Consent(
+        ConsentSource.WHATSAPP_PREFERENCES, actor=WHATSAPP, note=note, evidence=evidence
+    )
     contact, created = await tx.contacts.get_or_create(
         NewContact(marketing_opt_in=opted_in, wa_id=wa_id, user_id=user_id, name=name), consent
     )

@@ -208,7 +208,13 @@ async def _message(
         signal = preference_signal(None, system.marketing) if system else None
         if system is not None and signal is not None:
             await apply_whatsapp_preference(
-                tx, signal, wa_id=wa_id, user_id=user_id, name=name, note=system.body
+                tx,
+                signal,
+                wa_id=wa_id,
+                user_id=user_id,
+                name=name,
+                note=system.body,
+                evidence={"message_id": message.id, "system": system.body},
             )
             result.consent_signals += 1
         if system is not None and await apply_number_change(tx, contact, system, message.id):
@@ -238,6 +244,9 @@ async def _message(
             rules=settings.rules,
             now=now,
             note=f"{CUSTOMER} sent {said.choice_id or said.text!r} ({message.id})",
+            evidence={"message_id": message.id, "text": said.text}
+            if source is ConsentSource.KEYWORD
+            else {"message_id": message.id, "button_payload": said.choice_id},
         )
         result.consent_signals += 1
     consumed = signal is Signal.STOP  # consent changed and the confirmation answers it

@@ -114,6 +114,13 @@ class Broadcast(BaseModel):
     phone_number_id: str | None = Field(
         default=None, description="the business number it sends from; None: the default"
     )
+    quiet_hours: str | None = Field(
+        default=None, description="its own quiet hours (HH:MM-HH:MM) when own_quiet_hours"
+    )
+    own_quiet_hours: bool = Field(
+        default=False,
+        description="true: quiet_hours (None: none) instead of MARKETING_QUIET_HOURS",
+    )
 
 
 class SendWindow(BaseModel):

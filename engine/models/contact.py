@@ -21,6 +21,7 @@ class ConsentSource(StrEnum):
     BUTTON = "button"  # template quick-reply with the stop/resume payload
     WHATSAPP_PREFERENCES = "whatsapp_preferences"  # Meta's user_preferences notification
     WHATSAPP_ERROR = "whatsapp_error"  # a 131050 failure status
+    SUPPRESSION = "suppression"  # a new contact whose number or user id was erased
     CONTACT_LINK = "contact_link"  # two contacts found to be one person were merged
     NUMBER_CHANGE = "number_change"  # WhatsApp said the customer changed their number
     INTENT = "intent"  # the customer confirmed an opt-out read in their own words
@@ -68,3 +69,6 @@ class ConsentEvent(BaseModel):
     actor: str | None = None
     at: datetime
     note: str | None = None
+    evidence: dict[str, Any] | None = None
+    """What shows the change was asked for: the customer's message id and text, a
+    button's payload, the failed message of a 131050, the agent, the API caller."""

@@ -117,5 +117,9 @@ class Message(BaseModel):
     failure: Failure | None = None
     history: tuple[StatusChange, ...] = ()
     wamid: str | None = None
+    held_until: datetime | None = Field(
+        default=None,
+        description="outbound MARKETING held for the contact's quiet hours: when it may go",
+    )
     created_at: datetime
     updated_at: datetime

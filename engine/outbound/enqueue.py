@@ -8,14 +8,19 @@ changes (:mod:`engine.outbound.verdicts`):
 - the rules send → a ``queued`` row, which the sender picks up;
 - they fail (sequence, API) → a ``failed`` row with the rule's code and reason;
 - they exclude (broadcast) → a ``skipped`` row with the code and reason;
+- they hold (a MARKETING template inside the contact's quiet hours) → a ``queued`` row
+  due when they end, which shows ``held_until``;
 - they need confirmation (compose box) → no row; the caller asks the agent;
 - they refuse (free form outside the window) → no row; :class:`Refused` tells the
   caller.
 
-Every row keeps what the rules were asked (the content's kind and the sender's
-options), and the sender asks them again with the contact's opt-in and window of that
-moment just before sending: a contact who opts out while their message waits is
-recorded as if they had opted out before it was queued.
+A MARKETING template is also checked against the marketing limits in force
+(:mod:`engine.outbound.marketing`): the frequency cap (what was sent to the contact in its
+period) and their quiet hours. Every row keeps what the rules were asked (the content's
+kind and the sender's options, with the quiet hours it keeps), and the sender asks them
+again with the contact's opt-in and window of that moment just before sending: a contact
+who opts out while their message waits is recorded as if they had opted out before it
+was queued.
 
 A queued row gets its place in the outbox here too: replies to customers (bot,
 compose) go ahead of API messages, which go ahead of bulk sends (broadcasts,
@@ -49,6 +54,7 @@ from engine.models.message import (
     TemplateRef,
 )
 from engine.models.template import Template
+from engine.outbound.marketing import NOT_LIMITED, limit_inputs, limits_in_force
 from engine.outbound.verdicts import recorded_as
 from engine.send_rules import ContentKind, Decision, Options, Verdict, Window, decide, window_at
 from engine.store import Tx
@@ -184,12 +190,22 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
     resolved = await resolve(tx, content)
     template, template_ref, text = resolved.template, resolved.template_ref, resolved.text
     number = await sending_number(tx, request.contact.id, request.channel, request.phone_number_id)
+    options = request.options
+    limited = NOT_LIMITED
+    if resolved.kind is ContentKind.MARKETING:
+        limits = await limits_in_force(tx)
+        options = options.with_quiet_hours(limits.quiet_hours)
+        limited = await limit_inputs(
+            tx, request.contact, resolved.kind, limits, options.quiet_hours, now=now
+        )
     decision = decide(
         request.channel,
         resolved.kind,
         opted_in=request.contact.marketing_opt_in,
         window=window_at(await last_inbound(tx, request.contact.id, number), now),
-        options=request.options,
+        options=options,
+        over_cap=limited.over_cap,
+        quiet_until=limited.quiet_until,
         to_user_id=is_user_id(request.contact.address),
     )
     if decision.refused:
@@ -209,11 +225,12 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         payload=content.model_dump(mode="json"),
         status=status,
         failure=failure,
+        held_until=decision.hold_until,
         created_at=now,
         updated_at=now,
     )
     queued = status is MessageStatus.QUEUED
-    policy = PolicyInputs(resolved.kind, request.options)
+    policy = PolicyInputs(resolved.kind, options)
     if not (queued or request.idempotency_key or request.callback_url):
         await tx.messages.insert(message, policy=policy)
         return Enqueued(decision, message)
@@ -222,7 +239,8 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         Schedule(
             priority=PRIORITY[request.channel],
             recipient=request.contact.address,
-            due_at=now,
+            # Held for quiet hours: due when they end, not claimed (and not polled) before.
+            due_at=decision.hold_until or now,
             policy=policy,
             phone_number_id=number,
             idempotency_key=request.idempotency_key,

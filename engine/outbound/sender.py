@@ -71,17 +71,20 @@ from engine.background import Backoff, Health, keep_running
 from engine.clock import Clock
 from engine.identity import is_user_id
 from engine.ids import new_id
+from engine.models.marketing_limits import NO_LIMITS, MarketingLimits
 from engine.models.message import Failure
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
+from engine.outbound.marketing import limits_in_force
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.statuses import replay_unmatched_statuses_of
 from engine.outbound.verdicts import recorded_as
-from engine.send_rules import INPUTS_MISSING, Decision, decide, window_at
+from engine.send_rules import INPUTS_MISSING, Decision, Verdict, decide, quiet_until, window_at
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.outbox import (
     Claimed,
     Failed,
+    Held,
     Numbers,
     Outcome,
     Released,
@@ -165,18 +168,27 @@ REQUEST_BODY_MISSING = Failure(
 not sent, rather than built anew from content and a catalogue that may have changed."""
 
 
-def _asked_again(claimed: Claimed, now: datetime) -> Decision:
-    """The send rules asked again just before sending, with the contact's opt-in and
-    window as the claim read them. A row without the inputs they need (queued before
-    they were kept, its template since gone from the catalogue) fails closed."""
+def _asked_again(claimed: Claimed, now: datetime, limits: MarketingLimits) -> Decision:
+    """The send rules asked again just before sending, with the contact's opt-in, window
+    and MARKETING templates handed over as the claim read them, and their quiet hours as
+    kept on the row. A row without the inputs they need (queued before they were kept,
+    its template since gone from the catalogue) fails closed."""
     if claimed.policy is None or claimed.channel is None:
         return INPUTS_MISSING
+    cap = limits.frequency_cap
     return decide(
         claimed.channel,
         claimed.policy.kind,
         opted_in=claimed.opted_in,
         window=window_at(claimed.last_inbound_at, now),
         options=claimed.policy.options,
+        over_cap=cap is not None and cap.reached(claimed.marketing_sent),
+        quiet_until=quiet_until(
+            claimed.policy.options.quiet_hours,
+            now,
+            wa_id=claimed.wa_id,
+            timezone=claimed.timezone,
+        ),
         to_user_id=is_user_id(claimed.recipient),
     )
 
@@ -223,6 +235,8 @@ class Sender:
         self._requested = 0  # rows asked for by claims under way
         self._flushing = asyncio.Lock()
         self._unrecordable = False
+        self._limits = NO_LIMITS
+        """The marketing limits in force as the last claim read them."""
         self._next_expiry_check = 0.0
         self._woken = True
         health = health or Health()
@@ -398,24 +412,30 @@ class Sender:
 
         numbers = self._numbers
 
-        async def job(tx: Tx) -> list[Claimed]:
+        async def job(tx: Tx) -> tuple[MarketingLimits, list[Claimed]]:
             if outcomes:
                 await tx.outbox.record(self.owner, outcomes, now=now)
                 await on_wamids_recorded(tx, [o for o in outcomes if isinstance(o, Sent)])
             if not limit or not numbers.held:
-                return []
-            return await tx.outbox.claim(
+                return NO_LIMITS, []
+            # Read with the claim, so the count and the cap it is held against agree.
+            limits = await limits_in_force(tx)
+            cap = limits.frequency_cap
+            return limits, await tx.outbox.claim(
                 self.owner,
                 now=now,
                 lease_until=lease_until,
                 limit=limit,
                 expired=expired,
                 numbers=numbers,
+                marketing_since=None if cap is None else now - cap.period,
             )
 
         self._requested += limit
         try:
-            batch = await self._store.write(job)
+            limits, batch = await self._store.write(job)
+            if batch:
+                self._limits = limits
         finally:
             self._requested -= limit
             # The claim loop may be waiting for room that only this round's request
@@ -484,7 +504,13 @@ class Sender:
         if body is None:
             self._emit(Failed(claimed.message_id, REQUEST_BODY_MISSING))
             return
-        decision = _asked_again(claimed, self._clock.now())
+        decision = _asked_again(claimed, self._clock.now(), self._limits)
+        if decision.verdict is Verdict.HOLD:
+            # Inside the contact's quiet hours: back in the queue, due when they end.
+            assert decision.hold_until is not None
+            self._metrics.withheld.labels(decision.code or "hold").inc()
+            self._emit(Held(claimed.message_id, decision.hold_until))
+            return
         if not decision.sends:
             # The contact opted out (or the window closed) while the message waited:
             # recorded as enqueue would have recorded it had that been so before.
@@ -615,7 +641,7 @@ class Sender:
                     self.stats.retried += 1
                 case Released():
                     self.stats.released += 1
-                case Withheld():
+                case Withheld() | Held():
                     self.stats.withheld += 1
         self.stats.sent += sent
         self._metrics.sent.inc(sent)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from engine.models.contact import ConsentSource
-from engine.models.message import Direction, Failure, MessageStatus
+from engine.models.message import Direction, Failure, Message, MessageStatus
 from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
@@ -86,7 +86,7 @@ async def apply_status(
         contact_id = message.contact_id if message else await _recipient(tx, update)
         if contact_id is not None:
             number = await tx.numbers.of_message(message.id) if message else via
-            await _marketing_stopped(tx, contact_id, update.id, number)
+            await _marketing_stopped(tx, contact_id, update.id, message, number)
             consent_applied = True
 
     if message is None:
@@ -135,7 +135,7 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
         stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
             await _marketing_stopped(
-                tx, message.contact_id, wamid, await tx.numbers.of_message(message_id)
+                tx, message.contact_id, wamid, message, await tx.numbers.of_message(message_id)
             )
 
 
@@ -163,7 +163,18 @@ async def _recipient(tx: Tx, update: StatusUpdate) -> int | None:
     return None
 
 
-async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str, number: str | None) -> None:
+async def _marketing_stopped(
+    tx: Tx, contact_id: int, wamid: str, message: Message | None, number: str | None
+) -> None:
+    # The evidence is the message that failed: which one, and what it said.
+    evidence = {
+        "error_code": MARKETING_STOPPED,
+        "failed_wamid": wamid,
+        "failed_message_id": message.id if message else None,
+        "failed_template": message.template.name if message and message.template else None,
+        "failed_text": message.text if message else None,
+        "business_number": number,
+    }
     await tx.contacts.set_opt_in(
         contact_id,
         False,
@@ -173,5 +184,6 @@ async def _marketing_stopped(tx: Tx, contact_id: int, wamid: str, number: str | 
             note=f"error {MARKETING_STOPPED}: the customer stopped marketing messages "
             f"from this business in WhatsApp (message {wamid}"
             + (f", business number {number})" if number else ")"),
+            evidence=evidence,
         ),
     )

@@ -20,8 +20,8 @@ _NOT_SENT = {
 def recorded_as(decision: Decision) -> tuple[MessageStatus, Failure | None]:
     """The status a message is stored with after ``decision``, and why when it is not
     sent: ``queued`` when the decision sends."""
-    if decision.sends:
-        return MessageStatus.QUEUED, None
+    if decision.sends or decision.verdict is Verdict.HOLD:
+        return MessageStatus.QUEUED, None  # held: queued, due when the hold ends
     status = _NOT_SENT[decision.verdict]
     code = decision.code or decision.verdict.value
     return status, Failure(code=code, reason=decision.reason or code)

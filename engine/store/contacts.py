@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from engine.models.contact import ConsentEvent, ConsentSource, Contact
@@ -22,6 +23,24 @@ class Consent:
     source: ConsentSource
     actor: str | None = None
     note: str | None = None
+    evidence: Mapping[str, Any] | None = None
+    """Kept with the ledger entry (see :attr:`ConsentEvent.evidence`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One consent event of the whole ledger, with who it is about."""
+
+    id: int
+    contact_id: int
+    wa_id: str | None
+    user_id: str | None
+    event: ConsentEvent
+
+
+SUPPRESSED = "suppressed: this number or user id belongs to a person who was erased"
+"""The note of a new contact's first ledger entry when their number or user id is
+suppressed (:meth:`ContactRepo.create` starts them opted out, source ``suppression``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +138,9 @@ class ContactRepo(ABC):
 
     @abstractmethod
     async def create(self, new: NewContact, consent: Consent) -> Contact:
-        """Create a contact and record its initial opt-in; AlreadyExists if it does."""
+        """Create a contact and record its initial opt-in; AlreadyExists if it does.
+        Every way of creating a contact comes here: one whose number or user id is
+        suppressed (an erased person's) starts opted out, source ``suppression``."""
 
     @abstractmethod
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
@@ -163,6 +184,21 @@ class ContactRepo(ABC):
     @abstractmethod
     async def search(self, where: ContactSearch) -> list[Contact]:
         """Contacts matching ``where`` in creation order, after the ``after_id`` cursor."""
+
+    @abstractmethod
+    async def ledger_page(
+        self, *, after_id: int = 0, since: datetime | None = None, limit: int = 1000
+    ) -> list[LedgerEntry]:
+        """The whole ledger in order, ``limit`` entries after entry ``after_id`` (a keyset
+        cursor: each page costs the same however far in), from ``since`` on."""
+
+    @abstractmethod
+    async def erase(self, contact_id: int, suppress: Sequence[str]) -> bool:
+        """Erase a person: their name, attributes, tags, message bodies and the words in
+        their ledger entries; their number and user id are let go, their queued messages
+        skipped; ``suppress`` (keys of :mod:`engine.models.suppression`) are kept. The
+        ledger's values, sources and times stay. False when there is no such contact
+        (or it was erased already)."""
 
     @abstractmethod
     async def list(

@@ -19,6 +19,7 @@ class PolicyInputs:
 
     kind: ContentKind
     options: Options
+    """Their ``quiet_hours`` resolved at enqueue (the setting, or the broadcast's own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,11 @@ class MessageRepo(ABC):
     ) -> bool:
         """Record a status in the history; move the message to it unless that would go
         backwards (see :meth:`MessageStatus.may_follow`). True when the status moved."""
+
+    @abstractmethod
+    async def marketing_sent_count(self, contact_id: int, *, since: datetime) -> int:
+        """How many MARKETING templates went to the contact (on any channel) since
+        ``since``, counting those being sent: what the frequency cap counts."""
 
     @abstractmethod
     async def find(self, where: MessageFilter) -> list[Message]:

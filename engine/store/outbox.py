@@ -84,6 +84,13 @@ class Claimed:
     """Including the one that starts now."""
     reclaimed: bool
     """True when the row was taken over from an expired lease."""
+    wa_id: str | None = None
+    """The contact's number, whose zone is their local time without a ``timezone``."""
+    timezone: str | None = None
+    """The contact's ``timezone`` attribute as the claim read it."""
+    marketing_sent: int = 0
+    """MARKETING: how many went to the contact since the claim's ``marketing_since``
+    (besides this one), as the claim counted them; 0 for anything else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +142,16 @@ class Withheld:
     failure: Failure
 
 
-Outcome = Sent | Retry | Failed | Released | Withheld
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Not attempted: inside the contact's quiet hours, asked again before sending; queued
+    again until ``until`` (kept on the message to show), the attempt not counted."""
+
+    message_id: str
+    until: datetime
+
+
+Outcome = Sent | Retry | Failed | Released | Withheld | Held
 
 
 # Campaigns: many messages of one content at once, for broadcast planning.
@@ -192,6 +208,8 @@ class ReportRow:
     wamid: str | None
     created_at: datetime
     updated_at: datetime
+    held_until: datetime | None = None
+    """A MARKETING template held for the contact's quiet hours: when it may go."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,13 +247,18 @@ class OutboxRepo(ABC):
         limit: int,
         expired: bool = True,
         numbers: Numbers | None = None,
+        marketing_since: datetime | None = None,
     ) -> list[Claimed]:
         """Move up to ``limit`` due rows to ``sending`` under ``owner``'s lease: queued rows
         whose time has come and (with ``expired``) rows whose lease expired, heads of
         their contact's queue only, most urgent first (priority, then due time, then age),
         and only rows of the business ``numbers`` the sender holds (None: any).
         Each comes with what the opt-in rule needs to be asked again: the inputs stored at
-        enqueue and the contact's current opt-in."""
+        enqueue and the contact's current opt-in; and, with ``marketing_since`` (the start
+        of the frequency cap's period), how many MARKETING templates the contact was
+        handed over since then. A claimed row is handed over at ``now``, and a contact
+        has one row ``sending`` at a time, so no two claims can both count the room for
+        the last one: the claim is the frequency cap's reservation."""
 
     @abstractmethod
     async def has_due(self, now: datetime, numbers: Numbers | None = None) -> bool:

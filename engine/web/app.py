@@ -18,6 +18,7 @@ from engine.metrics import Metrics
 from engine.web import (
     agents,
     broadcasts,
+    consent,
     contacts,
     conversations,
     desk_work,
@@ -84,7 +85,7 @@ def create_app(
     app.cleanup_ctx.append(_parts)
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
-        *(broadcasts, sequences, numbers),
+        *(broadcasts, sequences, numbers, consent),
         desk_work,
     )
     for module in routes:

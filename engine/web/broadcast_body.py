@@ -8,7 +8,7 @@ import io
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, field_validator
 
 from engine.campaigns import broadcast_control as control
 from engine.campaigns.broadcast_control import BroadcastRequest
@@ -16,6 +16,7 @@ from engine.campaigns.broadcasts import Preview
 from engine.contacts.csv_import import MAX_TAG_LENGTH
 from engine.models.campaign import AttributeCondition
 from engine.models.content import TemplateContent
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import MessageStatus
 from engine.store.broadcasts import RecipientRow
 from engine.web.keys import STORE
@@ -59,6 +60,21 @@ class BroadcastPreview(Body):
 class BroadcastCreate(BroadcastPreview):
     name: str = Field(min_length=1, max_length=200)
     send_at: UtcDatetime | None = None
+    quiet_hours: str | None = Field(
+        default=None,
+        description="its own quiet hours (HH:MM-HH:MM) instead of MARKETING_QUIET_HOURS; "
+        "null: none; omitted: the setting",
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        return None if value is None else str(QuietHours.parse(value))
+
+    def own_quiet_hours(self) -> QuietHours | Literal["setting"] | None:
+        if "quiet_hours" not in self.model_fields_set:
+            return "setting"
+        return QuietHours.parse(self.quiet_hours) if self.quiet_hours else None
 
 
 def warnings_json(counted: Preview) -> list[dict[str, Any]]:
@@ -101,6 +117,7 @@ def broadcast_request(body: BroadcastPreview) -> BroadcastRequest:
         attributes=body.attributes,
         opted_in_only=body.opted_in_only,
         phone_number_id=body.phone_number_id,
+        quiet_hours=body.own_quiet_hours() if isinstance(body, BroadcastCreate) else "setting",
     )
 
 

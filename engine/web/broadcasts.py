@@ -50,6 +50,7 @@ def broadcast_json(broadcast: Broadcast, counts: dict[str, int] | None = None) -
         "audience": broadcast.audience.model_dump(mode="json", by_alias=True, exclude_none=True),
         "opted_in_only": broadcast.opted_in_only,
         "phone_number_id": broadcast.phone_number_id,
+        **({"quiet_hours": broadcast.quiet_hours} if broadcast.own_quiet_hours else {}),
         "send_at": iso(broadcast.send_at),
         "total": broadcast.total,
         "will_send": broadcast.will_send,

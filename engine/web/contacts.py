@@ -10,7 +10,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import Field
 
-from engine.contacts import directory
+from engine.contacts import directory, ledger
 from engine.contacts.csv_import import CsvFormatError, parse_contacts_csv
 from engine.models.contact import ConsentSource, Contact, opt_in_of_new_contact
 from engine.store.contacts import Consent, NewContact
@@ -27,6 +27,11 @@ class ContactQuery(Body):
     tag: str | None = None
     after: int | None = Field(default=None, ge=0, description="the last id of the previous page")
     limit: int = Field(default=100, ge=1, le=1000)
+
+
+def api_caller(request: web.Request) -> dict[str, Any]:
+    """The ledger's evidence of a change asked for through the REST API."""
+    return {"request": f"{request.method} {request.path}", "remote": request.remote}
 
 
 def contact_json(contact: Contact) -> dict[str, Any]:
@@ -144,9 +149,23 @@ async def patch_contact(request: web.Request) -> web.Response:
         attributes=body.attributes,
         tags=body.tags,
     )
-    consent = Consent(ConsentSource.API, actor="api", note=body.note)
+    consent = Consent(ConsentSource.API, actor="api", note=body.note, evidence=api_caller(request))
     contact = await directory.change_contact(request.app[STORE], address, changes, consent)
     return web.json_response(contact_json(contact))
+
+
+class EraseQuery(Body):
+    erase: Literal["true"] = Field(
+        description="must be true: a contact is only ever erased, with a suppression entry"
+    )
+
+
+@routes.delete("/api/v1/contacts/{contact}")
+async def erase_contact(request: web.Request) -> web.Response:
+    address = contact_address(request)
+    parse_query(request, EraseQuery)
+    await ledger.erase_contact(request.app[STORE], address)
+    return web.Response(status=204)
 
 
 @routes.get("/api/v1/contacts/{contact}/consent")

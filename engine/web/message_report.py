@@ -36,6 +36,7 @@ CSV_COLUMNS = (
     "wamid",
     "created_at",
     "updated_at",
+    "held_until",
 )
 
 
@@ -63,6 +64,7 @@ def report_json(row: ReportRow) -> dict[str, Any]:
         "wamid": row.wamid,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
+        "held_until": iso(row.held_until) if row.held_until else None,
     }
 
 

@@ -53,6 +53,8 @@ def accepted_json(message: Message) -> dict[str, Any]:
     }
     if message.failure is not None:
         answer["failure"] = message.failure.model_dump()
+    if message.held_until is not None:
+        answer["held_until"] = iso(message.held_until)
     return answer
 
 
@@ -73,6 +75,7 @@ def message_json(message: Message, state: OutboxState | None) -> dict[str, Any]:
         "next_attempt_at": iso(state.next_attempt_at)
         if state and state.next_attempt_at and message.status is MessageStatus.QUEUED
         else None,
+        "held_until": iso(message.held_until) if message.held_until else None,
         "callback_url": state.callback_url if state else None,
         "history": [
             {

@@ -40,7 +40,7 @@ _COLUMNS = (
     "id, name, template, category, audience, opted_in_only, state, send_at, total, will_send,"
     " excluded_opted_out, quality_risk, planned_until, planned, planning_done, guard,"
     " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at,"
-    " phone_number_id"
+    " phone_number_id, quiet_hours, own_quiet_hours"
 )
 _INSERT = (
     f"INSERT INTO broadcasts ({_COLUMNS})"
@@ -86,6 +86,8 @@ def _broadcast(row: Mapping[str, Any]) -> Broadcast:
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
         phone_number_id=row["phone_number_id"],
+        quiet_hours=row["quiet_hours"],
+        own_quiet_hours=row["own_quiet_hours"],
     )
 
 
@@ -223,6 +225,8 @@ class PgBroadcastRepo(BroadcastRepo):
             broadcast.updated_at,
             None,
             broadcast.phone_number_id,
+            broadcast.quiet_hours,
+            broadcast.own_quiet_hours,
         )
         if contact_ids:
             await self._db.run(

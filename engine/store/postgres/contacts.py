@@ -1,18 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from engine.clock import Clock
 from engine.models.contact import ConsentEvent, ConsentSource, Contact, opt_in_of_new_contact
+from engine.models.suppression import SECRET_KEY, suppression_keys
 from engine.store.contact_merge import statements as merge_statements
 from engine.store.contacts import (
+    SUPPRESSED,
     Consent,
     ContactRepo,
     ContactSearch,
     ImportCounts,
     ImportedContact,
+    LedgerEntry,
     NewContact,
     like_escape,
     merged_contact,
@@ -46,28 +50,48 @@ def contact_from_row(row: Mapping[str, Any], prefix: str = "") -> Contact:
 
 
 _INSERT_CONSENT = (
-    "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at,"
+    " evidence) VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
+
+_ERASED_REASON = "The contact was erased before the message was sent."
+
+
+def _evidence(consent: Consent) -> dict[str, Any] | None:
+    return dict(consent.evidence) if consent.evidence is not None else None
+
+
+def _event(row: Mapping[str, Any]) -> ConsentEvent:
+    return ConsentEvent(
+        marketing_opt_in=row["marketing_opt_in"],
+        source=ConsentSource(row["source"]),
+        actor=row["actor"],
+        note=row["note"],
+        at=row["at"],
+        evidence=row["evidence"],
+    )
 
 
 class PgContactRepo(ContactRepo):
     def __init__(self, db: PgDb, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._secret: str | None = None
+        self._secret_read = False
 
     async def get(self, address: str) -> Contact | None:
         # An address could be one contact's wa_id and another's user_id: the older wins.
         row = await self._db.one(
-            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.wa_id = $1 OR c.user_id = $1"
-            " ORDER BY c.id LIMIT 1",
+            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE (c.wa_id = $1 OR c.user_id = $1)"
+            " AND c.erased_at IS NULL ORDER BY c.id LIMIT 1",
             address,
         )
         return None if row is None else contact_from_row(row)
 
     async def get_by_id(self, contact_id: int) -> Contact | None:
         row = await self._db.one(
-            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = $1", contact_id
+            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id = $1 AND c.erased_at IS NULL",
+            contact_id,
         )
         return None if row is None else contact_from_row(row)
 
@@ -94,6 +118,11 @@ class PgContactRepo(ContactRepo):
         if taken:
             return None
         now = self._clock.now()
+        if new.marketing_opt_in and await self._suppressed(new):
+            new = replace(new, marketing_opt_in=False)
+            consent = Consent(
+                ConsentSource.SUPPRESSION, actor=consent.source.value, note=SUPPRESSED
+            )
         contact_id: int | None = await self._db.val(
             "INSERT INTO contacts (wa_id, user_id, name, marketing_opt_in, attributes,"
             " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
@@ -115,10 +144,27 @@ class PgContactRepo(ContactRepo):
             consent.actor,
             consent.note,
             now,
+            _evidence(consent),
         )
         if new.tags:
             await self.add_tags(contact_id, new.tags)
         return contact_id
+
+    async def _suppressed(self, new: NewContact) -> bool:
+        if not self._secret_read:  # once per transaction: an import inserts many
+            self._secret = await self._db.val(
+                "SELECT value FROM app_settings WHERE key = $1", SECRET_KEY
+            )
+            self._secret_read = True
+        secret = self._secret
+        if secret is None:
+            return False  # nobody was ever erased here
+        keys = suppression_keys(secret, wa_id=new.wa_id, user_id=new.user_id)
+        return bool(
+            await self._db.val(
+                "SELECT EXISTS (SELECT 1 FROM suppressions WHERE key = ANY($1))", keys
+            )
+        )
 
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
         by_wa_id, by_user_id = await self._find(new.wa_id), await self._find(new.user_id)
@@ -277,29 +323,39 @@ class PgContactRepo(ContactRepo):
             consent.actor,
             consent.note,
             now,
+            _evidence(consent),
         )
         return True
 
     async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
         rows = await self._db.all(
-            "SELECT marketing_opt_in, source, actor, note, at FROM consent_events"
+            "SELECT marketing_opt_in, source, actor, note, at, evidence FROM consent_events"
             " WHERE contact_id = $1"
             " OR contact_id IN (SELECT id FROM contacts WHERE merged_into = $1) ORDER BY id",
             contact_id,
         )
+        return [_event(row) for row in rows]
+
+    async def ledger_page(
+        self, *, after_id: int = 0, since: datetime | None = None, limit: int = 1000
+    ) -> list[LedgerEntry]:
+        rows = await self._db.all(
+            "SELECT e.id, e.contact_id, c.wa_id, c.user_id, e.marketing_opt_in, e.source,"
+            " e.actor, e.note, e.at, e.evidence FROM consent_events e"
+            " JOIN contacts c ON c.id = e.contact_id"
+            " WHERE e.id > $1 AND ($2::timestamptz IS NULL OR e.at >= $2)"
+            " ORDER BY e.id LIMIT $3",
+            after_id,
+            since,
+            limit,
+        )
         return [
-            ConsentEvent(
-                marketing_opt_in=row["marketing_opt_in"],
-                source=ConsentSource(row["source"]),
-                actor=row["actor"],
-                note=row["note"],
-                at=row["at"],
-            )
+            LedgerEntry(row["id"], row["contact_id"], row["wa_id"], row["user_id"], _event(row))
             for row in rows
         ]
 
     async def search(self, where: ContactSearch) -> list[Contact]:
-        clauses: list[str] = ["c.id > $1"]
+        clauses: list[str] = ["c.erased_at IS NULL", "c.id > $1"]
         params: list[object] = [where.after_id or 0]
 
         def bind(value: object) -> str:
@@ -325,20 +381,73 @@ class PgContactRepo(ContactRepo):
         )
         return [contact_from_row(row) for row in rows]
 
+    async def erase(self, contact_id: int, suppress: Sequence[str]) -> bool:
+        now = self._clock.now()
+        erased = await self._db.run(
+            "UPDATE contacts SET name = NULL, attributes = '{}', wa_id = NULL,"
+            " user_id = 'erased:' || id, erased_at = $1, updated_at = $1"
+            " WHERE id = $2 AND erased_at IS NULL",
+            now,
+            contact_id,
+        )
+        if not erased:
+            return False
+        await self._db.run(
+            "INSERT INTO suppressions (key, created_at) SELECT k, $2 FROM unnest($1::text[]) k"
+            " ON CONFLICT DO NOTHING",
+            list(suppress),
+            now,
+        )
+        await self._db.run("DELETE FROM contact_tags WHERE contact_id = $1", contact_id)
+        await self._db.run(
+            "UPDATE consent_events SET note = NULL, evidence = NULL"
+            " WHERE contact_id = $1 AND (note IS NOT NULL OR evidence IS NOT NULL)",
+            contact_id,
+        )
+        # Nothing left to send them: their queued messages are skipped, then every
+        # message loses its words and its address.
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
+            " SELECT id, 'skipped', $1, 'contact_erased', $2 FROM messages"
+            " WHERE contact_id = $3 AND status = 'queued'",
+            now,
+            _ERASED_REASON,
+            contact_id,
+        )
+        await self._db.run(
+            "UPDATE messages SET status = 'skipped', failure_code = 'contact_erased',"
+            " failure_reason = $2, next_attempt_at = NULL, updated_at = $1"
+            " WHERE contact_id = $3 AND status = 'queued'",
+            now,
+            _ERASED_REASON,
+            contact_id,
+        )
+        await self._db.run(
+            "UPDATE messages SET text = NULL, payload = NULL, request_body = NULL,"
+            " recipient = NULL WHERE contact_id = $1",
+            contact_id,
+        )
+        await self._db.run("DELETE FROM flow_wakeups WHERE contact_id = $1", contact_id)
+        await self._db.run("DELETE FROM flow_sessions WHERE contact_id = $1", contact_id)
+        # What agents wrote about them and the words an opt-out intent was read in.
+        await self._db.run("UPDATE desk_entries SET text = NULL WHERE contact_id = $1", contact_id)
+        await self._db.run("DELETE FROM consent_intents WHERE contact_id = $1", contact_id)
+        return True
+
     async def list(
         self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
     ) -> list[Contact]:
         if tag is None:
             rows = await self._db.all(
-                f"SELECT {CONTACT_COLUMNS} FROM contacts c"
-                " WHERE c.id > $1 AND c.merged_into IS NULL ORDER BY c.id LIMIT $2",
+                f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > $1"
+                " AND c.merged_into IS NULL AND c.erased_at IS NULL ORDER BY c.id LIMIT $2",
                 after_id or 0,
                 limit,
             )
         else:
             rows = await self._db.all(
-                f"SELECT {CONTACT_COLUMNS} FROM contacts c"
-                " WHERE c.id > $1 AND c.merged_into IS NULL AND EXISTS"
+                f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > $1"
+                " AND c.merged_into IS NULL AND c.erased_at IS NULL AND EXISTS"
                 " (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = $3)"
                 " ORDER BY c.id LIMIT $2",
                 after_id or 0,

@@ -21,7 +21,7 @@ from engine.store.postgres.db import PgDb
 _COLUMNS = """
     m.id, m.direction, m.channel, m.contact_id, coalesce(c.wa_id, c.user_id) AS contact,
     m.kind, m.text, m.template, m.payload, m.status, m.failure_code, m.failure_reason,
-    m.wamid, m.created_at, m.updated_at
+    m.wamid, m.created_at, m.updated_at, m.held_until
 """
 _FROM = "FROM messages m JOIN contacts c ON c.id = m.contact_id"
 
@@ -43,6 +43,8 @@ MESSAGE_COLUMNS = (
     "content_kind",
     "opted_in_only",
     "confirmed_opted_out",
+    "quiet_hours",
+    "held_until",
 )
 """What every new message row is written with: :meth:`PgMessageRepo.insert` writes
 these, the outbox's ``add`` and ``add_batch`` these and its own, all from
@@ -59,6 +61,10 @@ _INSERT_STATUS = (
 )
 
 _NO_OPTIONS = Options()
+
+HANDED_OVER = "('sending', 'sent', 'delivered', 'read', 'played')"
+"""Statuses of a message given to Meta, or being given (a ``sending`` row holds its place
+under the frequency cap until its outcome is known)."""
 
 
 def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, ...]:
@@ -85,6 +91,8 @@ def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, 
         policy.kind.value if policy is not None else None,
         options.opted_in_only,
         options.confirmed_opted_out,
+        str(hours) if (hours := options.quiet_hours) is not None else None,
+        message.held_until,
     )
 
 
@@ -215,6 +223,16 @@ class PgMessageRepo(MessageRepo):
             )
         return moves
 
+    async def marketing_sent_count(self, contact_id: int, *, since: datetime) -> int:
+        found = await self._db.val(
+            "SELECT count(*) FROM messages WHERE contact_id = $1"
+            f" AND content_kind = 'MARKETING' AND status IN {HANDED_OVER}"
+            " AND handed_over_at >= $2",
+            contact_id,
+            since,
+        )
+        return int(found or 0)
+
     async def find(self, where: MessageFilter) -> list[Message]:
         clauses, params = filter_sql(where)
         if where.after_id is not None:
@@ -258,6 +276,7 @@ class PgMessageRepo(MessageRepo):
                 payload=row["payload"],
                 status=MessageStatus(row["status"]),
                 failure=failure_of(row["failure_code"], row["failure_reason"]),
+                held_until=row["held_until"],
                 history=tuple(history[row["id"]]),
                 wamid=row["wamid"],
                 created_at=row["created_at"],

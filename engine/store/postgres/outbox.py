@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import (
     Channel,
     Direction,
@@ -22,6 +23,7 @@ from engine.store.outbox import (
     Claimed,
     Failed,
     FailureCount,
+    Held,
     MessageBatch,
     Numbers,
     OutboxRepo,
@@ -35,15 +37,26 @@ from engine.store.outbox import (
     Withheld,
 )
 from engine.store.postgres.db import PgDb
-from engine.store.postgres.messages import MESSAGE_COLUMNS, failure_of, filter_sql, message_values
+from engine.store.postgres.messages import (
+    HANDED_OVER,
+    MESSAGE_COLUMNS,
+    failure_of,
+    filter_sql,
+    message_values,
+)
 
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
 # Two claims at once cannot both take a contact's message: a claim takes only heads, and
-# a row stops being pending for good, so an older snapshot never shows a later row as
-# the head while an earlier one is still pending.
+# every job is SERIALIZABLE, so two claims that read the same contact's rows conflict.
+# A message held for quiet hours ($7: now) does not hold up the others: a reply to the
+# customer goes while the night's marketing waits; and nothing goes while another message
+# of the contact is being sent (a held one may come due meanwhile), so a contact has one
+# row ``sending`` at a time, which the frequency cap relies on.
 _HEAD_OF_QUEUE = """NOT EXISTS (
     SELECT 1 FROM messages e
-    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id)"""
+    WHERE e.contact_id = m.contact_id AND e.id <> m.id AND (e.status = 'sending'
+      OR (e.status = 'queued' AND e.id < m.id
+          AND NOT (e.held_until IS NOT NULL AND e.held_until > $7))))"""
 
 _PENDING = "('queued', 'sending')"
 
@@ -55,7 +68,7 @@ _CHECKED_BEFORE_SENDING = {"opt_in_checked": "before_sending"}
 _CLAIM = """
 WITH picked AS MATERIALIZED ({candidates} FOR UPDATE OF m SKIP LOCKED)
 UPDATE messages u SET status = 'sending', lease_owner = $1, lease_until = $2,
-    attempts = u.attempts + 1,
+    attempts = u.attempts + 1, handed_over_at = $3,
     ambiguous_attempts = u.ambiguous_attempts + (u.status = 'sending')::int
 FROM picked WHERE u.id = picked.id
 RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
@@ -68,7 +81,21 @@ RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
         WHERE w.contact_id = u.contact_id AND w.phone_number_id = u.phone_number_id),
       (SELECT v.last_inbound_at FROM conversations v WHERE v.contact_id = u.contact_id
         AND (u.phone_number_id IS NULL OR v.last_phone_number_id IS NULL)))
-        AS last_inbound_at
+        AS last_inbound_at,
+    -- What the marketing limits need: the stored quiet hours, the contact's local time
+    -- zone, and the MARKETING templates handed over to them since $8 (the start of the
+    -- frequency cap's period; NULL: no cap). The contact's other rows are neither sending
+    -- nor claimed now (the head of the queue only), so the count holds until this
+    -- one's outcome.
+    u.quiet_hours,
+    (SELECT c.wa_id FROM contacts c WHERE c.id = u.contact_id) AS wa_id,
+    (SELECT c.attributes ->> 'timezone' FROM contacts c WHERE c.id = u.contact_id)
+        AS timezone,
+    CASE WHEN u.content_kind = 'MARKETING' AND $8::timestamptz IS NOT NULL THEN
+        (SELECT count(*) FROM messages e WHERE e.contact_id = u.contact_id
+         AND e.content_kind = 'MARKETING' AND e.status IN {handed_over}
+         AND e.handed_over_at >= $8 AND e.id <> u.id)
+    ELSE 0 END AS marketing_sent
 """
 
 
@@ -83,14 +110,16 @@ def _of_numbers(default: str, held: str) -> str:
 
 _HELD = _of_numbers("$5", "$6")
 _EXPIRED_LEASES = _CLAIM.format(
+    handed_over=HANDED_OVER,
     candidates="SELECT m.id FROM messages m WHERE m.status = 'sending'"
     f" AND m.lease_until <= $3 AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}{_HELD}"
-    " ORDER BY m.lease_until LIMIT $4"
+    " ORDER BY m.lease_until LIMIT $4",
 )
 _DUE = _CLAIM.format(
+    handed_over=HANDED_OVER,
     candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
     f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}{_HELD}"
-    " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT $4"
+    " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT $4",
 )
 _HAS_DUE = (
     "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
@@ -174,12 +203,16 @@ _CHANNELS = {channel.value: channel for channel in Channel}
 
 @functools.cache
 def _policy_inputs(
-    kind: str | None, opted_in_only: bool, confirmed_opted_out: bool
+    kind: str | None, opted_in_only: bool, confirmed_opted_out: bool, quiet_hours: str | None
 ) -> PolicyInputs | None:
     """The stored inputs of the send rules (a handful of combinations, made once each)."""
     if kind is None:
         return None  # queued before they were kept: the sender does not send it
-    options = Options(opted_in_only=opted_in_only, confirmed_opted_out=confirmed_opted_out)
+    options = Options(
+        opted_in_only=opted_in_only,
+        confirmed_opted_out=confirmed_opted_out,
+        quiet_hours=QuietHours.parse(quiet_hours) if quiet_hours else None,
+    )
     return PolicyInputs(ContentKind(kind), options)
 
 
@@ -205,10 +238,16 @@ def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
         reclaimed=reclaimed,
         channel=_CHANNELS.get(row["channel"]),
         policy=_policy_inputs(
-            row["content_kind"], row["opted_in_only"], row["confirmed_opted_out"]
+            row["content_kind"],
+            row["opted_in_only"],
+            row["confirmed_opted_out"],
+            row["quiet_hours"],
         ),
         opted_in=bool(row["opted_in"]),
         last_inbound_at=row["last_inbound_at"],
+        wa_id=row["wa_id"],
+        timezone=row["timezone"],
+        marketing_sent=int(row["marketing_sent"]),
     )
 
 
@@ -308,12 +347,17 @@ class PgOutboxRepo(OutboxRepo):
         limit: int,
         expired: bool = True,
         numbers: Numbers | None = None,
+        marketing_since: datetime | None = None,
     ) -> list[Claimed]:
         held = _held_numbers(numbers)
         taken_over: list[asyncpg.Record] = []
         if expired:
-            taken_over = await self._db.all(_EXPIRED_LEASES, owner, lease_until, now, limit, *held)
-        due = await self._db.all(_DUE, owner, lease_until, now, limit - len(taken_over), *held)
+            taken_over = await self._db.all(
+                _EXPIRED_LEASES, owner, lease_until, now, limit, *held, now, marketing_since
+            )
+        due = await self._db.all(
+            _DUE, owner, lease_until, now, limit - len(taken_over), *held, now, marketing_since
+        )
         claimed = [_claimed(row, True) for row in taken_over]
         claimed += [_claimed(row, False) for row in due]
         next_attempt = {row["id"]: row["next_attempt_at"] for row in [*taken_over, *due]}
@@ -331,6 +375,7 @@ class PgOutboxRepo(OutboxRepo):
         retries = [o for o in outcomes if isinstance(o, Retry)]
         failed = [o for o in outcomes if isinstance(o, Failed)]
         released = [o for o in outcomes if isinstance(o, Released)]
+        holds = [o for o in outcomes if isinstance(o, Held)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
         if sent:
             # The whole batch as arrays: two statements, whatever its size.
@@ -454,6 +499,14 @@ class PgOutboxRepo(OutboxRepo):
                 f" WHERE id = $2 AND {_held('$3')}",
                 [(o.due_at, o.message_id, owner) for o in released],
             )
+        if holds:
+            # Not attempted: queued again, due when the quiet hours end, which it shows.
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = $1, held_until = $1,"
+                " attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,"
+                f" updated_at = $2 WHERE id = $3 AND {_held('$4')}",
+                [(o.until, now, o.message_id, owner) for o in holds],
+            )
 
     async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
         without_wamid = "id = $1 AND wamid IS NULL AND direction = 'outbound'"
@@ -503,7 +556,7 @@ class PgOutboxRepo(OutboxRepo):
         rows = await self._db.all(
             "SELECT m.id, coalesce(m.recipient, c.wa_id, c.user_id) AS recipient, m.channel,"
             " m.template, m.status, m.failure_code, m.failure_reason, m.attempts,"
-            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at"
+            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at, m.held_until"
             " FROM messages m JOIN contacts c ON c.id = m.contact_id"
             f" WHERE {condition} ORDER BY m.id LIMIT ${len(params)}",
             *params,
@@ -546,4 +599,5 @@ def _report_row(row: Mapping[str, Any]) -> ReportRow:
         wamid=row["wamid"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        held_until=row["held_until"],
     )

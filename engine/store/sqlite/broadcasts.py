@@ -40,7 +40,7 @@ _COLUMNS = (
     "id, name, template, category, audience, opted_in_only, state, send_at, total, will_send,"
     " excluded_opted_out, quality_risk, planned_until, planned, planning_done, guard,"
     " paused_by, paused_reason, paused_at, created_at, updated_at, finished_at,"
-    " phone_number_id"
+    " phone_number_id, quiet_hours, own_quiet_hours"
 )
 _IS_BOOLEAN = "({} IN ('true', 'false'))"
 _IN_CHUNK = "SELECT value FROM json_each(?)"
@@ -72,6 +72,8 @@ def _broadcast(row: sqlite3.Row) -> Broadcast:
         updated_at=from_db(row["updated_at"]),
         finished_at=from_db_opt(row["finished_at"]),
         phone_number_id=row["phone_number_id"],
+        quiet_hours=row["quiet_hours"],
+        own_quiet_hours=bool(row["own_quiet_hours"]),
     )
 
 
@@ -201,7 +203,7 @@ class SqliteBroadcastRepo(BroadcastRepo):
     async def create(self, broadcast: Broadcast, contact_ids: Sequence[int]) -> None:
         await self._db.run(
             f"INSERT INTO broadcasts ({_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 broadcast.id,
                 broadcast.name,
@@ -226,6 +228,8 @@ class SqliteBroadcastRepo(BroadcastRepo):
                 to_db(broadcast.updated_at),
                 None,
                 broadcast.phone_number_id,
+                broadcast.quiet_hours,
+                int(broadcast.own_quiet_hours),
             ),
         )
         if contact_ids:

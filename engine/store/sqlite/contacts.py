@@ -3,17 +3,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from engine.clock import Clock
 from engine.models.contact import ConsentEvent, ConsentSource, Contact, opt_in_of_new_contact
+from engine.models.suppression import SECRET_KEY, suppression_keys
 from engine.store.contact_merge import statements as merge_statements
 from engine.store.contacts import (
+    SUPPRESSED,
     Consent,
     ContactRepo,
     ContactSearch,
     ImportCounts,
     ImportedContact,
+    LedgerEntry,
     NewContact,
     like_escape,
     merged_contact,
@@ -46,6 +51,20 @@ def contact_from_row(row: sqlite3.Row, prefix: str = "") -> Contact:
     )
 
 
+_ERASED_REASON = "The contact was erased before the message was sent."
+
+
+def _event(row: sqlite3.Row) -> ConsentEvent:
+    return ConsentEvent(
+        marketing_opt_in=bool(row["marketing_opt_in"]),
+        source=ConsentSource(row["source"]),
+        actor=row["actor"],
+        note=row["note"],
+        at=from_db(row["at"]),
+        evidence=json.loads(row["evidence"]) if row["evidence"] else None,
+    )
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -58,13 +77,17 @@ class SqliteContactRepo(ContactRepo):
 
     async def get(self, address: str) -> Contact | None:
         row = await self._db.one(
-            f"SELECT {_COLUMNS} FROM contacts c WHERE c.wa_id = ? OR c.user_id = ?",
+            f"SELECT {_COLUMNS} FROM contacts c WHERE (c.wa_id = ? OR c.user_id = ?)"
+            " AND c.erased_at IS NULL",
             (address, address),
         )
         return None if row is None else contact_from_row(row)
 
     async def get_by_id(self, contact_id: int) -> Contact | None:
-        row = await self._db.one(f"SELECT {_COLUMNS} FROM contacts c WHERE c.id = ?", (contact_id,))
+        row = await self._db.one(
+            f"SELECT {_COLUMNS} FROM contacts c WHERE c.id = ? AND c.erased_at IS NULL",
+            (contact_id,),
+        )
         return None if row is None else contact_from_row(row)
 
     async def _require(self, contact_id: int) -> Contact:
@@ -79,6 +102,11 @@ class SqliteContactRepo(ContactRepo):
     async def _insert(self, new: NewContact, consent: Consent) -> int:
         """:meth:`create` without reading the contact back; its id."""
         now = to_db(self._clock.now())
+        if new.marketing_opt_in and await self._suppressed(new):
+            new = replace(new, marketing_opt_in=False)
+            consent = Consent(
+                ConsentSource.SUPPRESSION, actor=consent.source.value, note=SUPPRESSED
+            )
         row = await self._db.one(
             "INSERT INTO contacts (wa_id, user_id, name, marketing_opt_in, attributes,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -100,6 +128,18 @@ class SqliteContactRepo(ContactRepo):
         if new.tags:
             await self.add_tags(contact_id, new.tags)
         return contact_id
+
+    async def _suppressed(self, new: NewContact) -> bool:
+        # The repository outlives transactions here, so the secret is read each time
+        # (microseconds; PostgreSQL's, made per transaction, reads it once).
+        row = await self._db.one("SELECT value FROM app_settings WHERE key = ?", (SECRET_KEY,))
+        if row is None:
+            return False  # nobody was ever erased here
+        keys = suppression_keys(str(row["value"]), wa_id=new.wa_id, user_id=new.user_id)
+        found = await self._db.one(
+            f"SELECT 1 FROM suppressions WHERE key IN ({','.join('?' * len(keys))})", keys
+        )
+        return found is not None
 
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
         by_wa_id, by_user_id = await self._find(new.wa_id), await self._find(new.user_id)
@@ -227,31 +267,45 @@ class SqliteContactRepo(ContactRepo):
         self, contact_id: int, value: bool, consent: Consent, at: str
     ) -> None:
         await self._db.run(
-            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (contact_id, int(value), consent.source.value, consent.actor, consent.note, at),
+            "INSERT INTO consent_events (contact_id, marketing_opt_in, source, actor, note, at,"
+            " evidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                contact_id,
+                int(value),
+                consent.source.value,
+                consent.actor,
+                consent.note,
+                at,
+                json.dumps(dict(consent.evidence)) if consent.evidence is not None else None,
+            ),
         )
 
     async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
         rows = await self._db.all(
-            "SELECT marketing_opt_in, source, actor, note, at FROM consent_events"
+            "SELECT marketing_opt_in, source, actor, note, at, evidence FROM consent_events"
             " WHERE contact_id = ?1"
             " OR contact_id IN (SELECT id FROM contacts WHERE merged_into = ?1) ORDER BY id",
             (contact_id,),
         )
+        return [_event(row) for row in rows]
+
+    async def ledger_page(
+        self, *, after_id: int = 0, since: datetime | None = None, limit: int = 1000
+    ) -> list[LedgerEntry]:
+        rows = await self._db.all(
+            "SELECT e.id, e.contact_id, c.wa_id, c.user_id, e.marketing_opt_in, e.source,"
+            " e.actor, e.note, e.at, e.evidence FROM consent_events e"
+            " JOIN contacts c ON c.id = e.contact_id WHERE e.id > ? AND e.at >= ?"
+            " ORDER BY e.id LIMIT ?",
+            (after_id, to_db(since) if since is not None else "", limit),
+        )
         return [
-            ConsentEvent(
-                marketing_opt_in=bool(row["marketing_opt_in"]),
-                source=ConsentSource(row["source"]),
-                actor=row["actor"],
-                note=row["note"],
-                at=from_db(row["at"]),
-            )
+            LedgerEntry(row["id"], row["contact_id"], row["wa_id"], row["user_id"], _event(row))
             for row in rows
         ]
 
     async def search(self, where: ContactSearch) -> list[Contact]:
-        clauses: list[str] = ["c.id > ?"]
+        clauses: list[str] = ["c.erased_at IS NULL", "c.id > ?"]
         params: list[object] = [where.after_id or 0]
         if where.text:
             pattern = "%" + like_escape(where.text) + "%"
@@ -275,10 +329,58 @@ class SqliteContactRepo(ContactRepo):
         )
         return [contact_from_row(row) for row in rows]
 
+    async def erase(self, contact_id: int, suppress: Sequence[str]) -> bool:
+        now = to_db(self._clock.now())
+        erased = await self._db.run(
+            "UPDATE contacts SET name = NULL, attributes = '{}', wa_id = NULL,"
+            " user_id = 'erased:' || id, erased_at = ?, updated_at = ?"
+            " WHERE id = ? AND erased_at IS NULL",
+            (now, now, contact_id),
+        )
+        if not erased:
+            return False
+        await self._db.many(
+            "INSERT INTO suppressions (key, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(key, now) for key in suppress],
+        )
+        await self._db.run("DELETE FROM contact_tags WHERE contact_id = ?", (contact_id,))
+        await self._db.run(
+            "UPDATE consent_events SET note = NULL, evidence = NULL"
+            " WHERE contact_id = ? AND (note IS NOT NULL OR evidence IS NOT NULL)",
+            (contact_id,),
+        )
+        # Nothing left to send them: their queued messages are skipped, then every
+        # message loses its words and its address.
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason)"
+            " SELECT id, 'skipped', ?, 'contact_erased', ? FROM messages"
+            " WHERE contact_id = ? AND status = 'queued'",
+            (now, _ERASED_REASON, contact_id),
+        )
+        await self._db.run(
+            "UPDATE messages SET status = 'skipped', failure_code = 'contact_erased',"
+            " failure_reason = ?, next_attempt_at = NULL, updated_at = ?"
+            " WHERE contact_id = ? AND status = 'queued'",
+            (_ERASED_REASON, now, contact_id),
+        )
+        await self._db.run(
+            "UPDATE messages SET text = NULL, payload = NULL, request_body = NULL,"
+            " recipient = NULL WHERE contact_id = ?",
+            (contact_id,),
+        )
+        await self._db.run("DELETE FROM flow_wakeups WHERE contact_id = ?", (contact_id,))
+        await self._db.run("DELETE FROM flow_sessions WHERE contact_id = ?", (contact_id,))
+        # What agents wrote about them and the words an opt-out intent was read in.
+        await self._db.run(
+            "UPDATE desk_entries SET text = NULL WHERE contact_id = ?", (contact_id,)
+        )
+        await self._db.run("DELETE FROM consent_intents WHERE contact_id = ?", (contact_id,))
+        return True
+
     async def list(
         self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
     ) -> list[Contact]:
-        where: list[str] = ["c.id > ?", "c.merged_into IS NULL"]
+        where: list[str] = ["c.id > ?", "c.merged_into IS NULL", "c.erased_at IS NULL"]
         params: list[object] = [after_id or 0]
         if tag is not None:
             where.append(

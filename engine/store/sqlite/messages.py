@@ -22,7 +22,7 @@ from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 _COLUMNS = """
     m.id, m.direction, m.channel, m.contact_id, coalesce(c.wa_id, c.user_id) AS contact,
     m.kind, m.text, m.template, m.payload, m.status, m.failure_code, m.failure_reason,
-    m.wamid, m.created_at, m.updated_at
+    m.wamid, m.created_at, m.updated_at, m.held_until
 """
 _FROM = "FROM messages m JOIN contacts c ON c.id = m.contact_id"
 
@@ -44,6 +44,8 @@ MESSAGE_COLUMNS = (
     "content_kind",
     "opted_in_only",
     "confirmed_opted_out",
+    "quiet_hours",
+    "held_until",
 )
 """What every new message row is written with: :meth:`SqliteMessageRepo.insert` writes
 these, the outbox's ``add`` and ``add_batch`` these and its own, all from
@@ -55,6 +57,10 @@ INSERT_MESSAGE = (
 )
 
 _NO_OPTIONS = Options()
+
+HANDED_OVER = "('sending', 'sent', 'delivered', 'read', 'played')"
+"""Statuses of a message given to Meta, or being given (a ``sending`` row holds its place
+under the frequency cap until its outcome is known)."""
 
 
 def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, ...]:
@@ -80,6 +86,8 @@ def message_values(message: Message, policy: PolicyInputs | None) -> tuple[Any, 
         policy.kind.value if policy is not None else None,
         int(options.opted_in_only),
         int(options.confirmed_opted_out),
+        str(hours) if (hours := options.quiet_hours) is not None else None,
+        to_db(message.held_until) if message.held_until is not None else None,
     )
 
 
@@ -204,6 +212,15 @@ class SqliteMessageRepo(MessageRepo):
             )
         return moves
 
+    async def marketing_sent_count(self, contact_id: int, *, since: datetime) -> int:
+        row = await self._db.one(
+            "SELECT count(*) AS n FROM messages WHERE contact_id = ?"
+            f" AND content_kind = 'MARKETING' AND status IN {HANDED_OVER}"
+            " AND handed_over_at >= ?",
+            (contact_id, to_db(since)),
+        )
+        return int(row["n"]) if row else 0
+
     async def find(self, where: MessageFilter) -> list[Message]:
         clauses, params = filter_sql(where)
         if where.after_id is not None:
@@ -257,6 +274,7 @@ class SqliteMessageRepo(MessageRepo):
                 payload=json.loads(row["payload"]) if row["payload"] else None,
                 status=MessageStatus(row["status"]),
                 failure=_failure(row["failure_code"], row["failure_reason"]),
+                held_until=from_db(row["held_until"]) if row["held_until"] else None,
                 history=tuple(history[row["id"]]),
                 wamid=row["wamid"],
                 created_at=from_db(row["created_at"]),

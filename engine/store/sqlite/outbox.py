@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from engine.models.marketing_limits import QuietHours
 from engine.models.message import (
     Channel,
     Direction,
@@ -22,6 +23,7 @@ from engine.store.outbox import (
     Claimed,
     Failed,
     FailureCount,
+    Held,
     MessageBatch,
     Numbers,
     OutboxRepo,
@@ -35,12 +37,23 @@ from engine.store.outbox import (
     Withheld,
 )
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
-from engine.store.sqlite.messages import MESSAGE_COLUMNS, filter_sql, message_values
+from engine.store.sqlite.messages import (
+    HANDED_OVER,
+    MESSAGE_COLUMNS,
+    filter_sql,
+    message_values,
+)
 
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
+# A message held for quiet hours (the one parameter: now) does not hold up the others: a
+# reply to the customer goes while the night's marketing waits; and nothing goes while
+# another message of the contact is being sent (a held one may come due meanwhile), so
+# a contact has one row ``sending`` at a time, which the frequency cap relies on.
 _HEAD_OF_QUEUE = """NOT EXISTS (
     SELECT 1 FROM messages e
-    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id)"""
+    WHERE e.contact_id = m.contact_id AND e.id <> m.id AND (e.status = 'sending'
+      OR (e.status = 'queued' AND e.id < m.id
+          AND NOT (e.held_until IS NOT NULL AND e.held_until > ?))))"""
 
 _PENDING = "('queued', 'sending')"
 
@@ -84,13 +97,15 @@ _CHANNELS = {channel.value: channel for channel in Channel}
 
 @functools.cache
 def _policy_inputs(
-    kind: str | None, opted_in_only: int, confirmed_opted_out: int
+    kind: str | None, opted_in_only: int, confirmed_opted_out: int, quiet_hours: str | None
 ) -> PolicyInputs | None:
     """The stored inputs of the send rules (a handful of combinations, made once each)."""
     if kind is None:
         return None  # queued before they were kept: the sender does not send it
     options = Options(
-        opted_in_only=bool(opted_in_only), confirmed_opted_out=bool(confirmed_opted_out)
+        opted_in_only=bool(opted_in_only),
+        confirmed_opted_out=bool(confirmed_opted_out),
+        quiet_hours=QuietHours.parse(quiet_hours) if quiet_hours else None,
     )
     return PolicyInputs(ContentKind(kind), options)
 
@@ -211,12 +226,15 @@ class SqliteOutboxRepo(OutboxRepo):
         limit: int,
         expired: bool = True,
         numbers: Numbers | None = None,
+        marketing_since: datetime | None = None,
     ) -> list[Claimed]:
         moment = to_db(now)
         held, held_params = _held(numbers)
+        # Without a frequency cap nothing is counted (no row is that recent).
+        since = to_db(marketing_since) if marketing_since is not None else "9999"
         claim = (
             "UPDATE messages SET status = 'sending', lease_owner = ?, lease_until = ?,"
-            " attempts = attempts + 1,"
+            " attempts = attempts + 1, handed_over_at = ?,"
             " ambiguous_attempts = ambiguous_attempts + (status = 'sending')"
             " WHERE id IN ({candidates}) RETURNING id, contact_id, recipient,"
             " phone_number_id, priority, next_attempt_at, request_body, attempts, channel,"
@@ -229,7 +247,19 @@ class SqliteOutboxRepo(OutboxRepo):
             " AND w.phone_number_id = messages.phone_number_id),"
             " (SELECT v.last_inbound_at FROM conversations v"
             " WHERE v.contact_id = messages.contact_id AND (messages.phone_number_id IS NULL"
-            " OR v.last_phone_number_id IS NULL)))"
+            " OR v.last_phone_number_id IS NULL))),"
+            # What the marketing limits need: the stored quiet hours, the contact's local
+            # time zone, and the MARKETING templates handed over to them in the cap's
+            # period. The contact's other rows are neither sending nor claimed now (the
+            # head of the queue only), so the count holds until this one's outcome.
+            " quiet_hours,"
+            " (SELECT c.wa_id FROM contacts c WHERE c.id = messages.contact_id),"
+            " (SELECT c.attributes ->> '$.timezone' FROM contacts c"
+            " WHERE c.id = messages.contact_id),"
+            " CASE WHEN content_kind = 'MARKETING' THEN (SELECT count(*) FROM messages e"
+            " WHERE e.contact_id = messages.contact_id AND e.content_kind = 'MARKETING'"
+            f" AND e.status IN {HANDED_OVER} AND e.handed_over_at >= ? AND e.id <> messages.id)"
+            " ELSE 0 END"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
@@ -241,7 +271,7 @@ class SqliteOutboxRepo(OutboxRepo):
                     f" AND m.lease_until <= ? AND m.wamid IS NULL AND {_HEAD_OF_QUEUE}{held}"
                     " ORDER BY m.lease_until LIMIT ?"
                 ),
-                (owner, to_db(lease_until), moment, *held_params, limit),
+                (owner, to_db(lease_until), moment, moment, moment, *held_params, limit, since),
             )
         due = await self._db.all(
             claim.format(
@@ -249,7 +279,16 @@ class SqliteOutboxRepo(OutboxRepo):
                 f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}{held}"
                 " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT ?"
             ),
-            (owner, to_db(lease_until), moment, *held_params, limit - len(taken_over)),
+            (
+                owner,
+                to_db(lease_until),
+                moment,
+                moment,
+                moment,
+                *held_params,
+                limit - len(taken_over),
+                since,
+            ),
         )
         reclaimed = len(taken_over)
         rows = [(index < reclaimed, row) for index, row in enumerate([*taken_over, *due])]
@@ -266,9 +305,12 @@ class SqliteOutboxRepo(OutboxRepo):
                 attempts=row[7],
                 reclaimed=was_reclaimed,
                 channel=_CHANNELS.get(row[8]),
-                policy=_policy_inputs(row[9], row[10], row[11]),
+                policy=_policy_inputs(row[9], row[10], row[11], row[14]),
                 opted_in=bool(row[12]),
                 last_inbound_at=from_db_opt(row[13]),
+                wa_id=row[15],
+                timezone=row[16] if isinstance(row[16], str) else None,
+                marketing_sent=int(row[17]),
             )
             for was_reclaimed, row in rows
         ]
@@ -293,6 +335,7 @@ class SqliteOutboxRepo(OutboxRepo):
         retries = [o for o in outcomes if isinstance(o, Retry)]
         failed = [o for o in outcomes if isinstance(o, Failed)]
         released = [o for o in outcomes if isinstance(o, Released)]
+        holds = [o for o in outcomes if isinstance(o, Held)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
         if sent:
             # The whole batch as one JSON parameter: two statements, whatever its size.
@@ -414,6 +457,14 @@ class SqliteOutboxRepo(OutboxRepo):
                 f" WHERE id = ? AND {held}",
                 [(to_db(o.due_at), o.message_id, owner) for o in released],
             )
+        if holds:
+            # Not attempted: queued again, due when the quiet hours end, which it shows.
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = ?, held_until = ?,"
+                " attempts = attempts - 1, lease_owner = NULL, lease_until = NULL,"
+                f" updated_at = ? WHERE id = ? AND {held}",
+                [(to_db(o.until), to_db(o.until), moment, o.message_id, owner) for o in holds],
+            )
 
     async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
         moment = to_db(at)
@@ -459,7 +510,7 @@ class SqliteOutboxRepo(OutboxRepo):
         rows = await self._db.all(
             "SELECT m.id, coalesce(m.recipient, c.wa_id, c.user_id) AS recipient, m.channel,"
             " m.template, m.status, m.failure_code, m.failure_reason, m.attempts,"
-            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at"
+            " m.ambiguous_attempts, m.wamid, m.created_at, m.updated_at, m.held_until"
             " FROM messages m JOIN contacts c ON c.id = m.contact_id"
             f" WHERE {condition} ORDER BY m.id LIMIT ?",
             (*params, where.limit),
@@ -501,4 +552,5 @@ def _report_row(row: sqlite3.Row) -> ReportRow:
         wamid=row["wamid"],
         created_at=from_db(row["created_at"]),
         updated_at=from_db(row["updated_at"]),
+        held_until=from_db_opt(row["held_until"]),
     )

@@ -530,7 +530,12 @@ async def read_now(request: web.Request) -> web.Response:
 async def set_opt_in(request: web.Request) -> web.Response:
     address = contact_address(request)
     body = await parse_body(request, OptInBody)
-    consent = Consent(ConsentSource.AGENT, actor=me(request).email, note=body.note)
+    consent = Consent(
+        ConsentSource.AGENT,
+        actor=me(request).email,
+        note=body.note,
+        evidence={"agent": me(request).email, "page": request.path},
+    )
     contact, history = await directory.set_opt_in(
         request.app[STORE], address, body.marketing_opt_in, consent
     )
