@@ -41,6 +41,14 @@ sequence step is recorded as failed, a bot message is logged). Broadcasts send
 templates only; free form there would be excluded. Asked again before sending, a
 queued free-form message whose window has closed since is recorded ``failed``.
 
+The template rule: Meta sends only APPROVED templates. A template it paused or
+disabled (any other status) makes the API and the compose box refuse the message
+(``template_paused``, refused); on the other channels, and for a message already queued,
+the message waits (:attr:`Verdict.WAIT`) until Meta approves the template again. The
+category asked about is the catalogue's at the moment of asking: a UTILITY template
+Meta recategorised as MARKETING obeys the marketing opt-in from then on, queued
+messages included.
+
 A contact who opts out while their message waits (a broadcast planned, then STOP) is
 treated as one who had opted out before it was queued: excluded, failed, or (compose)
 failed for want of a confirmation the agent can no longer give. A queued message whose
@@ -70,6 +78,7 @@ CONFIRMATION_REQUIRED = "marketing_opt_out_confirmation_required"
 QUALITY_RATING_RISK = "quality_rating_risk"
 WINDOW_CLOSED = "window_closed"
 RULE_INPUTS_MISSING = "send_rules_inputs_missing"
+TEMPLATE_PAUSED = "template_paused"
 
 
 class ContentKind(StrEnum):
@@ -104,6 +113,9 @@ class Verdict(StrEnum):
     NEEDS_CONFIRMATION = "needs_confirmation"
     FAIL = "fail"
     EXCLUDE = "exclude"
+    WAIT = "wait"
+    """Not now: the template is not approved at Meta (paused, disabled, ...); a queued
+    message waits for it to be approved again."""
 
     @property
     def sends(self) -> bool:
@@ -189,6 +201,9 @@ class ChannelRules:
     """Free form outside the 24-hour window, whatever the opt-in."""
     chooses: Callable[[Options], bool] = lambda options: False
     """Whether the sender's options say to send MARKETING to an opted-out contact."""
+    refuses_unapproved: bool = False
+    """A template Meta does not let go now (paused, disabled) is refused to the person
+    asking (the API answers 422, the compose box says so) rather than queued to wait."""
 
 
 def _fail(code: str, reason: str) -> Decision:
@@ -214,6 +229,7 @@ RULES: Mapping[Channel, ChannelRules] = {
             refused=True,
         ),
         chooses=lambda options: options.confirmed_opted_out,
+        refuses_unapproved=True,
     ),
     Channel.BROADCAST: ChannelRules(
         marketing_to_opted_out=Decision(
@@ -260,6 +276,7 @@ RULES: Mapping[Channel, ChannelRules] = {
         marketing_to_opted_out_chosen=api_opt_out,
         other_to_opted_out=SEND,
         free_form_window_closed=_API_WINDOW_CLOSED,
+        refuses_unapproved=True,
     ),
     # The bot ignores opt-in; a flow woken after 24 hours cannot reach the contact
     # with free form any more than an integration can.
@@ -272,6 +289,21 @@ RULES: Mapping[Channel, ChannelRules] = {
 }
 
 
+def template_waits(status: str, *, refused: bool) -> Decision:
+    """A template Meta does not send now (any status but APPROVED)."""
+    return Decision(
+        Verdict.WAIT,
+        TEMPLATE_PAUSED,
+        f"The template is {status} at Meta, which sends only approved templates; "
+        + (
+            "send it again once Meta approves it again."
+            if refused
+            else "the message waits and goes once Meta approves the template again."
+        ),
+        refused=refused,
+    )
+
+
 def decide(
     channel: Channel,
     content: ContentKind,
@@ -279,11 +311,29 @@ def decide(
     opted_in: bool,
     window: Window,
     options: Options = Options(),
+    template_status: str | None = None,
 ) -> Decision:
-    """Decide whether ``content`` may go to a contact through ``channel``."""
+    """Decide whether ``content`` may go to a contact through ``channel``.
+
+    ``content`` is the template's category as the catalogue has it at the moment of
+    asking (Meta may recategorise a template while its messages wait), and
+    ``template_status`` Meta's status of it then (None or APPROVED: it may be sent). A
+    message the opt-in rule stops is stopped whatever the template's status; one it lets
+    go waits while the template is not approved."""
     rules = RULES[channel]
     if content is ContentKind.FREE_FORM and window is Window.CLOSED:
         return rules.free_form_window_closed
+    decision = _by_opt_in(rules, content, opted_in=opted_in, options=options)
+    unapproved = template_status not in (None, "APPROVED") and content is not ContentKind.FREE_FORM
+    if unapproved and decision.sends:
+        assert template_status is not None
+        return template_waits(template_status, refused=rules.refuses_unapproved)
+    return decision
+
+
+def _by_opt_in(
+    rules: ChannelRules, content: ContentKind, *, opted_in: bool, options: Options
+) -> Decision:
     if opted_in:
         return SEND
     if content is not ContentKind.MARKETING:

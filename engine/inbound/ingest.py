@@ -30,8 +30,10 @@ from engine.inbound.consent import (
 )
 from engine.inbound.consent_rules import ConsentRules, Signal
 from engine.inbound.input_from_message import customer_input
+from engine.inbound.template_updates import TemplateResult, apply_template_change
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
+from engine.outbound.marketing_limit import DEFAULT_MARKETING_LIMIT, MarketingLimitRetry
 from engine.outbound.statuses import StatusResult, apply_status
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
@@ -45,6 +47,8 @@ SYSTEM = "system"
 class IngestSettings:
     rules: ConsentRules
     default_opt_in: bool
+    marketing_limit: MarketingLimitRetry = DEFAULT_MARKETING_LIMIT
+    """When a message a ``failed`` status says Meta held back (131049) goes again."""
 
 
 @dataclass(slots=True)
@@ -56,6 +60,8 @@ class IngestResult:
     statuses: Counter[StatusResult] = field(default_factory=Counter)
     errors: list[WhatsAppError] = field(default_factory=list)
     """Errors Meta reported (``value.errors[]`` and on messages), for the log."""
+    templates: Counter[TemplateResult] = field(default_factory=Counter)
+    """What the template webhooks (status, quality, category) did to the catalogue."""
     deliveries: list[Delivery] = field(default_factory=list)
     """What the dispatcher needs of the hand-offs to dispatch, as this job left them,
     so that it need not read them back (a few, whose contact changed, it does read)."""
@@ -74,7 +80,12 @@ async def ingest(
             if await apply_user_preference(tx, preference, name=name):
                 result.consent_signals += 1
         for update in value.statuses:
-            result.statuses[await apply_status(tx, update, now=now)] += 1
+            applied = await apply_status(
+                tx, update, now=now, marketing_limit=settings.marketing_limit
+            )
+            result.statuses[applied] += 1
+    for change in notification.template_changes():
+        result.templates[await apply_template_change(tx, change, now=now)] += 1
     return result
 
 

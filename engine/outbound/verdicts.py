@@ -19,8 +19,9 @@ _NOT_SENT = {
 
 def recorded_as(decision: Decision) -> tuple[MessageStatus, Failure | None]:
     """The status a message is stored with after ``decision``, and why when it is not
-    sent: ``queued`` when the decision sends."""
-    if decision.sends:
+    sent: ``queued`` when the decision sends, or waits for its template (a queued message
+    waits in the outbox, see :mod:`engine.outbound.sender`)."""
+    if decision.sends or decision.verdict is Verdict.WAIT:
         return MessageStatus.QUEUED, None
     status = _NOT_SENT[decision.verdict]
     code = decision.code or decision.verdict.value

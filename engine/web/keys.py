@@ -16,6 +16,7 @@ from engine.inbound.ingest import IngestSettings
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackDispatcher
 from engine.outbound.sender import Sender
+from engine.outbound.template_sync import TemplateSync
 from engine.store import Store
 from engine.web.api_token import ApiTokenCheck
 
@@ -43,3 +44,5 @@ CALLBACKS = web.AppKey("callbacks", CallbackDispatcher)
 CALLBACK_SECRET = web.AppKey("callback_secret", str)
 # Campaigns: plans broadcasts, fires sequence timers, guards broadcasts.
 CAMPAIGNS = web.AppKey("campaigns", CampaignWorker)
+# Templates: syncs the catalogue from Meta; unset without WA_WABA_ID.
+TEMPLATE_SYNC = web.AppKey("template_sync", TemplateSync)

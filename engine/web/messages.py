@@ -21,6 +21,7 @@ from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message, MessageStatus
 from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
+from engine.send_rules import TEMPLATE_PAUSED
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
 from engine.web.error_answers import ApiError, not_found
@@ -210,7 +211,15 @@ async def send_message(request: web.Request) -> web.Response:
             f"{problem.field}: {problem.message}",
             fields=[{"field": problem.field, "message": problem.message}],
         ) from None
-    except Refused as refused:  # free text outside the 24-hour window
+    except Refused as refused:
+        if refused.code == TEMPLATE_PAUSED:  # Meta paused or disabled the template
+            raise ApiError(
+                422,
+                refused.code,
+                f"template: {refused.reason}",
+                fields=[{"field": "template", "message": refused.reason}],
+            ) from None
+        # free text outside the 24-hour window
         raise ApiError(
             422,
             refused.code,

@@ -15,11 +15,12 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
-from engine.send_rules import ContentKind, Options
+from engine.send_rules import TEMPLATE_PAUSED, ContentKind, Options
 from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
+    Deferred,
     Failed,
     MessageBatch,
     Numbers,
@@ -31,6 +32,7 @@ from engine.store.outbox import (
     Retry,
     Schedule,
     Sent,
+    Waiting,
     Withheld,
 )
 from engine.store.postgres.db import PgDb
@@ -40,9 +42,11 @@ from engine.store.postgres.messages import MESSAGE_COLUMNS, failure_of, filter_s
 # Two claims at once cannot both take a contact's message: a claim takes only heads, and
 # a row stops being pending for good, so an older snapshot never shows a later row as
 # the head while an earlier one is still pending.
+# A message waiting for its template (paused at Meta) holds no one else back.
 _HEAD_OF_QUEUE = """NOT EXISTS (
     SELECT 1 FROM messages e
-    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id)"""
+    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id
+      AND e.template_wait IS NULL)"""
 
 _PENDING = "('queued', 'sending')"
 
@@ -63,7 +67,15 @@ RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
     -- The opt-in and the window as they are now: the sender asks the rules again.
     (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = u.contact_id) AS opted_in,
     (SELECT v.last_inbound_at FROM conversations v WHERE v.contact_id = u.contact_id)
-        AS last_inbound_at
+        AS last_inbound_at,
+    -- The template as the catalogue has it now: Meta may have paused or recategorised
+    -- it while the message waited.
+    (SELECT t.category FROM templates t WHERE t.name = u.template ->> 'name'
+        AND t.language = u.template ->> 'language') AS template_category,
+    (SELECT t.status FROM templates t WHERE t.name = u.template ->> 'name'
+        AND t.language = u.template ->> 'language') AS template_status,
+    u.deferrals,
+    (u.template ->> 'name') || '/' || (u.template ->> 'language') AS template_key
 """
 
 
@@ -87,11 +99,20 @@ _DUE = _CLAIM.format(
     f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}{_HELD}"
     " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT $4"
 )
+# Messages deferred by Meta's per-user marketing limit whose time has come (hours
+# later: looked for with the expired leases, not every claim).
+_DEFERRED = _CLAIM.format(
+    candidates="SELECT m.id FROM messages m WHERE m.status = 'deferred'"
+    f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}{_HELD}"
+    " ORDER BY m.next_attempt_at LIMIT $4"
+)
 _HAS_DUE = (
     "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
     f" AND m.next_attempt_at <= $1{_of_numbers('$2', '$3')})"
     " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'sending'"
     f" AND m.lease_until <= $1 AND m.wamid IS NULL{_of_numbers('$2', '$3')})"
+    " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'deferred'"
+    f" AND m.next_attempt_at <= $1{_of_numbers('$2', '$3')})"
 )
 
 
@@ -204,6 +225,10 @@ def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
         ),
         opted_in=bool(row["opted_in"]),
         last_inbound_at=row["last_inbound_at"],
+        template=row["template_key"],
+        template_category=row["template_category"],
+        template_status=row["template_status"],
+        deferrals=row["deferrals"],
     )
 
 
@@ -306,12 +331,19 @@ class PgOutboxRepo(OutboxRepo):
     ) -> list[Claimed]:
         held = _held_numbers(numbers)
         taken_over: list[asyncpg.Record] = []
+        deferred: list[asyncpg.Record] = []
         if expired:
             taken_over = await self._db.all(_EXPIRED_LEASES, owner, lease_until, now, limit, *held)
-        due = await self._db.all(_DUE, owner, lease_until, now, limit - len(taken_over), *held)
+            room = limit - len(taken_over)
+            deferred = await self._db.all(_DEFERRED, owner, lease_until, now, room, *held)
+        taken = len(taken_over) + len(deferred)
+        due = await self._db.all(_DUE, owner, lease_until, now, limit - taken, *held)
         claimed = [_claimed(row, True) for row in taken_over]
+        claimed += [_claimed(row, False) for row in deferred]
+        due = [*deferred, *due]
         claimed += [_claimed(row, False) for row in due]
         next_attempt = {row["id"]: row["next_attempt_at"] for row in [*taken_over, *due]}
+        claimed = list({c.message_id: c for c in claimed}.values())
         # Most urgent first, as the claim chose them: priority, due time, age.
         claimed.sort(key=lambda c: (c.priority, next_attempt[c.message_id], c.message_id))
         return claimed
@@ -327,6 +359,8 @@ class PgOutboxRepo(OutboxRepo):
         failed = [o for o in outcomes if isinstance(o, Failed)]
         released = [o for o in outcomes if isinstance(o, Released)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
+        waiting = [o for o in outcomes if isinstance(o, Waiting)]
+        deferred = [o for o in outcomes if isinstance(o, Deferred)]
         if sent:
             # The whole batch as arrays: two statements, whatever its size.
             ids = [o.message_id for o in sent]
@@ -449,6 +483,82 @@ class PgOutboxRepo(OutboxRepo):
                 f" WHERE id = $2 AND {_held('$3')}",
                 [(o.due_at, o.message_id, owner) for o in released],
             )
+        if waiting:
+            # Queued again and not due: the template's approval makes it due again.
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'queued', $1, $2, $3, $4::jsonb"
+                f" FROM messages WHERE id = $5 AND {_held('$6')}",
+                [
+                    (
+                        now,
+                        TEMPLATE_PAUSED,
+                        o.reason,
+                        {"waits_for_template": o.template},
+                        o.message_id,
+                        owner,
+                    )
+                    for o in waiting
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = NULL,"
+                " template_wait = $1, attempts = attempts - 1, lease_owner = NULL,"
+                f" lease_until = NULL, updated_at = $2 WHERE id = $3 AND {_held('$4')}",
+                [(o.template, now, o.message_id, owner) for o in waiting],
+            )
+        for o in deferred:
+            await self._defer(o.message_id, o.failure, o.due_at, now, owner)
+
+    async def defer(
+        self, message_id: str, *, failure: Failure, due_at: datetime, at: datetime
+    ) -> bool:
+        self._db.announce(Topic.CALLBACKS)
+        return await self._defer(message_id, failure, due_at, at)
+
+    async def _defer(
+        self,
+        message_id: str,
+        failure: Failure,
+        due_at: datetime,
+        at: datetime,
+        owner: str | None = None,
+    ) -> bool:
+        # The sender's outcome applies while its lease holds; a webhook's, to anything
+        # not final yet.
+        condition = (
+            f" AND {_held('$6')}"
+            if owner is not None
+            else " AND status NOT IN ('failed', 'skipped')"
+        )
+        extra = (owner,) if owner is not None else ()
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+            " failure_reason, details) SELECT id, 'deferred', $1, $2, $3,"
+            " jsonb_build_object('retry_at', $4::text, 'previous_wamid', wamid) FROM messages"
+            f" WHERE id = $5{condition}",
+            at,
+            failure.code,
+            failure.reason,
+            _utc_text(due_at),
+            message_id,
+            *extra,
+        )
+        # The wamid is let go: the next try gets its own, and the old one's late
+        # statuses no longer move the message.
+        changed = await self._db.run(
+            "UPDATE messages SET status = 'deferred', next_attempt_at = $1, wamid = NULL,"
+            " deferrals = deferrals + 1, last_error = $2, lease_owner = NULL,"
+            f" lease_until = NULL, updated_at = $3 WHERE id = $5 AND $4::text IS NOT NULL"
+            f"{condition}",
+            due_at,
+            failure.reason,
+            at,
+            "",
+            message_id,
+            *extra,
+        )
+        return changed > 0
 
     async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
         without_wamid = "id = $1 AND wamid IS NULL AND direction = 'outbound'"
@@ -474,7 +584,8 @@ class PgOutboxRepo(OutboxRepo):
     async def state(self, message_id: str) -> OutboxState | None:
         row = await self._db.one(
             "SELECT attempts, ambiguous_attempts, last_error, next_attempt_at, priority,"
-            " idempotency_key, callback_url FROM messages WHERE id = $1",
+            " idempotency_key, callback_url, template_wait, deferrals FROM messages"
+            " WHERE id = $1",
             message_id,
         )
         if row is None:
@@ -487,6 +598,8 @@ class PgOutboxRepo(OutboxRepo):
             priority=row["priority"],
             idempotency_key=row["idempotency_key"],
             callback_url=row["callback_url"],
+            waits_for_template=row["template_wait"],
+            deferrals=row["deferrals"],
         )
 
     async def report(self, where: MessageFilter) -> list[ReportRow]:

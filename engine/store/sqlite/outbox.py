@@ -15,11 +15,12 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
-from engine.send_rules import ContentKind, Options
+from engine.send_rules import TEMPLATE_PAUSED, ContentKind, Options
 from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
+    Deferred,
     Failed,
     MessageBatch,
     Numbers,
@@ -31,15 +32,22 @@ from engine.store.outbox import (
     Retry,
     Schedule,
     Sent,
+    Waiting,
     Withheld,
 )
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
 from engine.store.sqlite.messages import MESSAGE_COLUMNS, filter_sql, message_values
 
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
+# A message waiting for its template (paused at Meta) holds no one else back.
 _HEAD_OF_QUEUE = """NOT EXISTS (
     SELECT 1 FROM messages e
-    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id)"""
+    WHERE e.contact_id = m.contact_id AND e.status IN ('queued', 'sending') AND e.id < m.id
+      AND e.template_wait IS NULL)"""
+
+_TEMPLATE_NOW = """(SELECT t.{column} FROM templates t
+    WHERE t.name = messages.template ->> '$.name'
+      AND t.language = messages.template ->> '$.language')"""
 
 _PENDING = "('queued', 'sending')"
 
@@ -223,11 +231,17 @@ class SqliteOutboxRepo(OutboxRepo):
             # The opt-in and the window as they are now: the sender asks the rules again.
             " (SELECT c.marketing_opt_in FROM contacts c WHERE c.id = messages.contact_id),"
             " (SELECT v.last_inbound_at FROM conversations v"
-            " WHERE v.contact_id = messages.contact_id)"
+            " WHERE v.contact_id = messages.contact_id),"
+            # The template as the catalogue has it now: Meta may have paused or
+            # recategorised it while the message waited.
+            f" {_TEMPLATE_NOW.format(column='category')},"
+            f" {_TEMPLATE_NOW.format(column='status')}, deferrals,"
+            " messages.template ->> '$.name' || '/' || (messages.template ->> '$.language')"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
         taken_over: list[sqlite3.Row] = []
+        taken_over_count = 0
         if expired:
             taken_over = await self._db.all(
                 claim.format(
@@ -237,6 +251,17 @@ class SqliteOutboxRepo(OutboxRepo):
                 ),
                 (owner, to_db(lease_until), moment, *held_params, limit),
             )
+            # Messages deferred by Meta's per-user marketing limit whose time has come
+            # (hours later: looked for with the expired leases, not every claim).
+            taken_over_count = len(taken_over)
+            taken_over += await self._db.all(
+                claim.format(
+                    candidates="SELECT m.id FROM messages m WHERE m.status = 'deferred'"
+                    f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}{held}"
+                    " ORDER BY m.next_attempt_at LIMIT ?"
+                ),
+                (owner, to_db(lease_until), moment, *held_params, limit - taken_over_count),
+            )
         due = await self._db.all(
             claim.format(
                 candidates="SELECT m.id FROM messages m WHERE m.status = 'queued'"
@@ -245,7 +270,7 @@ class SqliteOutboxRepo(OutboxRepo):
             ),
             (owner, to_db(lease_until), moment, *held_params, limit - len(taken_over)),
         )
-        reclaimed = len(taken_over)
+        reclaimed = taken_over_count if expired else 0
         rows = [(index < reclaimed, row) for index, row in enumerate([*taken_over, *due])]
         # Most urgent first, as the claim chose them: priority, due time, age.
         rows.sort(key=lambda taken: (taken[1][4], taken[1][5], taken[1][0]))
@@ -263,6 +288,10 @@ class SqliteOutboxRepo(OutboxRepo):
                 policy=_policy_inputs(row[9], row[10], row[11]),
                 opted_in=bool(row[12]),
                 last_inbound_at=from_db_opt(row[13]),
+                template_category=row[14],
+                template_status=row[15],
+                deferrals=row[16],
+                template=row[17],
             )
             for was_reclaimed, row in rows
         ]
@@ -274,8 +303,9 @@ class SqliteOutboxRepo(OutboxRepo):
             "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
             f" AND m.next_attempt_at <= ?{held}) OR EXISTS (SELECT 1 FROM messages m"
             f" WHERE m.status = 'sending' AND m.lease_until <= ? AND m.wamid IS NULL{held})"
-            " AS due",
-            (moment, *held_params, moment, *held_params),
+            " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'deferred'"
+            f" AND m.next_attempt_at <= ?{held}) AS due",
+            (moment, *held_params, moment, *held_params, moment, *held_params),
         )
         return bool(row and row["due"])
 
@@ -288,6 +318,8 @@ class SqliteOutboxRepo(OutboxRepo):
         failed = [o for o in outcomes if isinstance(o, Failed)]
         released = [o for o in outcomes if isinstance(o, Released)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
+        waiting = [o for o in outcomes if isinstance(o, Waiting)]
+        deferred = [o for o in outcomes if isinstance(o, Deferred)]
         if sent:
             # The whole batch as one JSON parameter: two statements, whatever its size.
             batch = json.dumps([[o.message_id, o.wamid, o.attempt, o.notice] for o in sent])
@@ -408,6 +440,73 @@ class SqliteOutboxRepo(OutboxRepo):
                 f" WHERE id = ? AND {held}",
                 [(to_db(o.due_at), o.message_id, owner) for o in released],
             )
+        if waiting:
+            # Queued again and not due: the template's approval makes it due again.
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'queued', ?, ?, ?, ? FROM messages"
+                f" WHERE id = ? AND {held}",
+                [
+                    (
+                        moment,
+                        TEMPLATE_PAUSED,
+                        o.reason,
+                        json.dumps({"waits_for_template": o.template}),
+                        o.message_id,
+                        owner,
+                    )
+                    for o in waiting
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = NULL,"
+                " template_wait = ?, attempts = attempts - 1, lease_owner = NULL,"
+                f" lease_until = NULL, updated_at = ? WHERE id = ? AND {held}",
+                [(o.template, moment, o.message_id, owner) for o in waiting],
+            )
+        for o in deferred:
+            await self._defer(o.message_id, o.failure, o.due_at, moment, f" AND {held}", (owner,))
+
+    async def defer(
+        self, message_id: str, *, failure: Failure, due_at: datetime, at: datetime
+    ) -> bool:
+        self._db.announce(Topic.CALLBACKS)
+        return await self._defer(
+            message_id, failure, due_at, to_db(at), " AND status NOT IN ('failed', 'skipped')", ()
+        )
+
+    async def _defer(
+        self,
+        message_id: str,
+        failure: Failure,
+        due_at: datetime,
+        moment: str,
+        condition: str,
+        params: tuple[Any, ...],
+    ) -> bool:
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+            " failure_reason, details) SELECT id, 'deferred', ?, ?, ?,"
+            " json_object('retry_at', ?, 'previous_wamid', wamid) FROM messages"
+            f" WHERE id = ?{condition}",
+            (
+                moment,
+                failure.code,
+                failure.reason,
+                to_db(due_at),
+                message_id,
+                *params,
+            ),
+        )
+        # The wamid is let go: the next try gets its own, and the old one's late
+        # statuses no longer move the message.
+        changed = await self._db.run(
+            "UPDATE messages SET status = 'deferred', next_attempt_at = ?, wamid = NULL,"
+            " deferrals = deferrals + 1, last_error = ?, lease_owner = NULL,"
+            f" lease_until = NULL, updated_at = ? WHERE id = ?{condition}",
+            (to_db(due_at), failure.reason, moment, message_id, *params),
+        )
+        return changed > 0
 
     async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
         moment = to_db(at)
@@ -430,7 +529,8 @@ class SqliteOutboxRepo(OutboxRepo):
     async def state(self, message_id: str) -> OutboxState | None:
         row = await self._db.one(
             "SELECT attempts, ambiguous_attempts, last_error, next_attempt_at, priority,"
-            " idempotency_key, callback_url FROM messages WHERE id = ?",
+            " idempotency_key, callback_url, template_wait, deferrals FROM messages"
+            " WHERE id = ?",
             (message_id,),
         )
         if row is None:
@@ -443,6 +543,8 @@ class SqliteOutboxRepo(OutboxRepo):
             priority=row["priority"],
             idempotency_key=row["idempotency_key"],
             callback_url=row["callback_url"],
+            waits_for_template=row["template_wait"],
+            deferrals=row["deferrals"],
         )
 
     async def report(self, where: MessageFilter) -> list[ReportRow]:
