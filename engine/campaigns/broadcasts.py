@@ -45,7 +45,15 @@ from engine.outbound.enqueue import (
     plan_many,
     resolve,
 )
-from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, decide, window_at
+from engine.send_rules import (
+    QUALITY_RATING_RISK,
+    TEMPLATE_PAUSED,
+    Options,
+    Verdict,
+    Window,
+    decide,
+    window_at,
+)
 from engine.store import Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
@@ -53,7 +61,12 @@ from engine.whatsapp.send_errors import title_of
 
 log = logging.getLogger(__name__)
 
-QUALITY_CODES = ("131049", "131050", "131026")
+QUALITY_CODES = ("131050", "131026")
+"""Refusals that speak of the broadcast's quality. Meta's per-user marketing limit
+(131049) is not one: those messages are deferred and tried again hours later
+(:mod:`engine.outbound.marketing_limit`), counted apart as ``deferred``."""
+TEMPLATE_PAUSER = "meta"
+"""Who paused a broadcast whose template Meta paused or disabled."""
 """Meta's failures that say recipients do not want, or cannot get, the messages."""
 
 INVALID_NUMBERS = "invalid_numbers"
@@ -372,6 +385,9 @@ async def plan_batch(
         return Planned()
     if broadcast.state is BroadcastState.SCHEDULED:
         await tx.broadcasts.set_state(broadcast.id, BroadcastState.SENDING, now=now)
+    if await _template_paused(tx, broadcast):
+        await _pause(tx, broadcast, by=TEMPLATE_PAUSER, reason=TEMPLATE_PAUSED, now=now)
+        return Planned(paused=True)
     if prepared is None or not _still_stands(prepared, broadcast):
         prepared = await prepare_batch(
             tx, broadcast, after=broadcast.planned_until, settings=settings, now=now
@@ -407,6 +423,12 @@ async def plan_batch(
         await tx.campaign_work.schedule(WorkKind.BROADCAST, broadcast.id, now)
         return Planned(queued)
     return Planned(queued, more=True)
+
+
+async def _template_paused(tx: Tx, broadcast: Broadcast) -> bool:
+    """Whether Meta does not send the broadcast's template now (paused, disabled, ...)."""
+    template = await tx.templates.get(broadcast.template.name, broadcast.template.language)
+    return template is not None and not template.approved
 
 
 async def _require(tx: Tx, broadcast_id: str) -> Broadcast:
@@ -534,6 +556,8 @@ class Watch:
     trip: str | None = None
     """The reason to pause it."""
     completed: bool = False
+    template_paused: bool = False
+    """Meta paused or disabled its template: it pauses (``template_paused``)."""
 
 
 async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch | None:
@@ -541,6 +565,8 @@ async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch
     broadcast = await tx.broadcasts.get(broadcast_id)
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
         return None
+    if await _template_paused(tx, broadcast):
+        return Watch(broadcast_id, template_paused=True)
     if broadcast.guard is GuardState.WATCHING:
         sample = await tx.broadcasts.guard_sample(
             broadcast_id, settings.guard_sample, QUALITY_CODES
@@ -566,6 +592,10 @@ async def apply_watch(tx: Tx, found: Watch, *, now: datetime) -> bool:
     broadcast = await tx.broadcasts.get(found.broadcast_id)
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
         return False  # changed since it was looked at
+    if found.template_paused:
+        log.warning("broadcast %s paused: Meta paused or disabled its template", broadcast.id)
+        await _pause(tx, broadcast, by=TEMPLATE_PAUSER, reason=TEMPLATE_PAUSED, now=now)
+        return True
     if found.trip is not None:
         log.warning("broadcast %s paused by the quality guard", broadcast.id)
         await _pause(tx, broadcast, by=GUARD, reason=found.trip, now=now)

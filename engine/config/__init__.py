@@ -275,7 +275,7 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         alias="BROADCAST_GUARD_MAX_FAILURE_SHARE",
-        description="More of them failing with 131049, 131050 or 131026 pauses the broadcast.",
+        description="More of them failing with 131050 or 131026 pauses the broadcast.",
     )
     campaign_poll_seconds: float = Field(default=1.0, gt=0, alias="CAMPAIGN_POLL_SECONDS")
     health_stall_seconds: float = Field(

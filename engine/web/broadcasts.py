@@ -20,13 +20,14 @@ from engine.models.campaign import AttributeCondition, Broadcast
 from engine.models.content import TemplateContent
 from engine.models.message import MessageStatus
 from engine.store.broadcasts import RecipientRow
+from engine.web.billing import billing_json
 from engine.web.keys import CLOCK, STORE
 from engine.web.messages import TemplateChoice, UtcDatetime, csv_cells, iso
 from engine.web.validation import Body, ContactAddress, parse_body, parse_query
 
 routes = web.RouteTableDef()
 
-COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "deferred")
 CSV_COLUMNS = (
     "to",
     "message_id",
@@ -198,9 +199,10 @@ async def list_broadcasts(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/broadcasts/{id}")
 async def get_broadcast(request: web.Request) -> web.Response:
-    return _broadcast_answer(
-        await control.find_broadcast(request.app[STORE], request.match_info["id"])
-    )
+    store, broadcast_id = request.app[STORE], request.match_info["id"]
+    document = broadcast_json(*await control.find_broadcast(store, broadcast_id))
+    document["billing"] = billing_json(await control.broadcast_billing(store, broadcast_id))
+    return web.json_response(document)
 
 
 @routes.get("/api/v1/broadcasts/{id}/report")
@@ -214,6 +216,7 @@ async def broadcast_report(request: web.Request) -> web.StreamResponse:
             {
                 "rows": [recipient_json(row) for row in rows],
                 "next_after": rows[-1].contact_id if len(rows) == query.limit else None,
+                "billing": billing_json(await control.broadcast_billing(store, broadcast_id)),
             }
         )
     response = web.StreamResponse(

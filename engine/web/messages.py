@@ -24,6 +24,7 @@ from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.send_rules import TEMPLATE_PAUSED
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
+from engine.web.billing import billing_json, pricing_json
 from engine.web.error_answers import ApiError, not_found
 from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
 from engine.web.validation import Body, ContactAddress, parse_body, parse_query
@@ -112,7 +113,9 @@ def message_json(message: Message, state: OutboxState | None) -> dict[str, Any]:
         "attempts": state.attempts if state else 0,
         "ambiguous_attempts": state.ambiguous_attempts if state else 0,
         "next_attempt_at": iso(state.next_attempt_at)
-        if state and state.next_attempt_at and message.status is MessageStatus.QUEUED
+        if state
+        and state.next_attempt_at
+        and message.status in (MessageStatus.QUEUED, MessageStatus.DEFERRED)
         else None,
         "callback_url": state.callback_url if state else None,
         "history": [
@@ -239,9 +242,14 @@ async def get_message(request: web.Request) -> web.Response:
         message = await tx.messages.get(message_id)
         state = await tx.outbox.state(message_id)
         deliveries = await tx.callbacks.for_message(message_id)
+        pricing = await tx.messages.pricing(message_id)
     if message is None:
         raise not_found(f"message {message_id}")
     document = message_json(message, state)
+    # Meta's per-user marketing limit, a paused template, and what Meta charges.
+    document["deferrals"] = state.deferrals if state else 0
+    document["waits_for_template"] = state.waits_for_template if state else None
+    document["pricing"] = pricing_json(pricing)
     document["callbacks"] = [
         {"status": d.status.value, "state": d.state, "attempts": d.attempts, "error": d.last_error}
         for d in deliveries
@@ -266,11 +274,13 @@ async def report_messages(request: web.Request) -> web.StreamResponse:
     async with store.read() as tx:
         rows = await tx.outbox.report(where)
         counts = await tx.outbox.report_counts(where)
+        billing = await tx.messages.billing(where)
     return web.json_response(
         {
             "rows": [report_json(row) for row in rows],
             "next_after": rows[-1].id if len(rows) == query.limit else None,
             "counts": counts,
+            "billing": billing_json(billing),
         }
     )
 
