@@ -154,6 +154,11 @@ async def test_a_deferred_message_is_claimed_again_when_its_time_comes(
         "previous_wamid": "wamid.first",
     }
     assert await claim(store, clock) == []
+    # A late answer to the try Meta held back does not bring its wamid back.
+    await store.write(lambda tx: tx.outbox.record("w1", [sent], now=clock.now()))
+    async with store.read() as tx:
+        late = await tx.messages.get(message_id)
+    assert late is not None and (late.status, late.wamid) == (MessageStatus.DEFERRED, None)
     clock.advance(hours=24)
     assert await claim(store, clock, expired=False) == [], "looked for with expired leases"
     [again] = await claim(store, clock)

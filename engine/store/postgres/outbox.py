@@ -381,7 +381,10 @@ class PgOutboxRepo(OutboxRepo):
                 "UPDATE messages SET"
                 f" updated_at = CASE WHEN status IN {_PENDING} THEN $1 ELSE updated_at END,"
                 f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
-                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                # A deferred message let its wamid go: a late answer to the try Meta held
+                # back does not bring it back.
+                " wamid = CASE WHEN status = 'deferred' THEN messages.wamid"
+                " ELSE coalesce(messages.wamid, o.acknowledged) END, lease_owner = NULL,"
                 " lease_until = NULL, last_error = NULL"
                 " FROM unnest($2::text[], $3::text[]) AS o(id, acknowledged)"
                 " WHERE messages.id = o.id",

@@ -336,7 +336,10 @@ class SqliteOutboxRepo(OutboxRepo):
                 "UPDATE messages SET"
                 f" updated_at = CASE WHEN status IN {_PENDING} THEN ? ELSE updated_at END,"
                 f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
-                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                # A deferred message let its wamid go: a late answer to the try Meta held
+                # back does not bring it back.
+                " wamid = CASE WHEN status = 'deferred' THEN messages.wamid"
+                " ELSE coalesce(messages.wamid, o.acknowledged) END, lease_owner = NULL,"
                 " lease_until = NULL, last_error = NULL"
                 " FROM (SELECT value ->> 0 AS id, value ->> 1 AS acknowledged"
                 " FROM json_each(?)) o WHERE messages.id = o.id",
