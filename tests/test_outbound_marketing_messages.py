@@ -15,9 +15,7 @@ from tests.conftest import FIXTURES
 DELIVERED = ("delivered", "read")
 
 
-async def start(
-    aiohttp_client: Any, tmp_path: Path, clock: FrozenClock, **more: Any
-) -> Campaigns:
+async def start(aiohttp_client: Any, tmp_path: Path, clock: FrozenClock, **more: Any) -> Campaigns:
     catalogue = tmp_path / "templates.yaml"
     shutil.copy(FIXTURES / "templates.yaml", catalogue)
     # A time-to-live on the marketing template, as WhatsApp Manager lets one set it.
@@ -75,7 +73,11 @@ async def test_a_business_not_onboarded_sends_through_messages_and_says_so(
     assert (refused["endpoint"], went["endpoint"]) == ("marketing_messages", "messages")
     assert refused["error"]["code"] == 10
     assert went["wamid"] == delivered["wamid"]
-    [sent] = [h for h in delivered["history"] if h["status"] == "sent" and "notice" in (h["details"] or {})]
+    [sent] = [
+        h
+        for h in delivered["history"]
+        if h["status"] == "sent" and "notice" in (h["details"] or {})
+    ]
     assert sent["details"]["notice"] == "marketing_messages_not_onboarded"
     assert delivered["attempts"] == 1
     assert any(

@@ -134,3 +134,35 @@ async def test_a_broadcast_whose_template_meta_paused_pauses(campaigns: Campaign
     assert paused["paused"]["reason"] == "template_paused"
     assert paused["paused"]["by"] == "meta"
     assert await outbound.received() == []
+
+
+async def test_a_sequence_step_whose_template_meta_paused_waits(
+    campaigns: Campaigns,
+) -> None:
+    from engine.web.keys import CAMPAIGNS
+    from tests.test_web_sequences import step_statuses
+
+    outbound = campaigns.outbound
+    await campaigns.import_contacts(1)
+    created = await campaigns.post(
+        "/api/v1/sequences",
+        {"name": "Orders", "steps": [{"delay_seconds": 0, "template": ORDER_UPDATE}]},
+        201,
+    )
+    await meta_changes(campaigns, "order_update", status="PAUSED")
+    await campaigns.post(
+        f"/api/v1/sequences/{created['id']}/enrollments", {"wa_id": number(0)}, 201
+    )
+    worker = outbound.app[CAMPAIGNS]
+    await worker.run_once()
+    campaigns.advance(minutes=10)
+    await worker.run_once()
+    found = await campaigns.enrolment(created["id"], number(0))
+    assert [step["status"] for step in found["steps"]] == ["pending"]
+    assert found["state"] == "active"
+
+    await meta_changes(campaigns, "order_update", status="APPROVED")
+    async with sending(outbound):
+        campaigns.advance(minutes=5)  # the step looks again a quarter of an hour later
+        await step_statuses(campaigns, created["id"], number(0), "sent|delivered|read")
+    assert len(await outbound.received(number(0))) == 1

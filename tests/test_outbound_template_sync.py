@@ -38,14 +38,15 @@ async def start(aiohttp_client: Any, tmp_path: Path, clock: FrozenClock, **more:
 
 async def catalogue_entry(outbound: Outbound, name: str) -> dict[str, Any] | None:
     response = await outbound.client.get(f"/api/v1/templates/{name}/en_US")
-    return await response.json() if response.status == 200 else None  # type: ignore[no-any-return]
+    if response.status != 200:
+        return None
+    found: dict[str, Any] = await response.json()
+    return found
 
 
 def order_update_id() -> str:
     return template_id(
-        Template(
-            name="order_update", language="en_US", category=TemplateCategory.UTILITY, body="x"
-        )
+        Template(name="order_update", language="en_US", category=TemplateCategory.UTILITY, body="x")
     )
 
 
@@ -77,12 +78,15 @@ async def test_the_catalogue_is_synced_at_start_and_on_request(
     assert report["changed"] == [
         {"template": "order_update/en_US", "changes": {"category": ["UTILITY", "MARKETING"]}}
     ]
-    assert report["skipped"] == [] and report["missing"] == []
+    assert report["skipped"] == []
+    assert report["missing"] == []
     assert report["unchanged"] == len(text.split("- name:")) - 2
     winter = await catalogue_entry(outbound, "winter_sale")
-    assert winter is not None and winter["status"] == "APPROVED"
+    assert winter is not None
+    assert winter["status"] == "APPROVED"
     order = await catalogue_entry(outbound, "order_update")
-    assert order is not None and order["category"] == "MARKETING"
+    assert order is not None
+    assert order["category"] == "MARKETING"
 
     again = await (await outbound.client.post("/api/v1/templates/sync")).json()
     assert (again["added"], again["changed"]) == ([], [])
@@ -112,7 +116,7 @@ async def test_a_graph_error_leaves_the_catalogue_as_it_was(
 
     await eventually(synced, what="the first sync")
     before = await (await outbound.client.get("/api/v1/templates")).json()
-    (tmp_path / "templates.yaml").write_text("- name: [unreadable\n")  # Meta answers 500
+    (tmp_path / "templates.yaml").write_text("- name: [unreadable\n")  # Meta answers an error
     response = await outbound.client.post("/api/v1/templates/sync")
     assert response.status == 502
     assert (await response.json())["error"]["code"] == "graph_error"

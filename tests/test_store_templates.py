@@ -51,7 +51,9 @@ async def queue_promo(store: Store, clock: FrozenClock, to: Contact) -> str:
 async def claim(store: Store, clock: FrozenClock, *, expired: bool = True) -> list[Claimed]:
     now = clock.now()
     return await store.write(
-        lambda tx: tx.outbox.claim("w1", now=now, lease_until=now + LEASE, limit=10, expired=expired)
+        lambda tx: tx.outbox.claim(
+            "w1", now=now, lease_until=now + LEASE, limit=10, expired=expired
+        )
     )
 
 
@@ -88,7 +90,8 @@ async def test_a_claim_reads_the_template_as_it_is_now(store: Store, clock: Froz
     await store.write(lambda tx: tx.templates.put(recategorised))
     [claimed] = await claim(store, clock)
     assert claimed.message_id == message_id
-    assert claimed.policy is not None and claimed.policy.kind.value == "UTILITY"  # at enqueue
+    assert claimed.policy is not None
+    assert claimed.policy.kind.value == "UTILITY"
     assert (claimed.template, claimed.template_category, claimed.template_status) == (
         "promo/en_US",
         "MARKETING",
@@ -102,14 +105,15 @@ async def test_a_message_waiting_for_its_template_goes_once_it_is_approved(
     await store.write(lambda tx: tx.templates.put(PROMO))
     ann, bo = await contact(store), await contact(store, "16505551235")
     waiting_id = await queue_promo(store, clock, ann)
-    [claimed] = await claim(store, clock)
+    [_claimed] = await claim(store, clock)
     outcome = Waiting(waiting_id, "promo/en_US", "paused at Meta")
     await store.write(lambda tx: tx.outbox.record("w1", [outcome], now=clock.now()))
     async with store.read() as tx:
         state = await tx.outbox.state(waiting_id)
         message = await tx.messages.get(waiting_id)
         assert await tx.templates.waiting("promo", "en_US") == 1
-    assert state is not None and message is not None
+    assert state is not None
+    assert message is not None
     assert (message.status, state.waits_for_template, state.attempts) == (
         MessageStatus.QUEUED,
         "promo/en_US",
@@ -147,7 +151,8 @@ async def test_a_deferred_message_is_claimed_again_when_its_time_comes(
         message = await tx.messages.get(message_id)
         state = await tx.outbox.state(message_id)
         assert await tx.messages.get_by_wamid("wamid.first") is None
-    assert message is not None and state is not None
+    assert message is not None
+    assert state is not None
     assert (message.status, message.wamid, state.deferrals) == (MessageStatus.DEFERRED, None, 1)
     assert message.history[-1].details == {
         "retry_at": later.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -158,7 +163,8 @@ async def test_a_deferred_message_is_claimed_again_when_its_time_comes(
     await store.write(lambda tx: tx.outbox.record("w1", [sent], now=clock.now()))
     async with store.read() as tx:
         late = await tx.messages.get(message_id)
-    assert late is not None and (late.status, late.wamid) == (MessageStatus.DEFERRED, None)
+    assert late is not None
+    assert (late.status, late.wamid) == (MessageStatus.DEFERRED, None)
     clock.advance(hours=24)
     assert await claim(store, clock, expired=False) == [], "looked for with expired leases"
     [again] = await claim(store, clock)
@@ -168,7 +174,8 @@ async def test_a_deferred_message_is_claimed_again_when_its_time_comes(
     await store.write(lambda tx: tx.outbox.record("w1", [second], now=clock.now()))
     async with store.read() as tx:
         state = await tx.outbox.state(message_id)
-    assert state is not None and state.deferrals == 2
+    assert state is not None
+    assert state.deferrals == 2
 
 
 async def test_pricing_is_kept_per_message_and_summed_by_category(
@@ -183,7 +190,11 @@ async def test_pricing_is_kept_per_message_and_summed_by_category(
         Pricing(False, "PMP", "free_customer_service", "service"),
     ]
     for message_id, pricing in zip(ids, prices, strict=True):
-        await store.write(lambda tx, m=message_id, p=pricing: tx.messages.set_pricing(m, p))
+
+        async def keep(tx: Tx, m: str = message_id, p: Pricing = pricing) -> None:
+            await tx.messages.set_pricing(m, p)
+
+        await store.write(keep)
     async with store.read() as tx:
         assert await tx.messages.pricing(ids[0]) == prices[0]
         billing = await tx.messages.billing(MessageFilter(channel=Channel.API))

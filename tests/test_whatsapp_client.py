@@ -304,9 +304,7 @@ async def test_the_client_against_the_simulator(simulator_url: tuple[str, Simula
         assert (refused.value.code, refused.value.ambiguous) == ("connection_failed", False)
 
 
-async def test_every_page_of_the_templates_is_read(
-    aiohttp_server: Any, clock: FrozenClock
-) -> None:
+async def test_every_page_of_the_templates_is_read(aiohttp_server: Any, clock: FrozenClock) -> None:
     from engine.catalogue import load_templates
     from engine.whatsapp.templates import template_from_meta
 
@@ -337,9 +335,7 @@ async def test_every_page_of_the_templates_is_read(
             t.model_dump(exclude={"id", "components"}) for t in in_file
         ]
         # One page short of the end, Meta gives no next page; one page in all.
-        assert len(await client.message_templates(simulator.waba_id, page_size=100)) == len(
-            in_file
-        )
+        assert len(await client.message_templates(simulator.waba_id, page_size=100)) == len(in_file)
         with pytest.raises(Rejected) as unknown_account:
             await client.message_templates("999")
         assert unknown_account.value.code == 100

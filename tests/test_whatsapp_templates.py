@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.models.template import ButtonType, Template, TemplateCategory
+from engine.models.template import ButtonType, Template, TemplateButton, TemplateCategory
 from engine.whatsapp.templates import (
     CATEGORY_UPDATE,
     QUALITY_UPDATE,
@@ -112,7 +112,11 @@ def test_a_meta_template_becomes_a_catalogue_entry() -> None:
         language="en_US",
         category=TemplateCategory.MARKETING,
         body="old body {{1}}",
-        buttons=({"type": "QUICK_REPLY", "text": "Unsubscribe from Promos", "payload": "STOP"},),  # type: ignore[arg-type]
+        buttons=(
+            TemplateButton(
+                type=ButtonType.QUICK_REPLY, text="Unsubscribe from Promos", payload="STOP"
+            ),
+        ),
     )
     template = template_from_meta(META_TEMPLATE, local=local)
     assert (template.id, template.status, template.quality_score) == (
