@@ -19,6 +19,14 @@ code answered at once (130429, 131056, 100, ...) or in a ``failed`` status (1310
 (``garbage``), or by not answering in time (``timeout``); every time or the next
 ``times`` sends. ``GET /simulator/messages`` lists what it received.
 
+It also lists the account's templates like Meta's ``GET /{version}/{waba_id}/message_templates``
+(the templates file, page by page; :mod:`engine.devtools.simulated_templates`), changes a
+template as Meta would and posts Meta's template webhooks about it
+(``PUT /simulator/templates/{name}/{language}``), and takes the Marketing Messages API's
+``POST /{version}/{phone_number_id}/marketing_messages`` (MARKETING templates only; told
+``PUT /simulator/marketing-messages {"onboarded": false}``, it answers that the business
+is not onboarded).
+
 What it received includes one-time codes and every customer's messages, and failures
 change what the server does, so those routes need the REST API token (Bearer, as
 ``/api/v1``), unless the simulator was opened for local tinkering (``SIMULATOR_OPEN``,

@@ -338,12 +338,9 @@ class PgOutboxRepo(OutboxRepo):
             deferred = await self._db.all(_DEFERRED, owner, lease_until, now, room, *held)
         taken = len(taken_over) + len(deferred)
         due = await self._db.all(_DUE, owner, lease_until, now, limit - taken, *held)
-        claimed = [_claimed(row, True) for row in taken_over]
-        claimed += [_claimed(row, False) for row in deferred]
-        due = [*deferred, *due]
-        claimed += [_claimed(row, False) for row in due]
-        next_attempt = {row["id"]: row["next_attempt_at"] for row in [*taken_over, *due]}
-        claimed = list({c.message_id: c for c in claimed}.values())
+        rows = [(row, True) for row in taken_over] + [(row, False) for row in [*deferred, *due]]
+        claimed = [_claimed(row, reclaimed) for row, reclaimed in rows]
+        next_attempt = {row["id"]: row["next_attempt_at"] for row, _ in rows}
         # Most urgent first, as the claim chose them: priority, due time, age.
         claimed.sort(key=lambda c: (c.priority, next_attempt[c.message_id], c.message_id))
         return claimed
