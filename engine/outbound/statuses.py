@@ -160,6 +160,17 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
             failure=status.failure,
             details=status.details,
         )
+        pricing = (status.details or {}).get("pricing")
+        if isinstance(pricing, dict):
+            await tx.messages.set_pricing(
+                message_id,
+                Pricing(
+                    pricing.get("billable"),
+                    pricing.get("pricing_model"),
+                    pricing.get("type"),
+                    pricing.get("category"),
+                ),
+            )
         stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
             await _marketing_stopped(tx, message.contact_id, wamid)
