@@ -49,6 +49,7 @@ _HEAD_OF_QUEUE = """NOT EXISTS (
       AND e.template_wait IS NULL)"""
 
 _PENDING = "('queued', 'sending')"
+_DELIVERED = "('sent', 'delivered', 'read', 'played')"
 
 _CHECKED_BEFORE_SENDING = {"opt_in_checked": "before_sending"}
 
@@ -368,7 +369,9 @@ class PgOutboxRepo(OutboxRepo):
                 " ELSE jsonb_build_object('attempt', o.attempt, 'notice', o.notice) END"
                 " FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY"
                 " AS o(id, attempt, notice, n) JOIN messages m ON m.id = o.id"
-                f" WHERE m.status IN {_PENDING} ORDER BY o.n",
+                f" WHERE m.status IN {_PENDING}"
+                # A notice is kept even when Meta's own sent came first (adopted).
+                f" OR (o.notice IS NOT NULL AND m.status IN {_DELIVERED}) ORDER BY o.n",
                 now,
                 ids,
                 [o.attempt for o in sent],

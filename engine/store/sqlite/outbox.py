@@ -50,6 +50,7 @@ _TEMPLATE_NOW = """(SELECT t.{column} FROM templates t
       AND t.language = messages.template ->> '$.language')"""
 
 _PENDING = "('queued', 'sending')"
+_DELIVERED = "('sent', 'delivered', 'read', 'played')"
 
 _CHECKED_BEFORE_SENDING = json.dumps({"opt_in_checked": "before_sending"})
 
@@ -329,7 +330,9 @@ class SqliteOutboxRepo(OutboxRepo):
                 " THEN json_object('attempt', o.value ->> 2)"
                 " ELSE json_object('attempt', o.value ->> 2, 'notice', o.value ->> 3) END"
                 " FROM json_each(?) o JOIN messages m ON m.id = o.value ->> 0"
-                f" WHERE m.status IN {_PENDING}",
+                f" WHERE m.status IN {_PENDING}"
+                # A notice is kept even when Meta's own sent came first (adopted).
+                f" OR (o.value ->> 3 IS NOT NULL AND m.status IN {_DELIVERED})",
                 (moment, batch),
             )
             await self._db.run(
