@@ -32,6 +32,10 @@ A contact who is opted in is always sent to. UTILITY and AUTHENTICATION template
 and free-form messages (text, interactive, media) are never blocked by marketing
 opt-in; the compose box still shows the notice for an opted-out contact.
 
+The address rule: Meta sends AUTHENTICATION templates to phone numbers only, so one
+to a contact known by a user id alone fails with ``authentication_to_user_id`` on
+every channel (*refused*; a broadcast excludes the contact) before it costs a try.
+
 The window rule: Meta delivers free-form content only within 24 hours of the contact's
 last message; outside it only a template reaches them. Free form with the window
 closed fails with ``window_closed`` on every channel, whatever the opt-in, and is
@@ -77,6 +81,7 @@ MARKETING_OPT_OUT = "marketing_opt_out"
 CONFIRMATION_REQUIRED = "marketing_opt_out_confirmation_required"
 QUALITY_RATING_RISK = "quality_rating_risk"
 WINDOW_CLOSED = "window_closed"
+AUTHENTICATION_TO_USER_ID = "authentication_to_user_id"
 RULE_INPUTS_MISSING = "send_rules_inputs_missing"
 TEMPLATE_PAUSED = "template_paused"
 
@@ -304,6 +309,20 @@ def template_waits(status: str, *, refused: bool) -> Decision:
     )
 
 
+# Meta sends authentication templates (one-time codes) to phone numbers only and
+# refuses them to a user id (error 131062): refused before it is tried.
+_AUTHENTICATION_TO_USER_ID = Decision(
+    Verdict.FAIL,
+    AUTHENTICATION_TO_USER_ID,
+    "AUTHENTICATION templates can only be sent to a phone number; this contact is "
+    "known by a user id only (WhatsApp refuses it, error 131062).",
+    refused=True,
+)
+_AUTHENTICATION_TO_USER_ID_IN_BROADCAST = Decision(
+    Verdict.EXCLUDE, AUTHENTICATION_TO_USER_ID, _AUTHENTICATION_TO_USER_ID.reason
+)
+
+
 def decide(
     channel: Channel,
     content: ContentKind,
@@ -312,8 +331,10 @@ def decide(
     window: Window,
     options: Options = Options(),
     template_status: str | None = None,
+    to_user_id: bool = False,
 ) -> Decision:
-    """Decide whether ``content`` may go to a contact through ``channel``.
+    """Decide whether ``content`` may go to a contact through ``channel``;
+    ``to_user_id``: the contact is addressed by a user id (they have no phone number).
 
     ``content`` is the template's category as the catalogue has it at the moment of
     asking (Meta may recategorise a template while its messages wait), and
@@ -321,6 +342,10 @@ def decide(
     message the opt-in rule stops is stopped whatever the template's status; one it lets
     go waits while the template is not approved."""
     rules = RULES[channel]
+    if to_user_id and content is ContentKind.AUTHENTICATION:
+        if channel is Channel.BROADCAST:
+            return _AUTHENTICATION_TO_USER_ID_IN_BROADCAST
+        return _AUTHENTICATION_TO_USER_ID
     if content is ContentKind.FREE_FORM and window is Window.CLOSED:
         return rules.free_form_window_closed
     decision = _by_opt_in(rules, content, opted_in=opted_in, options=options)

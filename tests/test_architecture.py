@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "clock": 0,
     "ids": 0,
     "phone": 0,
+    "identity": 0,  # how Meta names a customer: phone number or user id
     "models": 0,
     "metrics": 0,
     "keywords": 0,

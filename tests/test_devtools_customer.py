@@ -42,3 +42,34 @@ async def test_a_refused_webhook_is_reported(
     wrong_secret = outbound.app[SETTINGS].model_copy(update={"wa_app_secret": "not-the-secret"})
     assert await customer_says(wrong_secret, "hi", "16505551234", "Ann", wait=0.5) == 1
     assert "the webhook answered 401" in capsys.readouterr().out
+
+
+async def test_a_customer_known_by_a_user_id_only_end_to_end(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    clock: FrozenClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """They write with Meta's user-id shape (no phone number), the bot answers them, an
+    API message to the user id goes out with ``recipient``, and its statuses come back
+    naming them with ``recipient_user_id``."""
+    user_id = "US.13491208655302741918"
+    outbound = await start_outbound(aiohttp_client, tmp_path, clock)
+    settings = outbound.app[SETTINGS]
+    assert await customer_says(settings, "hi", user_id, "Pablo", wait=30.0) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        f"you ({user_id}): hi",
+        "business (interactive): Hi Pablo! How can we help you today?",
+    ]
+    contact = await (await outbound.client.get(f"/api/v1/contacts/{user_id}")).json()
+    assert (contact["wa_id"], contact["user_id"], contact["name"]) == (None, user_id, "Pablo")
+
+    accepted = await outbound.send(to=user_id, text="Your parcel left the warehouse.")
+    delivered = await outbound.wait_for(accepted["id"], "delivered", "read")
+    sent = await outbound.received(user_id)
+    assert [s["body"].get("recipient") for s in sent] == [user_id, user_id]
+    assert not any("to" in s["body"] for s in sent)
+    statuses = [h for h in delivered["history"] if h["status"] in ("sent", "delivered")]
+    assert statuses
+    assert all(h["details"].get("recipient_user_id") == user_id for h in statuses)
+    assert not any("recipient_id" in h["details"] for h in statuses)

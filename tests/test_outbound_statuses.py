@@ -11,6 +11,7 @@ from engine.models import ConsentSource
 from engine.models.message import Message, MessageStatus
 from engine.outbound.statuses import StatusResult, replay_unmatched_statuses_of
 from engine.store import Store, Tx
+from engine.store.contacts import Consent, NewContact
 from engine.store.inbound import UnmatchedStatus
 from tests.inbound_support import ANN, contact_of, ingest_json, load, sent_message
 
@@ -156,3 +157,57 @@ async def test_unmatched_statuses_are_forgotten_after_a_while(
     assert pruned == 1
     taken = await store.write(lambda tx: tx.inbound.take_unmatched_statuses("wamid.new"))
     assert [s.wamid for s in taken] == ["wamid.new"]
+
+
+USER_ID = "US.13491208655302741918"
+
+
+def by_user_id(fixture: str, wamid: str, *, also_number: bool = False) -> dict[str, Any]:
+    """Meta's status sample for a recipient it names by user id (and number, if asked)."""
+    data = copy.deepcopy(load(fixture))
+    status = data["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status["id"] = wamid
+    if not also_number:
+        del status["recipient_id"]
+    status["recipient_user_id"] = USER_ID
+    return data
+
+
+async def test_a_marketing_stop_status_naming_a_user_id_opts_that_contact_out(
+    store: Store, clock: FrozenClock
+) -> None:
+    await store.write(
+        lambda tx: tx.contacts.create(
+            NewContact(user_id=USER_ID, marketing_opt_in=True), Consent(ConsentSource.API)
+        )
+    )
+    # Meta reports a status for a send we have no record of: the recipient is found by
+    # the user id the status names.
+    await ingest_json(
+        store, by_user_id("status_failed_marketing_stopped", "wamid.unknown"), clock.now()
+    )
+    contact = await contact_of(store, USER_ID)
+    assert contact.marketing_opt_in is False
+
+
+async def test_a_status_naming_number_and_user_id_links_them(
+    store: Store, clock: FrozenClock
+) -> None:
+    sent = await sent_message(store, clock.now(), "wamid.both")
+    await ingest_json(
+        store, by_user_id("status_delivered", "wamid.both", also_number=True), clock.now()
+    )
+    contact = await contact_of(store, USER_ID)
+    assert (contact.id, contact.wa_id) == (sent.contact_id, ANN)
+    async with store.read() as tx:
+        message = await tx.messages.get(sent.id)
+    assert message is not None
+    assert message.status is MessageStatus.DELIVERED
+
+
+async def test_a_status_never_makes_a_contact(store: Store, clock: FrozenClock) -> None:
+    await ingest_json(
+        store, by_user_id("status_delivered", "wamid.nobody", also_number=True), clock.now()
+    )
+    async with store.read() as tx:
+        assert await tx.contacts.list() == []

@@ -9,6 +9,7 @@ import pytest
 
 from engine.models.message import Channel
 from engine.send_rules import (
+    AUTHENTICATION_TO_USER_ID,
     CONFIRMATION_REQUIRED,
     MARKETING_OPT_OUT,
     QUALITY_RATING_RISK,
@@ -243,3 +244,43 @@ def test_a_recategorised_template_obeys_its_new_category(channel: Channel) -> No
     before, after = RECATEGORISED[channel]
     assert decide(channel, UTIL, opted_in=False, window=OPEN).verdict is before
     assert decide(channel, MKT, opted_in=False, window=OPEN).verdict is after
+
+
+# The address rule: to a contact known by a user id only. Every channel, content and
+# opt-in; only AUTHENTICATION is stopped, everything else is decided as to a number.
+ADDRESS_TABLE: dict[Channel, tuple[Verdict, bool]] = {
+    # channel: (verdict for AUTHENTICATION to a user id, refused)
+    C: (FAIL, True),
+    B: (EXCLUDE, False),
+    S: (FAIL, True),
+    A: (FAIL, True),
+    BOT: (FAIL, True),
+}
+
+
+@pytest.mark.parametrize(
+    ("channel", "content", "opted_in", "window"),
+    list(
+        itertools.product([C, B, S, A, BOT], [MKT, UTIL, AUTH, FREE], [True, False], [OPEN, CLOSED])
+    ),
+)
+def test_a_user_id_recipient(
+    channel: Channel, content: ContentKind, opted_in: bool, window: Window
+) -> None:
+    by_user_id = decide(channel, content, opted_in=opted_in, window=window, to_user_id=True)
+    if content is AUTH:
+        verdict, refused = ADDRESS_TABLE[channel]
+        assert (by_user_id.verdict, by_user_id.code, by_user_id.refused) == (
+            verdict,
+            AUTHENTICATION_TO_USER_ID,
+            refused,
+        )
+        assert by_user_id.reason is not None
+        assert "131062" in by_user_id.reason
+    else:
+        assert by_user_id == decide(channel, content, opted_in=opted_in, window=window)
+
+
+def test_authentication_to_a_phone_number_is_not_stopped() -> None:
+    for channel in (C, B, S, A, BOT):
+        assert decide(channel, AUTH, opted_in=True, window=CLOSED).verdict is SEND

@@ -394,3 +394,17 @@ async def test_bad_input_is_a_422_naming_the_field_and_creates_nothing(
         "/api/v1/broadcasts/preview", json={k: v for k, v in body.items() if k != "send_at"}
     )
     assert preview.status == (200 if field == "send_at" else 422)
+
+
+async def test_a_broadcast_names_a_contact_by_user_id_and_reaches_it_with_recipient(
+    campaigns: Campaigns,
+) -> None:
+    user_id = "US.13491208655302741918"
+    await campaigns.post("/api/v1/contacts", {"user_id": user_id}, 201)
+    await campaigns.import_contacts(1)
+    created = await create(campaigns, template=ORDER_UPDATE, contacts=[user_id, number(0)])
+    assert (created["total"], created["will_send"], created["warnings"]) == (2, 2, [])
+    done = await campaigns.wait_for_broadcast(created["id"], "completed")
+    assert sent(done["counts"]) == 2
+    [received] = await campaigns.outbound.received(user_id)
+    assert received["body"]["recipient"] == user_id

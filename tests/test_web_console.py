@@ -362,3 +362,29 @@ async def test_unread_counts_follow_reading(client: Client, clock: FrozenClock) 
     clock.advance(seconds=5)
     await receive(store_of(client), WA, "three", clock.now())
     assert await queue() == [(WA, 1)]
+
+
+async def test_a_conversation_is_opened_by_user_id_and_shows_both_ids(
+    client: Client, clock: FrozenClock
+) -> None:
+    await signed_in(client)
+    user_id = "US.13491208655302741918"
+    created = await client.post(
+        "/api/v1/contacts", json={"wa_id": WA, "user_id": user_id, "name": "Pablo"}
+    )
+    assert created.status == 201
+    await receive(store_of(client), user_id, "hola", clock.now())
+    page = await client.get(f"/console/conversations/{user_id}")
+    assert page.status == 200
+    text = await page.text()
+    assert "+1 650-555-1234" in text
+    assert f'id="contact-user-id" title="WhatsApp user id">{user_id}<' in text
+    only_user_id = "US.77"
+    await client.post("/api/v1/contacts", json={"user_id": only_user_id})
+    await receive(store_of(client), only_user_id, "hi", clock.now())
+    shown = await (await client.get(f"/console/conversations/{only_user_id}")).text()
+    assert only_user_id in shown
+    assert 'id="contact-user-id"' not in shown, "the one id is shown once, as the address"
+    bad = await client.get("/console/conversations/US.12-3")
+    assert bad.status == 404, "the console answers a page that names no one with its 404"
+    assert "is not a user id" in await bad.text()

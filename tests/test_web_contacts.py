@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 Client = TestClient[Any, Any]
@@ -170,5 +173,111 @@ async def test_csv_import_without_a_number_column_is_refused_whole(client: Clien
     assert response.status == 422
     error = (await response.json())["error"]
     assert error["code"] == "invalid_csv"
-    assert error["errors"] == [{"line": 1, "message": "the header needs a wa_id or phone column"}]
+    assert error["errors"] == [
+        {"line": 1, "message": "the header needs a wa_id, phone or user_id column"}
+    ]
     assert (await (await client.get("/api/v1/contacts")).json())["contacts"] == []
+
+
+USER_ID = "US.13491208655302741918"
+
+
+async def test_a_contact_known_by_a_user_id_is_named_by_it_on_every_path(
+    client: Client,
+) -> None:
+    created = await create(client, user_id=USER_ID, name="Pablo")
+    assert (created["wa_id"], created["user_id"]) == (None, USER_ID)
+
+    fetched = await (await client.get(f"/api/v1/contacts/{USER_ID}")).json()
+    assert fetched["id"] == created["id"]
+    patched = await client.patch(f"/api/v1/contacts/{USER_ID}", json={"marketing_opt_in": False})
+    assert patched.status == 200
+    consent = await (await client.get(f"/api/v1/contacts/{USER_ID}/consent")).json()
+    assert [(e["marketing_opt_in"], e["source"]) for e in consent] == [
+        (True, "api"),
+        (False, "api"),
+    ]
+    missing = await client.get("/api/v1/contacts/US.1")
+    assert missing.status == 404
+
+
+@pytest.mark.parametrize("bad", ["US.12-3", "us.123", "USA.1", "US.", "1.5"])
+async def test_a_malformed_user_id_is_a_422_naming_it_and_changes_nothing(
+    client: Client, bad: str
+) -> None:
+    for response in (
+        await client.get(f"/api/v1/contacts/{bad}"),
+        await client.patch(f"/api/v1/contacts/{bad}", json={"name": "x"}),
+        await client.get(f"/api/v1/contacts/{bad}/consent"),
+        await client.post("/api/v1/contacts", json={"user_id": bad}),
+    ):
+        assert response.status == 422, await response.text()
+        fields = (await response.json())["error"]["fields"]
+        assert [f["field"] for f in fields] == ["user_id"]
+    assert (await (await client.get("/api/v1/contacts")).json())["contacts"] == []
+
+
+async def test_a_contact_needs_a_number_or_a_user_id(client: Client) -> None:
+    response = await client.post("/api/v1/contacts", json={"name": "nobody"})
+    assert response.status == 422
+    assert "wa_id or a user_id" in (await response.json())["error"]["message"]
+
+
+async def test_csv_import_takes_user_ids_and_links_them_to_numbers(client: Client) -> None:
+    await create(client, wa_id="16505551234", name="Ann", marketing_opt_in=True)
+    await create(client, user_id="US.77", marketing_opt_in=False)
+    data = (
+        "phone,user_id,name,marketing_opt_in,tags\n"
+        f",{USER_ID},Pablo,,es\n"  # a user id only: a new contact
+        "+1 650 555 1234,US.77,,,\n"  # Ann's number and US.77 are one person
+        ",US.12-3,,,\n"  # line 4: not a user id
+        ",,Nobody,,\n"  # line 5: neither
+        f"+1 650 555 0000,{USER_ID},,,\n"  # line 6: the same user id as line 2
+    ).encode()
+    response = await client.post(
+        "/api/v1/contacts/import", data=data, headers={"Content-Type": "text/csv"}
+    )
+    assert response.status == 200, await response.text()
+    result = await response.json()
+    assert (result["created"], result["updated"], result["unchanged"]) == (1, 1, 0)
+    assert [(e["line"], e["message"].split(":")[0]) for e in result["errors"]] == [
+        (4, "user_id"),
+        (5, "phone or user_id"),
+        (6, "user_id"),
+    ]
+    pablo = await (await client.get(f"/api/v1/contacts/{USER_ID}")).json()
+    assert (pablo["wa_id"], pablo["name"], pablo["tags"]) == (None, "Pablo", ["es"])
+    ann = await (await client.get("/api/v1/contacts/US.77")).json()
+    assert (ann["wa_id"], ann["name"]) == ("16505551234", "Ann")
+    assert ann["marketing_opt_in"] is False, "one of the two had opted out"
+    listed = (await (await client.get("/api/v1/contacts")).json())["contacts"]
+    assert len(listed) == 2
+
+
+async def test_the_export_carries_both_ids_and_imports_again(client: Client) -> None:
+    await create(client, wa_id="16505551234", user_id=USER_ID, name="Ann, A.", tags=["a", "b"])
+    await create(client, user_id="US.77", marketing_opt_in=False)
+    await create(client, wa_id="16505550000")
+    response = await client.get("/api/v1/contacts/export", params={"format": "csv"})
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert [(r["wa_id"], r["user_id"], r["marketing_opt_in"]) for r in rows] == [
+        ("16505551234", USER_ID, "yes"),
+        ("", "US.77", "no"),
+        ("16505550000", "", "yes"),
+    ]
+    assert (rows[0]["name"], rows[0]["tags"]) == ("Ann, A.", "a;b")
+
+    again = await client.post(
+        "/api/v1/contacts/import",
+        data=(await response.read()),
+        headers={"Content-Type": "text/csv"},
+    )
+    result = await again.json()
+    assert (result["created"], result["updated"], result["unchanged"], result["errors"]) == (
+        0,
+        0,
+        3,
+        [],
+    )

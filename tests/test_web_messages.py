@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from engine.models.contact import ConsentSource
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
 from engine.web.keys import STORE
-from tests.outbound_support import Outbound, start_outbound
+from engine.whatsapp.signature import HEADER, sign
+from tests.inbound_support import first_message, load
+from tests.outbound_support import APP_SECRET, Outbound, start_outbound
 
 ANN = "16505551234"
 BOB = "16505550000"
@@ -268,3 +271,99 @@ async def test_get_message_404_and_auth(outbound: Outbound) -> None:
             method, path, headers={"Authorization": "Bearer wrong"}
         )
         assert response.status == 401, path
+
+
+USER_ID = "US.13491208655302741918"
+
+
+async def post_webhook(outbound: Outbound, data: dict[str, Any]) -> None:
+    """Meta's notification, signed, to the server's own webhook."""
+    raw = json.dumps(data).encode()
+    response = await outbound.client.post(
+        "/webhook",
+        data=raw,
+        headers={"Content-Type": "application/json", HEADER: sign(raw, APP_SECRET)},
+    )
+    assert response.status == 200, await response.text()
+
+
+async def test_a_stop_survives_a_number_change(outbound: Outbound) -> None:
+    # Ann says STOP from her number, then WhatsApp says she changed it (Meta's samples).
+    await post_webhook(outbound, load("text_stop_keyword"))
+    await post_webhook(outbound, load("system_user_changed_number"))
+    new_number = first_message(load("system_user_changed_number"))["system"]["wa_id"]
+
+    accepted = await outbound.send(
+        to=new_number,
+        template={"name": "spring_sale", "language": "en_US", "params": ["Ann", "20%"]},
+    )
+
+    assert accepted["status"] == "failed"
+    assert accepted["failure"]["code"] == "marketing_opt_out"
+    contact = await (await outbound.client.get(f"/api/v1/contacts/{new_number}")).json()
+    assert contact["marketing_opt_in"] is False
+    consent = await (await outbound.client.get(f"/api/v1/contacts/{new_number}/consent")).json()
+    assert [e["source"] for e in consent][-2:] == ["keyword", "number_change"]
+    assert await outbound.received(new_number) == []
+    gone = await outbound.client.get(f"/api/v1/contacts/{ANN}")
+    assert gone.status == 404, "the old number is no longer the contact's"
+
+
+async def test_a_message_to_a_user_id_goes_out_with_recipient(outbound: Outbound) -> None:
+    accepted = await outbound.send(
+        to=USER_ID,
+        template={"name": "order_update", "language": "en_US", "params": ["A-17", "shipped"]},
+    )
+    assert accepted["to"] == USER_ID
+    message = await outbound.wait_for(accepted["id"], "delivered", "read")
+    assert message["wamid"].startswith("wamid.")
+    [received] = await outbound.received(USER_ID)
+    assert received["body"]["recipient"] == USER_ID
+    assert "to" not in received["body"]
+    contact = await (await outbound.client.get(f"/api/v1/contacts/{USER_ID}")).json()
+    assert (contact["wa_id"], contact["user_id"]) == (None, USER_ID)
+
+
+async def test_an_authentication_template_to_a_user_id_is_refused_up_front(
+    outbound: Outbound,
+) -> None:
+    response = await outbound.client.post(
+        "/api/v1/messages",
+        json={
+            "to": USER_ID,
+            "template": {"name": "login_code", "language": "en_US", "params": ["1"]},
+        },
+    )
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert error["code"] == "authentication_to_user_id"
+    assert [f["field"] for f in error["fields"]] == ["template"]
+    assert "131062" in error["message"]
+    assert await outbound.received() == []
+    # The same template to a phone number goes.
+    sent = await outbound.send(
+        to=BOB, template={"name": "login_code", "language": "en_US", "params": ["1"]}
+    )
+    assert sent["status"] == "queued"
+
+
+@pytest.mark.parametrize("bad", ["US.12-3", "us.1", "US."])
+async def test_a_malformed_user_id_in_to_is_a_422_naming_to(outbound: Outbound, bad: str) -> None:
+    response = await outbound.client.post("/api/v1/messages", json={"to": bad, "text": "hi"})
+    assert response.status == 422
+    assert [f["field"] for f in (await response.json())["error"]["fields"]] == ["to"]
+
+
+async def test_meta_refusing_an_authentication_template_to_a_user_id_says_why(
+    outbound: Outbound,
+) -> None:
+    # Queued while the contact was known by a user id only, it reaches Meta, which
+    # refuses it (the simulator answers as Meta does): the failure says why.
+    await outbound.fail(USER_ID, 131062)
+    accepted = await outbound.send(
+        to=USER_ID,
+        template={"name": "order_update", "language": "en_US", "params": ["A-17", "shipped"]},
+    )
+    failed = await outbound.wait_for(accepted["id"], "failed")
+    assert failed["failure"]["code"] == "131062"
+    assert "phone numbers only" in failed["failure"]["reason"]

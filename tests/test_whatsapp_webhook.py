@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.identity import is_user_id
 from engine.whatsapp.webhook import (
     InvalidNotification,
     Notification,
     OtherChange,
     decode_json,
-    is_user_id,
     parse_message,
     parse_notification,
     read_notification,
@@ -215,7 +215,7 @@ def test_only_business_scoped_user_ids_are_kept() -> None:
     assert (value.messages[0].from_, value.messages[0].from_user_id) == (ANN, None)
     assert value.contacts[0].user_id is None
     assert is_user_id("US.13491208655302741918")
-    assert not any(map(is_user_id, ["foo_bar", "us.1", "US.", "US.12a", "USA.1", "5678"]))
+    assert not any(map(is_user_id, ["foo_bar", "us.1", "US.", "US.12-a", "USA.1", "5678"]))
 
 
 JSON = st.recursive(
@@ -311,3 +311,89 @@ def test_reading_mends_halves_of_utf16_pairs_and_takes_nan() -> None:
     assert contact.profile.name == "Ann \ufffd"
     odd = raw.replace(b'"messaging_product"', b'"score": NaN, "messaging_product"')
     assert read_notification(odd).entry[0].id == notification.entry[0].id
+
+
+# Who a message or status names, over Meta's sample shapes (fixtures) and their user-id
+# variants: (fixture, edit of the first message or status, expected names).
+def _edit_message(**fields: Any) -> Any:
+    def edit(data: dict[str, Any]) -> None:
+        message = data["entry"][0]["changes"][0]["value"]["messages"][0]
+        for key, value in fields.items():
+            if value is None:
+                message.pop(key, None)
+            else:
+                message[key] = value
+
+    return edit
+
+
+IDENTITY_TABLE: list[tuple[str, Any, tuple[str | None, str | None, str | None, str | None]]] = [
+    # (fixture, edit, (from, from_user_id, contacts[0].wa_id, contacts[0].user_id))
+    ("text", None, ("16505551234", None, "16505551234", None)),
+    (
+        "business_scoped_user",
+        None,
+        (None, "US.13491208655302741918", None, "US.13491208655302741918"),
+    ),
+    (
+        "business_scoped_user_with_phone",
+        None,
+        ("919810218674", "IN.1410018717833190", "919810218674", "IN.1410018717833190"),
+    ),
+    # An enterprise's shared id, and an alphanumeric one, are user ids too.
+    (
+        "business_scoped_user",
+        _edit_message(from_user_id="US.ENT.11815799212886844830"),
+        (None, "US.ENT.11815799212886844830", None, "US.13491208655302741918"),
+    ),
+    (
+        "business_scoped_user",
+        _edit_message(from_user_id="BR.15025a7639"),
+        (None, "BR.15025a7639", None, "US.13491208655302741918"),
+    ),
+    # A system notice has no contacts[] (Meta: "don't include a contacts array").
+    ("system_user_changed_number", None, ("16505551234", None, None, None)),
+]
+
+
+@pytest.mark.parametrize(("fixture", "edit", "expected"), IDENTITY_TABLE)
+def test_who_a_message_names(fixture: str, edit: Any, expected: tuple[str | None, ...]) -> None:
+    data = copy.deepcopy(load(fixture))
+    if edit is not None:
+        edit(data)
+    [(value, message)] = list(parse_notification(data).inbound_messages())
+    contact = value.contacts[0] if value.contacts else None
+    assert (
+        message.from_,
+        message.from_user_id,
+        contact.wa_id if contact else None,
+        contact.user_id if contact else None,
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"from": None, "from_user_id": None}, "messages[0]"),  # neither: left out, not a 5xx
+        ({"from": None, "from_user_id": "US.12-3"}, "messages[0]"),  # not a user id
+    ],
+)
+def test_a_message_naming_no_one_is_left_out_and_said_where(
+    fields: dict[str, Any], where: str
+) -> None:
+    data = copy.deepcopy(load("business_scoped_user"))
+    _edit_message(**fields)(data)
+    notification = parse_notification(data)
+    assert list(notification.inbound_messages()) == []
+    [skipped] = list(notification.skipped())
+    assert skipped.where.endswith(where)
+    assert "needs a sender" in skipped.reason
+
+
+def test_a_status_to_a_user_id_names_it() -> None:
+    data = copy.deepcopy(load("status_delivered"))
+    status = data["entry"][0]["changes"][0]["value"]["statuses"][0]
+    del status["recipient_id"]
+    status["recipient_user_id"] = "US.13491208655302741918"
+    [update] = next(parse_notification(data).values()).statuses
+    assert (update.recipient_id, update.recipient_user_id) == (None, "US.13491208655302741918")

@@ -163,8 +163,8 @@ def audience_query(spec: AudienceSpec, contact_ids: tuple[int, ...] | None) -> A
 
 
 def _valid_number(member: AudienceMember) -> bool:
-    if member.wa_id is None:
-        return False
+    if member.wa_id is None:  # known by a user id, which Meta sends to as it is
+        return member.user_id is not None
     try:
         return phonenumbers.is_valid_number(phonenumbers.parse("+" + member.wa_id))
     except phonenumbers.NumberParseException:
@@ -198,6 +198,7 @@ async def preview(
                 opted_in=member.opted_in,
                 window=window,
                 options=options,
+                to_user_id=member.wa_id is None,
             )
             counted.total += 1
             if not member.opted_in:

@@ -11,6 +11,10 @@ phone or a Meta account::
     you (16505551234): hi
     business (interactive): Hi Ann! How can we help you today?
       [Order status] [See offers] [Talk to a person]
+
+``--user-id US.13491208655302741918`` plays a customer who hides their number behind a
+username: the notification names them by Meta's user id only, and the answers go to
+that id (``recipient`` rather than ``to``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import aiohttp
 
 from engine.config import Settings, load_settings
+from engine.identity import USER_ID_SHAPE, is_user_id
 from engine.whatsapp.signature import HEADER, sign
 
 REPLY_WAIT_SECONDS = 5.0
@@ -45,7 +50,18 @@ def text_notification(
     >>> message = note["entry"][0]["changes"][0]["value"]["messages"][0]
     >>> (message["from"], message["type"], message["text"])
     ('16505551234', 'text', {'body': 'hi'})
+
+    A customer known by a user id only (they hide their number behind a username):
+
+    >>> note = text_notification("hi", sender="US.1349", name="Ann", phone_number_id="1")
+    >>> value = note["entry"][0]["changes"][0]["value"]
+    >>> value["contacts"][0]["user_id"], value["messages"][0]["from_user_id"]
+    ('US.1349', 'US.1349')
+    >>> "from" in value["messages"][0], "wa_id" in value["contacts"][0]
+    (False, False)
     """
+    by_user_id = is_user_id(sender)
+    who = {"user_id": sender} if by_user_id else {"wa_id": sender}
     return {
         "object": "whatsapp_business_account",
         "entry": [
@@ -60,10 +76,10 @@ def text_notification(
                                 "display_phone_number": "15550000000",
                                 "phone_number_id": phone_number_id,
                             },
-                            "contacts": [{"profile": {"name": name}, "wa_id": sender}],
+                            "contacts": [{"profile": {"name": name}, **who}],
                             "messages": [
                                 {
-                                    "from": sender,
+                                    ("from_user_id" if by_user_id else "from"): sender,
                                     "id": f"wamid.customer-says.{uuid.uuid4().hex}",
                                     "timestamp": str(int(time.time() if at is None else at)),
                                     "type": "text",
@@ -164,6 +180,11 @@ async def _received(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.user_id is not None:
+        if not is_user_id(args.user_id):
+            print(f"--user-id: {args.user_id!r} is not a user id ({USER_ID_SHAPE})")
+            return 2
+        args.sender = args.user_id
     settings = load_settings()
     if args.server:
         settings = settings.model_copy(update={"public_url": args.server.rstrip("/")})
@@ -182,6 +203,11 @@ def add_command(commands: Any) -> None:
     )
     says.add_argument("text", help="what the customer writes, e.g. hi")
     says.add_argument("--from", dest="sender", default="16505551234", help="their wa_id")
+    says.add_argument(
+        "--user-id",
+        help="play a customer known by a business-scoped user id only (no phone number), "
+        "e.g. US.13491208655302741918",
+    )
     says.add_argument("--name", default="Ann", help="their WhatsApp profile name")
     says.add_argument("--server", help="the server's URL (default: PUBLIC_URL or HOST:PORT)")
     says.add_argument(

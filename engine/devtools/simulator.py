@@ -63,10 +63,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from engine.clock import Clock, SystemClock
 from engine.config import SIMULATOR_PREFIX
 from engine.devtools.simulated_templates import SimulatedTemplates, webhooks_for_change
+from engine.identity import is_user_id
 from engine.models.template import Template, TemplateCategory
 from engine.store import Store, open_store
 from engine.whatsapp.send import SendBody
-from engine.whatsapp.send_errors import MARKETING_STOPPED, WINDOW_CLOSED, title_of
+from engine.whatsapp.send_errors import (
+    AUTHENTICATION_TO_USER_ID,
+    MARKETING_STOPPED,
+    WINDOW_CLOSED,
+    title_of,
+)
 from engine.whatsapp.signature import HEADER as SIGNATURE_HEADER
 from engine.whatsapp.signature import sign
 from engine.whatsapp.templates import meta_template
@@ -426,6 +432,16 @@ class Simulator:
                     None,
                     None,
                 )
+            if found.category.value == "AUTHENTICATION" and is_user_id(body.address):
+                # Meta sends one-time codes to phone numbers only.
+                return (
+                    graph_error(
+                        AUTHENTICATION_TO_USER_ID,
+                        "authentication templates cannot be sent to a user id",
+                    ),
+                    None,
+                    None,
+                )
             template = found
         return None, body, template
 
@@ -527,8 +543,9 @@ class Simulator:
             "id": record.wamid,
             "status": status,
             "timestamp": str(int(self._clock.now().timestamp())),
-            "recipient_id": record.to,
         }
+        # Meta names a recipient known by a user id with recipient_user_id.
+        entry["recipient_user_id" if is_user_id(record.to or "") else "recipient_id"] = record.to
         if record.reference is not None:
             entry["biz_opaque_callback_data"] = record.reference
         if status in ("sent", "delivered"):

@@ -30,6 +30,7 @@ from engine.inbound.consent import (
 )
 from engine.inbound.consent_rules import ConsentRules, Signal
 from engine.inbound.input_from_message import customer_input
+from engine.inbound.number_change import apply_number_change
 from engine.inbound.template_updates import TemplateResult, apply_template_change
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
@@ -57,6 +58,7 @@ class IngestResult:
     duplicates: int = 0
     to_dispatch: int = 0
     consent_signals: int = 0
+    number_changes: int = 0
     statuses: Counter[StatusResult] = field(default_factory=Counter)
     errors: list[WhatsAppError] = field(default_factory=list)
     """Errors Meta reported (``value.errors[]`` and on messages), for the log."""
@@ -157,6 +159,8 @@ async def _message(
                 tx, signal, wa_id=wa_id, user_id=user_id, name=name, note=system.body
             )
             result.consent_signals += 1
+        if system is not None and await apply_number_change(tx, contact, system, message.id):
+            result.number_changes += 1
         await tx.inbound.add_handoff(
             row.id, contact.id, said, new_contact=created, handled=(Outcome.SYSTEM, now)
         )

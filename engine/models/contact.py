@@ -21,6 +21,8 @@ class ConsentSource(StrEnum):
     BUTTON = "button"  # template quick-reply with the stop/resume payload
     WHATSAPP_PREFERENCES = "whatsapp_preferences"  # Meta's user_preferences notification
     WHATSAPP_ERROR = "whatsapp_error"  # a 131050 failure status
+    CONTACT_LINK = "contact_link"  # two contacts found to be one person were merged
+    NUMBER_CHANGE = "number_change"  # WhatsApp said the customer changed their number
 
 
 def opt_in_of_new_contact(stated: bool | None, *, default: bool) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.identity import is_user_id
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message
@@ -60,11 +61,18 @@ async def send_api_message(
             message = await tx.messages.get(existing)
             assert message is not None
             return ApiSent(message, replayed=True)
-    if await tx.contacts.get(request.to) is None and not is_valid_wa_id(request.to):
+    by_user_id = is_user_id(request.to)
+    if (
+        await tx.contacts.get(request.to) is None
+        and not by_user_id
+        and not is_valid_wa_id(request.to)
+    ):
         raise NotANewNumber(request.to)
     contact, _ = await tx.contacts.get_or_create(
         NewContact(
-            wa_id=request.to, marketing_opt_in=opt_in_of_new_contact(None, default=default_opt_in)
+            wa_id=None if by_user_id else request.to,
+            user_id=request.to if by_user_id else None,
+            marketing_opt_in=opt_in_of_new_contact(None, default=default_opt_in),
         ),
         Consent(ConsentSource.API, actor="api", note="created by POST /api/v1/messages"),
     )

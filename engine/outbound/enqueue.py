@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from engine.identity import is_user_id
 from engine.ids import new_id, new_ids
 from engine.models.contact import Contact
 from engine.models.content import (
@@ -160,6 +161,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         window=window_at(conversation.last_inbound_at, now),
         options=request.options,
         template_status=template.status if template else None,
+        to_user_id=is_user_id(request.contact.address),
     )
     if decision.refused:
         raise Refused(decision)

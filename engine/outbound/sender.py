@@ -69,6 +69,7 @@ from datetime import datetime, timedelta
 
 from engine.background import Backoff, Health, keep_running
 from engine.clock import Clock
+from engine.identity import is_user_id
 from engine.ids import new_id
 from engine.models.message import Failure
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
@@ -210,6 +211,7 @@ def _asked_again(claimed: Claimed, now: datetime) -> Decision:
         window=window_at(claimed.last_inbound_at, now),
         options=claimed.policy.options,
         template_status=claimed.template_status,
+        to_user_id=is_user_id(claimed.recipient),
     )
 
 

@@ -32,7 +32,7 @@ from engine.models.message import Direction, Failure, MessageStatus
 from engine.outbound.marketing_limit import DEFAULT_MARKETING_LIMIT, MarketingLimitRetry
 from engine.outbound.recovery import message_for_status
 from engine.store import Tx
-from engine.store.contacts import Consent
+from engine.store.contacts import Consent, NewContact
 from engine.store.inbound import UnmatchedStatus
 from engine.store.messages import Pricing
 from engine.whatsapp.send_errors import (
@@ -41,7 +41,7 @@ from engine.whatsapp.send_errors import (
     limits_marketing,
     stops_marketing,
 )
-from engine.whatsapp.webhook import StatusUpdate
+from engine.whatsapp.webhook import StatusUpdate, valid_wa_id
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ async def apply_status(
         log.warning("ignored status %r of %s: it names a customer's message", status, update.id)
         return StatusResult.NOT_OUTBOUND
 
+    await _link_recipient(tx, update)
     consent_applied = False
     if any(stops_marketing(error.code) for error in update.errors):
         contact_id = message.contact_id if message else await _recipient(tx, update)
@@ -174,6 +175,21 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
         stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
             await _marketing_stopped(tx, message.contact_id, wamid)
+
+
+async def _link_recipient(tx: Tx, update: StatusUpdate) -> None:
+    """A status naming the recipient by number and user id together links the two to
+    one contact (merging two contacts they were), as a message naming both does. A
+    status never creates a contact."""
+    wa_id, user_id = valid_wa_id(update.recipient_id), update.recipient_user_id
+    if wa_id is None or user_id is None:
+        return
+    if await tx.contacts.get(wa_id) is None and await tx.contacts.get(user_id) is None:
+        return
+    await tx.contacts.get_or_create(
+        NewContact(wa_id=wa_id, user_id=user_id, marketing_opt_in=False),
+        Consent(ConsentSource.CONTACT_LINK, actor="whatsapp", note=f"status of {update.id}"),
+    )
 
 
 async def _recipient(tx: Tx, update: StatusUpdate) -> int | None:

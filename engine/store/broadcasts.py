@@ -88,7 +88,8 @@ class GuardSample:
 class BroadcastRepo(ABC):
     @abstractmethod
     async def contact_ids(self, wa_ids: Sequence[str]) -> dict[str, int]:
-        """The id of each contact known by one of ``wa_ids``; unknown numbers are absent."""
+        """The id of each contact known by one of ``wa_ids`` (a number or a user id);
+        unknown ones are absent."""
 
     @abstractmethod
     async def audience_page(

@@ -39,6 +39,49 @@ class NewContact:
 
 
 @dataclass(frozen=True, slots=True)
+class MergedContact:
+    """What the contact kept by a merge becomes, and the ledger entry saying why."""
+
+    wa_id: str | None
+    user_id: str | None
+    name: str | None
+    attributes: dict[str, Any]
+    marketing_opt_in: bool
+    consent: Consent
+
+
+def merged_contact(
+    kept: Contact, merged: Contact, *, wa_id: str | None = None, user_id: str | None = None
+) -> MergedContact:
+    """Two contacts found to be one person, as one: the identifiers Meta just gave
+    (``wa_id``, ``user_id``), else those of both; the kept one's name and attributes
+    before the merged one's; opted in to marketing only if both were (a stop said to
+    either stands)."""
+    opted_in = kept.marketing_opt_in and merged.marketing_opt_in
+
+    def described(contact: Contact) -> str:
+        names = ", ".join(
+            f"{label} {value}"
+            for label, value in (("wa_id", contact.wa_id), ("user_id", contact.user_id))
+            if value
+        )
+        state = "opted in" if contact.marketing_opt_in else "opted out"
+        return f"contact {contact.id} ({names}, {state})"
+
+    note = f"{described(merged)} merged into {described(kept)}: one person; " + (
+        "both were opted in" if opted_in else "opted out because one of them was"
+    )
+    return MergedContact(
+        wa_id=wa_id or kept.wa_id or merged.wa_id,
+        user_id=user_id or kept.user_id or merged.user_id,
+        name=kept.name or merged.name,
+        attributes={**merged.attributes, **kept.attributes},
+        marketing_opt_in=opted_in,
+        consent=Consent(ConsentSource.CONTACT_LINK, actor="whatsapp", note=note),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ImportedContact:
     """One valid row of a contacts import. ``None`` leaves a field as it is."""
 
@@ -70,7 +113,18 @@ class ContactRepo(ABC):
     @abstractmethod
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
         """The contact with ``new``'s wa_id or user_id (filling in whichever it lacks),
-        creating it when there is none; and whether this call created it."""
+        creating it when there is none; and whether this call created it. When the
+        wa_id and the user_id were two contacts, they are one person: the two are
+        merged (:meth:`change_number` says how)."""
+
+    @abstractmethod
+    async def change_number(self, contact_id: int, new_wa_id: str, consent: Consent) -> Contact:
+        """Move the contact to ``new_wa_id``: same contact, opt-in and history, and a
+        ledger entry (``consent``) with its opt-in unchanged. When another contact had
+        that number, it is merged into this one: its messages, conversation, tags,
+        flow session and campaign places move here, and the merged contact is opted in
+        only if both were (a ledger entry says why). The merged contact's row stays,
+        with its ledger, which :meth:`consent_history` of this one includes."""
 
     @abstractmethod
     async def update(

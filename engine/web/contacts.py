@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import csv
+import io
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from engine.contacts import directory
 from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError, parse_contacts_csv
@@ -15,7 +17,7 @@ from engine.store.contacts import Consent, NewContact
 from engine.web.addresses import contact_address
 from engine.web.keys import SETTINGS, STORE
 from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
-from engine.web.validation import Body, PhoneNumber, parse_body, parse_query
+from engine.web.validation import Body, PhoneNumber, UserId, parse_body, parse_query
 
 routes = web.RouteTableDef()
 
@@ -27,11 +29,20 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
 
 
 class ContactCreate(Body):
-    wa_id: PhoneNumber
+    wa_id: PhoneNumber | None = None
+    user_id: UserId | None = Field(
+        default=None, description="Meta's business-scoped user id, e.g. US.13491208655302741918"
+    )
     name: Name | None = None
     marketing_opt_in: bool | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> ContactCreate:
+        if self.wa_id is None and self.user_id is None:
+            raise ValueError("a contact needs a wa_id or a user_id")
+        return self
 
 
 class ContactPatch(Body):
@@ -62,6 +73,7 @@ async def create_contact(request: web.Request) -> web.Response:
     opt_in = body.marketing_opt_in
     new = NewContact(
         wa_id=body.wa_id,
+        user_id=body.user_id,
         name=body.name,
         marketing_opt_in=opt_in_of_new_contact(
             opt_in, default=request.app[SETTINGS].default_marketing_opt_in
@@ -82,6 +94,72 @@ async def list_contacts(request: web.Request) -> web.Response:
     page = [contact_json(contact) for contact in contacts]
     after = contacts[-1].id if len(contacts) == query.limit else None
     return web.json_response({"contacts": page, "next_after": after})
+
+
+class ExportQuery(Body):
+    format: Literal["csv"] = "csv"
+    tag: str | None = None
+
+
+EXPORT_PAGE = 1000
+EXPORT_COLUMNS = (
+    "id",
+    "wa_id",
+    "user_id",
+    "name",
+    "marketing_opt_in",
+    "tags",
+    "created_at",
+    "updated_at",
+)
+
+
+def _export_line(values: list[Any]) -> bytes:
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\r\n").writerow(values)
+    return line.getvalue().encode()
+
+
+# Registered before /api/v1/contacts/{contact}, which would take "export" for a contact.
+@routes.get("/api/v1/contacts/export")
+async def export_contacts(request: web.Request) -> web.StreamResponse:
+    """Every contact as CSV, both identifiers on each line, streamed page by page, in
+    the columns the import reads (so an export can be imported again)."""
+    query = parse_query(request, ExportQuery)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="contacts.csv"',
+        }
+    )
+    await response.prepare(request)
+    await response.write(_export_line(list(EXPORT_COLUMNS)))
+    after: int | None = None
+    while True:
+        async with request.app[STORE].read() as tx:
+            page = await tx.contacts.list(tag=query.tag, after_id=after, limit=EXPORT_PAGE)
+        lines = [
+            _export_line(
+                [
+                    contact.id,
+                    contact.wa_id or "",
+                    contact.user_id or "",
+                    contact.name or "",
+                    "yes" if contact.marketing_opt_in else "no",
+                    ";".join(contact.tags),
+                    contact.created_at.isoformat(),
+                    contact.updated_at.isoformat(),
+                ]
+            )
+            for contact in page
+        ]
+        if lines:
+            await response.write(b"".join(lines))
+        if len(page) < EXPORT_PAGE:
+            break
+        after = page[-1].id
+    await response.write_eof()
+    return response
 
 
 @routes.get("/api/v1/contacts/{contact}")
@@ -123,6 +201,7 @@ async def import_contacts(request: web.Request) -> web.Response:
     totals = await directory.import_contacts(
         request.app[STORE],
         parsed.rows,
+        users=parsed.users,
         default_opt_in=settings.default_marketing_opt_in,
         consent=Consent(ConsentSource.IMPORT, actor="api"),
     )

@@ -21,7 +21,7 @@ from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Channel, Message, MessageStatus
 from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
-from engine.send_rules import TEMPLATE_PAUSED
+from engine.send_rules import AUTHENTICATION_TO_USER_ID, TEMPLATE_PAUSED
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState, ReportRow
 from engine.web.billing import billing_json, pricing_json
@@ -215,7 +215,8 @@ async def send_message(request: web.Request) -> web.Response:
             fields=[{"field": problem.field, "message": problem.message}],
         ) from None
     except Refused as refused:
-        if refused.code == TEMPLATE_PAUSED:  # Meta paused or disabled the template
+        # Meta paused or disabled the template, or refuses it to a user id
+        if refused.code in (TEMPLATE_PAUSED, AUTHENTICATION_TO_USER_ID):
             raise ApiError(
                 422,
                 refused.code,

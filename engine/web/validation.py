@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, Val
 
 from engine.contacts.directory import contact_address
 from engine.contacts.refusals import InvalidAddress
+from engine.identity import USER_ID_SHAPE, is_user_id
 from engine.phone import InvalidPhoneNumber, to_wa_id
 from engine.web.error_answers import ApiError, field_errors
 from engine.web.json_body import INT_MAX, INT_MIN, out_of_range, parse_json
@@ -44,6 +45,15 @@ def _contact_address(value: str, info: ValidationInfo) -> str:
     except InvalidAddress as error:
         raise ValueError(error.field_message) from None
 
+
+def _user_id(value: str) -> str:
+    if not is_user_id(value):
+        raise ValueError(f"{value!r} is not a user id ({USER_ID_SHAPE})")
+    return value
+
+
+UserId = Annotated[str, AfterValidator(_user_id)]
+"""Meta's business-scoped user id, exactly as Meta gives it."""
 
 ContactAddress = Annotated[str, AfterValidator(_contact_address)]
 """A contact as a caller names it (:func:`engine.contacts.directory.contact_address`):

@@ -47,6 +47,9 @@ MARKETING_LIMIT = 131049
 ecosystem engagement". Not the message's fault: it may go some hours later."""
 MARKETING_STOPPED = 131050
 """Meta: "This recipient has chosen to stop receiving marketing messages from you"."""
+AUTHENTICATION_TO_USER_ID = 131062
+"""An authentication template addressed to a user id: Meta sends those to phone
+numbers only. The send rules refuse it first; this is for when Meta says it anyway."""
 
 TITLES: dict[int, str] = {
     0: "AuthException",
@@ -79,6 +82,7 @@ TITLES: dict[int, str] = {
     131053: "Media upload error",
     131056: "(Business Account, Consumer Account) pair rate limit hit",
     131057: "Account in maintenance mode",
+    131062: "Authentication templates cannot be sent to a user id",
     132000: "Number of parameters does not match the expected number of params",
     132001: "Template name does not exist in the translation",
     132005: "Translated text too long",
@@ -207,6 +211,17 @@ def limits_marketing(code: int | str | None) -> bool:
     return code is not None and str(code) == str(MARKETING_LIMIT)
 
 
+class AuthenticationToUserId(Rejected):
+    """131062: an authentication template was addressed to a user id."""
+
+    @property
+    def reason(self) -> str:
+        return (
+            "authentication template to a user id: WhatsApp sends AUTHENTICATION "
+            "templates to phone numbers only (Meta 131062); the contact has no phone number"
+        )
+
+
 class CloudApiWindowClosed(Rejected):
     """131047: free-form messages need a customer message in the last 24 hours."""
 
@@ -262,7 +277,15 @@ def classify(http_status: int, body: bytes, *, retry_after: float | None = None)
         return Unavailable(code, title, details, **kwargs)
     if code == WINDOW_CLOSED:
         return CloudApiWindowClosed(code, title, details, **kwargs)
+    if code == AUTHENTICATION_TO_USER_ID:
+        return AuthenticationToUserId(code, title, details, **kwargs)
     return Rejected(code, title, details, **kwargs)
+
+
+_BY_CODE: dict[int, type[SendError]] = {
+    WINDOW_CLOSED: CloudApiWindowClosed,
+    AUTHENTICATION_TO_USER_ID: AuthenticationToUserId,
+}
 
 
 def failure_from_status_error(error: dict[str, Any]) -> Failure:
@@ -276,7 +299,7 @@ def failure_from_status_error(error: dict[str, Any]) -> Failure:
     title = error.get("title") or error.get("message") or (title_of(code) if code else "")
     error_data = error.get("error_data")
     details = error_data.get("details") if isinstance(error_data, dict) else None
-    cls: type[SendError] = CloudApiWindowClosed if code == WINDOW_CLOSED else Rejected
+    cls: type[SendError] = _BY_CODE.get(code, Rejected) if code is not None else Rejected
     return cls(
         code if code is not None else "unknown",
         _CODE_PREFIX.sub("", str(title)).rstrip(".") or "failed",

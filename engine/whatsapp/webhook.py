@@ -57,6 +57,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.identity import is_user_id
 from engine.whatsapp.templates import TemplateChange, template_change
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
@@ -109,15 +110,17 @@ def _check_wa_id(value: str) -> str:
 
 
 WaId = Annotated[str, AfterValidator(_check_wa_id)]
+
+
+def valid_wa_id(value: str | None) -> str | None:
+    """``value`` when it is a phone number as Meta sends them, else None."""
+    try:
+        return None if value is None else _check_wa_id(value)
+    except ValueError:
+        return None
+
+
 Id = Annotated[str, Field(min_length=1, max_length=512)]
-
-_USER_ID = re.compile(r"[A-Z]{2}\.[0-9]{1,64}")
-
-
-def is_user_id(value: str) -> bool:
-    """Whether ``value`` has the shape of a business-scoped user id: a country code, a
-    dot and digits (``US.13491208655302741918``)."""
-    return _USER_ID.fullmatch(value) is not None
 
 
 def _user_id_or_none(value: Any) -> Any:
@@ -266,7 +269,8 @@ class Unsupported(_Wire):
 
 
 class System(_Wire):
-    """``user_changed_number``, or ``user_preference_changed`` with ``marketing``."""
+    """``user_changed_number`` (``wa_id`` is the new number; the message is ``from``
+    the old one), or ``user_preference_changed`` with ``marketing``."""
 
     type: str | None = None
     body: str | None = None

@@ -107,9 +107,17 @@ class PgBroadcastRepo(BroadcastRepo):
 
     async def contact_ids(self, wa_ids: Sequence[str]) -> dict[str, int]:
         rows = await self._db.all(
-            "SELECT wa_id, id FROM contacts WHERE wa_id = ANY($1::text[])", list(wa_ids)
+            "SELECT wa_id, user_id, id FROM contacts"
+            " WHERE wa_id = ANY($1::text[]) OR user_id = ANY($1::text[])",
+            list(wa_ids),
         )
-        return {row["wa_id"]: row["id"] for row in rows}
+        asked = set(wa_ids)
+        return {
+            address: row["id"]
+            for row in rows
+            for address in (row["wa_id"], row["user_id"])
+            if address in asked
+        }
 
     async def audience_page(
         self, audience: AudienceQuery, *, after: int, limit: int
@@ -123,6 +131,7 @@ class PgBroadcastRepo(BroadcastRepo):
         else:
             selected += ", NULL"
         where = [_attribute_sql(condition, param) for condition in audience.attributes]
+        where.append("c.merged_into IS NULL")  # merged contacts live on in another
         named_only = not audience.tags and (
             audience.contact_ids is not None or audience.broadcast_id is not None
         )

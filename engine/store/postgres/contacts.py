@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from engine.clock import Clock
 from engine.models.contact import ConsentEvent, ConsentSource, Contact, opt_in_of_new_contact
+from engine.store.contact_merge import statements as merge_statements
 from engine.store.contacts import (
     Consent,
     ContactRepo,
     ImportCounts,
     ImportedContact,
     NewContact,
+    merged_contact,
 )
 from engine.store.failures import AlreadyExists, NotFound
 from engine.store.postgres.db import PgDb
@@ -116,23 +119,28 @@ class PgContactRepo(ContactRepo):
         return contact_id
 
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
-        found = await self._find_either(new)
-        if found is None:
+        by_wa_id, by_user_id = await self._find(new.wa_id), await self._find(new.user_id)
+        if by_wa_id is None and by_user_id is None:
             # Two webhooks may create the same contact at once: the insert that loses
             # finds the winner's row (or, under SERIALIZABLE, the job is run again).
             contact_id = await self._insert(new, consent)
             if contact_id is not None:
                 return await self._require(contact_id), True
-            found = await self._find_either(new)
-            if found is None:
+            by_wa_id, by_user_id = await self._find(new.wa_id), await self._find(new.user_id)
+            if by_wa_id is None and by_user_id is None:
                 raise AlreadyExists(f"a contact with {new.wa_id or new.user_id} exists")
-        contact = found
-        # Meta may tell us the other identifier later; remember it, unless it already
-        # belongs to a different contact (then the two stay apart).
+        if by_wa_id is not None and by_user_id is not None and by_wa_id.id != by_user_id.id:
+            # The number and the user id were two contacts: they are one person.
+            kept, merged = sorted((by_wa_id, by_user_id), key=lambda contact: contact.id)
+            return await self._merge(kept, merged, now=self._clock.now(), given=new), False
+        contact = by_wa_id or by_user_id
+        assert contact is not None
+        # Meta may tell us the other identifier later: remember it. A customer who
+        # changed number gets a new user id from Meta: the one given with the number wins.
         missing: dict[str, str] = {}
-        if new.wa_id and contact.wa_id is None and await self._find(new.wa_id) is None:
+        if new.wa_id and contact.wa_id is None:
             missing["wa_id"] = new.wa_id
-        if new.user_id and contact.user_id is None and await self._find(new.user_id) is None:
+        if new.user_id and contact.user_id != new.user_id and by_user_id is None:
             missing["user_id"] = new.user_id
         if missing:
             assignments = ", ".join(
@@ -147,9 +155,65 @@ class PgContactRepo(ContactRepo):
             contact = await self._require(contact.id)
         return contact, False
 
-    async def _find_either(self, new: NewContact) -> Contact | None:
-        """The contact with ``new``'s wa_id, else the one with its user_id."""
-        return await self._find(new.wa_id) or await self._find(new.user_id)
+    async def change_number(self, contact_id: int, new_wa_id: str, consent: Consent) -> Contact:
+        contact = await self._require(contact_id)
+        now = self._clock.now()
+        holder = await self._find(new_wa_id)
+        if holder is not None and holder.id != contact.id:
+            contact = await self._merge(contact, holder, now=now)
+        if contact.wa_id != new_wa_id:
+            await self._db.run(
+                "UPDATE contacts SET wa_id = $2, updated_at = $3 WHERE id = $1",
+                contact.id,
+                new_wa_id,
+                now,
+            )
+        await self._db.run(
+            _INSERT_CONSENT,
+            contact.id,
+            contact.marketing_opt_in,
+            consent.source.value,
+            consent.actor,
+            consent.note,
+            now,
+        )
+        return await self._require(contact.id)
+
+    async def _merge(
+        self, kept: Contact, merged: Contact, *, now: datetime, given: NewContact | None = None
+    ) -> Contact:
+        """Merge ``merged`` into ``kept`` (:meth:`ContactRepo.change_number`)."""
+        for sql, params in merge_statements(
+            lambda n: f"${n}", kept=kept.id, merged=merged.id, now=now
+        ):
+            await self._db.run(sql, *params)
+        link = merged_contact(
+            kept,
+            merged,
+            wa_id=given.wa_id if given else None,
+            user_id=given.user_id if given else None,
+        )
+        await self._db.run(
+            "UPDATE contacts SET wa_id = $2, user_id = $3, name = $4, attributes = $5,"
+            " marketing_opt_in = $6, updated_at = $7 WHERE id = $1",
+            kept.id,
+            link.wa_id,
+            link.user_id,
+            link.name,
+            link.attributes,
+            link.marketing_opt_in,
+            now,
+        )
+        await self._db.run(
+            _INSERT_CONSENT,
+            kept.id,
+            link.marketing_opt_in,
+            link.consent.source.value,
+            link.consent.actor,
+            link.consent.note,
+            now,
+        )
+        return await self._require(kept.id)
 
     async def _find(self, address: str | None) -> Contact | None:
         return None if address is None else await self.get(address)
@@ -217,7 +281,8 @@ class PgContactRepo(ContactRepo):
     async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
         rows = await self._db.all(
             "SELECT marketing_opt_in, source, actor, note, at FROM consent_events"
-            " WHERE contact_id = $1 ORDER BY id",
+            " WHERE contact_id = $1"
+            " OR contact_id IN (SELECT id FROM contacts WHERE merged_into = $1) ORDER BY id",
             contact_id,
         )
         return [
@@ -236,13 +301,15 @@ class PgContactRepo(ContactRepo):
     ) -> list[Contact]:
         if tag is None:
             rows = await self._db.all(
-                f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > $1 ORDER BY c.id LIMIT $2",
+                f"SELECT {CONTACT_COLUMNS} FROM contacts c"
+                " WHERE c.id > $1 AND c.merged_into IS NULL ORDER BY c.id LIMIT $2",
                 after_id or 0,
                 limit,
             )
         else:
             rows = await self._db.all(
-                f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE c.id > $1 AND EXISTS"
+                f"SELECT {CONTACT_COLUMNS} FROM contacts c"
+                " WHERE c.id > $1 AND c.merged_into IS NULL AND EXISTS"
                 " (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = $3)"
                 " ORDER BY c.id LIMIT $2",
                 after_id or 0,

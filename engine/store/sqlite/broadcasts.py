@@ -105,10 +105,11 @@ class SqliteBroadcastRepo(BroadcastRepo):
 
     async def contact_ids(self, wa_ids: Sequence[str]) -> dict[str, int]:
         rows = await self._db.all(
-            "SELECT c.wa_id, c.id FROM json_each(?) j JOIN contacts c ON c.wa_id = j.value",
+            "SELECT j.value AS address, c.id FROM json_each(?) j"
+            " JOIN contacts c ON c.wa_id = j.value OR c.user_id = j.value",
             (json.dumps(list(wa_ids)),),
         )
-        return {row["wa_id"]: row["id"] for row in rows}
+        return {row["address"]: row["id"] for row in rows}
 
     async def audience_page(
         self, audience: AudienceQuery, *, after: int, limit: int
@@ -120,7 +121,7 @@ class SqliteBroadcastRepo(BroadcastRepo):
             joined += " LEFT JOIN conversations v ON v.contact_id = c.id"
         else:
             selected += ", NULL"
-        where: list[str] = []
+        where: list[str] = ["c.merged_into IS NULL"]  # merged contacts live on in another
         params: list[Any] = []
         for condition in audience.attributes:
             sql, values = _attribute_sql(condition)

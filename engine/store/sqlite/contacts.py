@@ -7,12 +7,14 @@ from typing import Any
 
 from engine.clock import Clock
 from engine.models.contact import ConsentEvent, ConsentSource, Contact, opt_in_of_new_contact
+from engine.store.contact_merge import statements as merge_statements
 from engine.store.contacts import (
     Consent,
     ContactRepo,
     ImportCounts,
     ImportedContact,
     NewContact,
+    merged_contact,
 )
 from engine.store.failures import AlreadyExists, NotFound
 from engine.store.sqlite.db import Db, from_db, to_db
@@ -98,16 +100,22 @@ class SqliteContactRepo(ContactRepo):
         return contact_id
 
     async def get_or_create(self, new: NewContact, consent: Consent) -> tuple[Contact, bool]:
-        found = [c for c in [await self._find(new.wa_id), await self._find(new.user_id)] if c]
-        if not found:
+        by_wa_id, by_user_id = await self._find(new.wa_id), await self._find(new.user_id)
+        if by_wa_id is None and by_user_id is None:
             return await self.create(new, consent), True
-        contact = found[0]
-        # Meta may tell us the other identifier later; remember it, unless it already
-        # belongs to a different contact (then the two stay apart).
+        if by_wa_id is not None and by_user_id is not None and by_wa_id.id != by_user_id.id:
+            # The number and the user id were two contacts: they are one person.
+            kept, merged = sorted((by_wa_id, by_user_id), key=lambda contact: contact.id)
+            now = to_db(self._clock.now())
+            return await self._merge(kept, merged, now=now, given=new), False
+        contact = by_wa_id or by_user_id
+        assert contact is not None
+        # Meta may tell us the other identifier later: remember it. A customer who
+        # changed number gets a new user id from Meta: the one given with the number wins.
         missing: dict[str, str] = {}
-        if new.wa_id and contact.wa_id is None and await self._find(new.wa_id) is None:
+        if new.wa_id and contact.wa_id is None:
             missing["wa_id"] = new.wa_id
-        if new.user_id and contact.user_id is None and await self._find(new.user_id) is None:
+        if new.user_id and contact.user_id != new.user_id and by_user_id is None:
             missing["user_id"] = new.user_id
         if missing:
             assignments = ", ".join(f"{column} = ?" for column in missing)
@@ -117,6 +125,50 @@ class SqliteContactRepo(ContactRepo):
             )
             contact = await self._require(contact.id)
         return contact, False
+
+    async def change_number(self, contact_id: int, new_wa_id: str, consent: Consent) -> Contact:
+        contact = await self._require(contact_id)
+        now = to_db(self._clock.now())
+        holder = await self._find(new_wa_id)
+        if holder is not None and holder.id != contact.id:
+            contact = await self._merge(contact, holder, now=now)
+        if contact.wa_id != new_wa_id:
+            await self._db.run(
+                "UPDATE contacts SET wa_id = ?, updated_at = ? WHERE id = ?",
+                (new_wa_id, now, contact.id),
+            )
+        await self._append_consent(contact.id, contact.marketing_opt_in, consent, now)
+        return await self._require(contact.id)
+
+    async def _merge(
+        self, kept: Contact, merged: Contact, *, now: str, given: NewContact | None = None
+    ) -> Contact:
+        """Merge ``merged`` into ``kept`` (:meth:`ContactRepo.change_number`)."""
+        for sql, params in merge_statements(
+            lambda n: f"?{n}", kept=kept.id, merged=merged.id, now=now
+        ):
+            await self._db.run(sql, params)
+        link = merged_contact(
+            kept,
+            merged,
+            wa_id=given.wa_id if given else None,
+            user_id=given.user_id if given else None,
+        )
+        await self._db.run(
+            "UPDATE contacts SET wa_id = ?, user_id = ?, name = ?, attributes = ?,"
+            " marketing_opt_in = ?, updated_at = ? WHERE id = ?",
+            (
+                link.wa_id,
+                link.user_id,
+                link.name,
+                json.dumps(link.attributes),
+                int(link.marketing_opt_in),
+                now,
+                kept.id,
+            ),
+        )
+        await self._append_consent(kept.id, link.marketing_opt_in, link.consent, now)
+        return await self._require(kept.id)
 
     async def _find(self, address: str | None) -> Contact | None:
         return None if address is None else await self.get(address)
@@ -181,7 +233,8 @@ class SqliteContactRepo(ContactRepo):
     async def consent_history(self, contact_id: int) -> list[ConsentEvent]:
         rows = await self._db.all(
             "SELECT marketing_opt_in, source, actor, note, at FROM consent_events"
-            " WHERE contact_id = ? ORDER BY id",
+            " WHERE contact_id = ?1"
+            " OR contact_id IN (SELECT id FROM contacts WHERE merged_into = ?1) ORDER BY id",
             (contact_id,),
         )
         return [
@@ -198,7 +251,7 @@ class SqliteContactRepo(ContactRepo):
     async def list(
         self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
     ) -> list[Contact]:
-        where: list[str] = ["c.id > ?"]
+        where: list[str] = ["c.id > ?", "c.merged_into IS NULL"]
         params: list[object] = [after_id or 0]
         if tag is not None:
             where.append(
