@@ -42,6 +42,8 @@ from engine.inbound.consent_rules import ConsentRules
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
+from engine.media.cache import MediaCache
+from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
 from engine.outbound.marketing_limit import MarketingLimitRetry
@@ -98,6 +100,8 @@ class Parts:
     template_sync: TemplateSync | None = None
     """Syncs the template catalogue from Meta (with ``WA_WABA_ID``); runs with the
     sending parts, and ``POST /api/v1/templates/sync`` uses it in every process."""
+    media: MediaService | None = None
+    """Media from and to the Graph API, with its disk cache (the console's)."""
 
 
 def sender_config(settings: Settings) -> SenderConfig:
@@ -195,6 +199,16 @@ async def assemble(
             access_token=settings.wa_access_token or SIMULATOR_TOKEN,
             timeout_seconds=settings.outbound_http_timeout_seconds,
         )
+        media = MediaService(
+            http,
+            MediaCache(
+                settings.media_cache_dir,
+                max_bytes=int(settings.media_cache_max_mb * 1024 * 1024),
+            ),
+            graph_base=settings.graph_base,
+            api_version=settings.wa_api_version,
+            access_token=settings.wa_access_token or SIMULATOR_TOKEN,
+        )
         outbound_metrics = OutboundMetrics(metrics.registry)
         secret = await ensure_callback_secret(store, settings.callback_secret)
         sender = Sender(
@@ -262,6 +276,7 @@ async def assemble(
             ),
             conversation_handler=conversation_handler or bot,
             template_sync=template_sync,
+            media=media,
         )
         await _start_background(parts, stack)
         yield parts

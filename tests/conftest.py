@@ -36,6 +36,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "API_TOKEN": API_TOKEN,
         "TEMPLATES_FILE": FIXTURES / "templates.yaml",
         "FLOWS_DIR": ROOT / "flows",
+        "MEDIA_CACHE_DIR": tmp_path / "media-cache",
         # No sender unless a test serves the app where the built-in simulator expects it
         # (tests/outbound_support.py start_outbound): queued rows stay queued.
         "OUTBOUND_WORKER": False,

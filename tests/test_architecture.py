@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "store": 2,
     # the wire format, spoken by inbound and outbound alike
     "whatsapp": 3,
+    "media": 3,  # media on the Graph API and its disk cache
     "outbound": 4,
     "inbound": 5,
     # the engine parts

@@ -73,3 +73,36 @@ async def test_a_customer_known_by_a_user_id_only_end_to_end(
     assert statuses
     assert all(h["details"].get("recipient_user_id") == user_id for h in statuses)
     assert not any("recipient_id" in h["details"] for h in statuses)
+
+
+async def test_a_customer_sends_a_document_the_console_then_serves(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    clock: FrozenClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from engine.devtools.simulator import SIMULATOR
+    from tests.desk import messages_of, store_of
+
+    outbound = await start_outbound(aiohttp_client, tmp_path, clock)
+    settings = outbound.app[SETTINGS]
+    receipt = tmp_path / "receipt.pdf"
+    receipt.write_bytes(b"%PDF-1.4 receipt")
+    code = await customer_says(
+        settings, "my receipt", "16505551234", "Ann", wait=0.5, document=receipt
+    )
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "you (16505551234): [document receipt.pdf] my receipt"
+    )
+    [message] = [
+        m
+        for m in await messages_of(store_of(outbound.client), "16505551234")
+        if m.direction == "inbound"
+    ]
+    assert message.payload is not None
+    document = message.payload["document"]
+    assert (document["filename"], document["caption"]) == ("receipt.pdf", "my receipt")
+    stored = outbound.app[SIMULATOR].media(document["id"])
+    assert stored is not None
+    assert (stored.content, stored.mime_type) == (b"%PDF-1.4 receipt", "application/pdf")

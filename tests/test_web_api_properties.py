@@ -97,7 +97,12 @@ async def seed(client: Client) -> Known:
     assert response.status == 202, await response.text()
     message = await response.json()
     return Known(
-        values={"contact": CONTACT, "name": "order_update", "language": "en_US"},
+        values={
+            "contact": CONTACT,
+            "name": "order_update",
+            "language": "en_US",
+            "shortcut": "hours",
+        },
         ids={
             "/api/v1/sequences": sequence["id"],
             "/api/v1/broadcasts": broadcast["id"],

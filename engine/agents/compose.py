@@ -28,7 +28,7 @@ from engine.agents.refusals import (
 )
 from engine.models.agent import Agent, ComposeRecord, Confirmation
 from engine.models.contact import Contact
-from engine.models.content import TemplateContent, TextContent
+from engine.models.content import MediaContent, TemplateContent, TextContent
 from engine.models.message import Channel, Message
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue
@@ -70,7 +70,7 @@ def confirmation_reason(contact: Contact, category: TemplateCategory) -> str | N
 @dataclass(frozen=True, slots=True)
 class ComposeRequest:
     agent: Agent
-    content: TextContent | TemplateContent
+    content: TextContent | TemplateContent | MediaContent
     confirm_opted_out: bool = False
 
 

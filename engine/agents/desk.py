@@ -12,7 +12,7 @@ from engine.agents.refusals import UnknownAgent, UnknownFlow
 from engine.contacts.directory import require_contact
 from engine.models.agent import Agent
 from engine.models.contact import Contact
-from engine.models.content import TemplateContent, TextContent
+from engine.models.content import MediaContent, TemplateContent, TextContent
 from engine.models.conversation import Conversation
 from engine.store import Store, Tx
 
@@ -28,7 +28,7 @@ async def compose_as(
     store: Store,
     address: str,
     email: str,
-    content: TextContent | TemplateContent,
+    content: TextContent | TemplateContent | MediaContent,
     *,
     confirm_opted_out: bool,
     now: datetime,

@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     )
     api_token: str | None = Field(default=None, alias="API_TOKEN")
     flows_dir: Path = Field(default=Path("flows"), alias="FLOWS_DIR")
+    # Media customers send and agents send, as the console shows them.
+    media_cache_dir: Path = Field(default=Path("media-cache"), alias="MEDIA_CACHE_DIR")
+    media_cache_max_mb: float = Field(default=500.0, gt=0, alias="MEDIA_CACHE_MAX_MB")
+    media_upload_max_mb: float = Field(default=16.0, gt=0, le=100, alias="MEDIA_UPLOAD_MAX_MB")
     templates_file: Path | None = Field(
         default=Path("fixtures/templates.yaml"), alias="TEMPLATES_FILE"
     )

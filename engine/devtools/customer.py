@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import mimetypes
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -94,6 +96,56 @@ def text_notification(
     }
 
 
+def media_notification(
+    kind: str,
+    media: dict[str, Any],
+    *,
+    sender: str,
+    name: str,
+    phone_number_id: str,
+    caption: str | None = None,
+    filename: str | None = None,
+    at: float | None = None,
+) -> dict[str, Any]:
+    """Meta's notification of a customer's image or document: the media object carries
+    the id the Graph API serves it under, its MIME type and sha256.
+
+    >>> note = media_notification("document", {"id": "7", "mime_type": "application/pdf",
+    ...     "sha256": "ab"}, sender="16505551234", name="Ann", phone_number_id="1",
+    ...     filename="invoice.pdf")
+    >>> note["entry"][0]["changes"][0]["value"]["messages"][0]["document"]
+    {'id': '7', 'mime_type': 'application/pdf', 'sha256': 'ab', 'filename': 'invoice.pdf'}
+    """
+    note = text_notification("", sender=sender, name=name, phone_number_id=phone_number_id, at=at)
+    message = note["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["text"]
+    message["type"] = kind
+    detail = {k: media[k] for k in ("id", "mime_type", "sha256")}
+    if caption:
+        detail["caption"] = caption
+    if filename and kind == "document":
+        detail["filename"] = filename
+    message[kind] = detail
+    return note
+
+
+async def upload_customer_media(
+    http: aiohttp.ClientSession, base: str, path: Path, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Hand the simulator a file the customer sends (as Meta holds it); its id, MIME
+    type and sha256."""
+    form = aiohttp.FormData()
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    form.add_field(
+        "file", await asyncio.to_thread(path.read_bytes), filename=path.name, content_type=mime
+    )
+    async with http.post(f"{base}/simulator/customer-media", data=form, headers=headers) as got:
+        if got.status != 201:
+            raise SystemExit(f"the simulator did not take {path}: {got.status} {await got.text()}")
+        stored: dict[str, Any] = await got.json()
+        return stored
+
+
 def describe(sent: dict[str, Any]) -> list[str]:
     """How a send body reads to the customer, in a line or two."""
     body = sent.get("body") or {}
@@ -123,26 +175,43 @@ async def customer_says(
     *,
     wait: float = REPLY_WAIT_SECONDS,
     api_token: str | None = None,
+    image: Path | None = None,
+    document: Path | None = None,
 ) -> int:
-    """Post the message, then print the replies that reach the simulator within ``wait``
-    (read with ``api_token``, by default the settings' ``API_TOKEN``)."""
+    """Post the message (an image or a document, with ``text`` as its caption, when one
+    is given), then print the replies that reach the simulator within ``wait`` (read
+    with ``api_token``, by default the settings' ``API_TOKEN``)."""
     base = settings.base_url
     token = api_token or settings.api_token or ""
-    note = text_notification(
-        text, sender=sender, name=name, phone_number_id=settings.wa_phone_number_id
-    )
-    raw = json.dumps(note).encode()
-    headers = {"Content-Type": "application/json"}
-    if settings.wa_app_secret:
-        headers[HEADER] = sign(raw, settings.wa_app_secret)
     inspect = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        attached = image or document
+        if attached is not None:
+            media = await upload_customer_media(http, base, attached, inspect)
+            note = media_notification(
+                "image" if image else "document",
+                media,
+                sender=sender,
+                name=name,
+                phone_number_id=settings.wa_phone_number_id,
+                caption=text or None,
+                filename=attached.name,
+            )
+        else:
+            note = text_notification(
+                text, sender=sender, name=name, phone_number_id=settings.wa_phone_number_id
+            )
+        raw = json.dumps(note).encode()
+        headers = {"Content-Type": "application/json"}
+        if settings.wa_app_secret:
+            headers[HEADER] = sign(raw, settings.wa_app_secret)
         seen = await _received(http, base, sender, inspect)
         async with http.post(f"{base}/webhook", data=raw, headers=headers) as answer:
             if answer.status != 200:
                 print(f"the webhook answered {answer.status}: {await answer.text()}")
                 return 1
-        print(f"you ({sender}): {text}")
+        label = f"[{'image' if image else 'document'} {attached.name}] " if attached else ""
+        print(f"you ({sender}): {label}{text}")
         deadline = time.monotonic() + wait
         shown = len(seen)
         last_at: float | None = None  # when the last reply arrived
@@ -190,7 +259,15 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"public_url": args.server.rstrip("/")})
     try:
         return asyncio.run(
-            customer_says(settings, args.text, args.sender, args.name, api_token=args.api_token)
+            customer_says(
+                settings,
+                args.text,
+                args.sender,
+                args.name,
+                api_token=args.api_token,
+                image=args.image,
+                document=args.document,
+            )
         )
     except aiohttp.ClientConnectionError as error:
         print(f"cannot reach {settings.base_url}: {error}; is `python webhook_server.py` running?")
@@ -201,7 +278,12 @@ def add_command(commands: Any) -> None:
     says = commands.add_parser(
         "customer-says", help="write to the running server as a customer and show the answer"
     )
-    says.add_argument("text", help="what the customer writes, e.g. hi")
+    says.add_argument(
+        "text", nargs="?", default="", help="what the customer writes, e.g. hi (a caption)"
+    )
+    attach = says.add_mutually_exclusive_group()
+    attach.add_argument("--image", type=Path, help="send this image (JPEG or PNG)")
+    attach.add_argument("--document", type=Path, help="send this document, e.g. a PDF")
     says.add_argument("--from", dest="sender", default="16505551234", help="their wa_id")
     says.add_argument(
         "--user-id",

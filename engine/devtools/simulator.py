@@ -87,6 +87,9 @@ ASYNC_CODES = frozenset({131026, MARKETING_STOPPED, 131049, WINDOW_CLOSED})
 
 _NOT_FOUND_CODES = frozenset({132001})
 
+MAX_MEDIA_BYTES = 100 * 1024 * 1024
+"""The largest file it takes (Meta's limit for documents)."""
+
 
 class FailureRule(BaseModel):
     """``POST /simulator/failures`` body."""
@@ -159,6 +162,30 @@ class Received:
             "endpoint": self.endpoint,
             "body": body,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMedia:
+    id: str
+    content: bytes
+    mime_type: str
+    filename: str | None
+    sha256: str
+
+    def about(self, url: str) -> dict[str, Any]:
+        """What ``GET /{media-id}`` answers."""
+        return {
+            "messaging_product": "whatsapp",
+            "url": url,
+            "mime_type": self.mime_type,
+            "sha256": self.sha256,
+            "file_size": len(self.content),
+            "id": self.id,
+        }
+
+
+# Media ids are long digit strings at Meta.
+_MEDIA_IDS = itertools.count(int(time.time() * 1000) * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +262,7 @@ class Simulator:
         """The account's templates, served as Meta's message_templates."""
         self.marketing_onboarded = True
         """Whether the business is onboarded to the Marketing Messages API."""
+        self._media: dict[str, StoredMedia] = {}
 
     # -- lifetime -----------------------------------------------------------------
 
@@ -298,6 +326,30 @@ class Simulator:
             if active.left <= 0:
                 rules.pop(0)
         return active.rule
+
+    # -- media ----------------------------------------------------------------------
+
+    def add_media(self, content: bytes, *, mime_type: str, filename: str | None) -> StoredMedia:
+        """Keep a file as Meta keeps what a customer sends or a business uploads."""
+        media = StoredMedia(
+            id=str(next(_MEDIA_IDS)),
+            content=content,
+            mime_type=mime_type,
+            filename=filename,
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+        self._media[media.id] = media
+        return media
+
+    def media(self, media_id: str) -> StoredMedia | None:
+        return self._media.get(media_id)
+
+    def authorized(self, authorization: str | None) -> bool:
+        """Whether a Graph API call carries the access token (any, when none is set)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        return not self._access_token or hmac.compare_digest(token, self._access_token)
 
     # -- the Cloud API ------------------------------------------------------------
 
@@ -752,6 +804,20 @@ async def send_marketing_message(request: web.Request) -> web.Response:
     return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
 
 
+def _unauthorized() -> web.Response:
+    answer = graph_error(190, status=401, message="Error validating access token")
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
+def _media_not_found(media_id: str) -> web.Response:
+    answer = graph_error(
+        100,
+        subcode=33,
+        message=f"Unsupported get request. Object with ID '{media_id}' does not exist",
+    )
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
 @routes.get(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{waba_id}/message_templates")
 async def message_templates(request: web.Request) -> web.Response:
     simulator = request.app[SIMULATOR]
@@ -837,6 +903,85 @@ async def set_marketing_messages(request: web.Request) -> web.Response:
         return _invalid(error)
     request.app[SIMULATOR].marketing_onboarded = wanted.onboarded
     return web.json_response(wanted.model_dump())
+
+
+@routes.post(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{phone_number_id}/media")
+async def upload_media(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR]
+    if not simulator.authorized(request.headers.get("Authorization")):
+        return _unauthorized()
+    stored = await _read_media_form(request)
+    if stored is None:
+        answer = graph_error(100, message="Param file must be a file with a valid mime type")
+        return web.Response(
+            status=answer.status, body=answer.body, content_type=answer.content_type
+        )
+    return web.json_response({"id": stored.id})
+
+
+@routes.get(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{media_id:\d+}")
+async def media_url(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR]
+    if not simulator.authorized(request.headers.get("Authorization")):
+        return _unauthorized()
+    media = simulator.media(request.match_info["media_id"])
+    if media is None:
+        return _media_not_found(request.match_info["media_id"])
+    url = f"{request.url.origin()}{SIMULATOR_PREFIX}/media-download/{media.id}"
+    return web.json_response(media.about(url))
+
+
+@routes.get(SIMULATOR_PREFIX + r"/media-download/{media_id:\d+}")
+async def download_media(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR]
+    if not simulator.authorized(request.headers.get("Authorization")):
+        return _unauthorized()
+    media = simulator.media(request.match_info["media_id"])
+    if media is None:
+        return _media_not_found(request.match_info["media_id"])
+    return web.Response(body=media.content, content_type=media.mime_type)
+
+
+@routes.post(SIMULATOR_PREFIX + "/customer-media")
+@_controlled
+async def customer_media(request: web.Request) -> web.Response:
+    """A file a customer is about to send (``customer-says --image``): the simulator keeps
+    it, as Meta does, and answers the id the message notification carries."""
+    stored = await _read_media_form(request)
+    if stored is None:
+        return web.json_response(
+            {"error": {"code": "invalid_request", "message": "file: send a file"}}, status=422
+        )
+    return web.json_response(
+        {"id": stored.id, "mime_type": stored.mime_type, "sha256": stored.sha256}, status=201
+    )
+
+
+async def _read_media_form(request: web.Request) -> StoredMedia | None:
+    """The ``file`` (and ``type``) of a multipart upload, read part by part: the app's
+    body limit (``client_max_size``) is for whole-body reads, files may be larger."""
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError):
+        return None
+    content: bytes | None = None
+    mime = filename = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, aiohttp.BodyPartReader):
+            continue
+        if part.name == "file":
+            content = await part.read()
+            filename = part.filename
+            mime = mime or part.headers.get("Content-Type")
+            if len(content) > MAX_MEDIA_BYTES:
+                return None
+        elif part.name == "type":
+            mime = (await part.text()).strip() or mime
+    if content is None:
+        return None
+    return request.app[SIMULATOR].add_media(
+        content, mime_type=mime or "application/octet-stream", filename=filename
+    )
 
 
 @routes.get(SIMULATOR_PREFIX + "/messages")

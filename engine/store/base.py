@@ -28,6 +28,7 @@ from engine.store.campaign_work import CampaignWorkRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.desk import DeskRepo
+from engine.store.desk_work import AssignmentRepo, DeskLogRepo, SavedReplyRepo, SearchRepo
 from engine.store.flow_sessions import FlowSessionRepo
 from engine.store.inbound import InboundRepo
 from engine.store.messages import MessageRepo
@@ -51,6 +52,11 @@ class Tx(ABC):
     # Agents: accounts and sessions; the agents' desk.
     agents: AgentRepo
     desk: DeskRepo
+    # The desk's day: assignment, private notes, saved replies, search.
+    assignments: AssignmentRepo
+    desk_log: DeskLogRepo
+    saved_replies: SavedReplyRepo
+    search: SearchRepo
     # Bot flows.
     flow_sessions: FlowSessionRepo
     # Inbound: hand-offs to the conversation handler, early statuses.

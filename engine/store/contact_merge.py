@@ -33,6 +33,8 @@ _TEMPLATE: tuple[str, ...] = (
         _MOVE.format(table=table, kept="{kept}", merged="{merged}")
         for table in ("messages", "inbound_handoffs", "flow_handoffs", "conversation_events")
     ),
+    # The agents' notes and assignments follow the person.
+    _MOVE.format(table="desk_entries", kept="{kept}", merged="{merged}"),
     "INSERT INTO contact_tags (contact_id, tag) SELECT {kept}, tag FROM contact_tags"
     " WHERE contact_id = {merged} ON CONFLICT DO NOTHING",
     _LEFT_OVER.format(table="contact_tags", merged="{merged}"),

@@ -20,6 +20,7 @@ from engine.web import (
     broadcasts,
     contacts,
     conversations,
+    desk_work,
     flows,
     health,
     messages,
@@ -43,6 +44,7 @@ from engine.web.keys import (
     FLOW_RESTARTER,
     HEALTH,
     INGEST_SETTINGS,
+    MEDIA,
     METRICS,
     SENDER,
     SETTINGS,
@@ -83,6 +85,7 @@ def create_app(
     routes = (
         *(health, webhook, contacts, templates, messages, flows, agents, conversations),
         *(broadcasts, sequences),
+        desk_work,
     )
     for module in routes:
         app.add_routes(module.routes)
@@ -130,6 +133,8 @@ async def _parts(app: web.Application) -> AsyncIterator[None]:
             app[BOT_HANDLER] = parts.bot
         app[DISPATCHER] = parts.dispatcher
         app[INGEST_SETTINGS] = parts.ingest
+        if parts.media is not None:
+            app[MEDIA] = parts.media
         if parts.simulator is not None:
             app[SIMULATOR] = parts.simulator
             # What it received (one-time codes too) and failure injection: API token holders.

@@ -13,6 +13,7 @@ from engine.flows.library import FlowLibrary
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
+from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackDispatcher
 from engine.outbound.sender import Sender
@@ -46,3 +47,5 @@ CALLBACK_SECRET = web.AppKey("callback_secret", str)
 CAMPAIGNS = web.AppKey("campaigns", CampaignWorker)
 # Templates: syncs the catalogue from Meta; unset without WA_WABA_ID.
 TEMPLATE_SYNC = web.AppKey("template_sync", TemplateSync)
+# Media: fetched from and uploaded to the Graph API, cached on disk (the console's).
+MEDIA = web.AppKey("media", MediaService)

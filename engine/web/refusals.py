@@ -16,6 +16,7 @@ from engine.agents.refusals import (
     UnknownFlow,
 )
 from engine.agents.view import notice_json
+from engine.agents.work_refusals import InvalidField, NotAllowed, NotFound
 from engine.campaigns.refusals import (
     AlreadyEnrolled,
     BroadcastNotFound,
@@ -34,6 +35,8 @@ _DESK_STATUS: dict[type[DeskError], int] = {
     ConfirmationRequired: 409,
     FreeTextOutsideWindow: 422,
     InvalidTemplate: 422,
+    NotAllowed: 403,
+    NotFound: 404,
 }
 
 
@@ -83,7 +86,7 @@ def desk_refusal(error: DeskError) -> ApiError:
     notices = [notice_json(n) for n in error.notices]
     if isinstance(error, UnknownAgent):
         return invalid("agent", error.message)
-    if isinstance(error, UnknownFlow):
+    if isinstance(error, UnknownFlow | InvalidField):
         return invalid(error.field, error.field_message)
     if isinstance(error, InvalidTemplate):
         return invalid(error.field, error.field_message, notices=notices)

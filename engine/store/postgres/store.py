@@ -32,6 +32,12 @@ from engine.store.postgres.contacts import PgContactRepo
 from engine.store.postgres.conversations import PgConversationRepo
 from engine.store.postgres.db import PgDb, init_connection
 from engine.store.postgres.desk import PgDeskRepo
+from engine.store.postgres.desk_work import (
+    PgAssignmentRepo,
+    PgDeskLogRepo,
+    PgSavedReplyRepo,
+    PgSearchRepo,
+)
 from engine.store.postgres.flow_sessions import PgFlowSessionRepo
 from engine.store.postgres.inbound import PgInboundRepo
 from engine.store.postgres.listener import Listener, notify_sql
@@ -82,6 +88,10 @@ class PgTx(Tx):
         # Agents.
         self.agents = PgAgentRepo(db, clock)
         self.desk = PgDeskRepo(db, clock)
+        self.assignments = PgAssignmentRepo(db)
+        self.desk_log = PgDeskLogRepo(db)
+        self.saved_replies = PgSavedReplyRepo(db)
+        self.search = PgSearchRepo(db)
         # Bot flows.
         self.flow_sessions = PgFlowSessionRepo(db)
         # Inbound.

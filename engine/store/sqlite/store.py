@@ -40,6 +40,12 @@ from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db, WriterDb
 from engine.store.sqlite.desk import SqliteDeskRepo
+from engine.store.sqlite.desk_work import (
+    SqliteAssignmentRepo,
+    SqliteDeskLogRepo,
+    SqliteSavedReplyRepo,
+    SqliteSearchRepo,
+)
 from engine.store.sqlite.flow_sessions import SqliteFlowSessionRepo
 from engine.store.sqlite.inbound import SqliteInboundRepo
 from engine.store.sqlite.messages import SqliteMessageRepo
@@ -70,6 +76,10 @@ class SqliteTx(Tx):
         # Agents.
         self.agents = SqliteAgentRepo(db, clock)
         self.desk = SqliteDeskRepo(db, clock)
+        self.assignments = SqliteAssignmentRepo(db)
+        self.desk_log = SqliteDeskLogRepo(db)
+        self.saved_replies = SqliteSavedReplyRepo(db)
+        self.search = SqliteSearchRepo(db)
         # Bot flows.
         self.flow_sessions = SqliteFlowSessionRepo(db)
         # Inbound.

@@ -18,6 +18,7 @@ from engine.web.console.auth import (
     is_public,
     wants_json,
 )
+from engine.web.console.media import MEDIA_PREFIX
 from engine.web.console.render import SECURITY_HEADERS, render
 from engine.web.error_answers import Handler
 
@@ -38,6 +39,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         if is_public(path):
             return await handler(request)
         session = await current_session(request)
+        if session is None and path.startswith(MEDIA_PREFIX):
+            # Customers' files: nothing, not even a sign-in page, says one exists.
+            raise ConsoleRefusal(404, "not_found", "Not found.")
         if session is None:
             if wants_json(request):
                 raise ConsoleRefusal(

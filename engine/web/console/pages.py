@@ -48,6 +48,7 @@ from engine.web.console.auth import (
     sign_in,
     start_session,
 )
+from engine.web.console.desk_work import DeskPanel, desk_panel
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.error_answers import ApiError
 from engine.web.forwarded import client_address
@@ -234,6 +235,7 @@ async def console_page(
     if address is not None:
         await mark_read(request, address)
     selected: Selected | None = None
+    panel: DeskPanel | None = None
     async with request.app[STORE].read() as tx:
         lists = await lists_for(tx, agent)
         agents = {a.email: a.name for a in await tx.agents.all()}
@@ -251,6 +253,7 @@ async def console_page(
                 consent=await tx.contacts.consent_history(contact.id),
                 templates=template_groups(contact, await tx.templates.list()),
             )
+            panel = await desk_panel(tx, contact)
     return render(
         request,
         "console.html",
@@ -263,6 +266,7 @@ async def console_page(
         agent_names=agents,
         flash=flash,
         Owner=Owner,
+        desk=panel,
     )
 
 

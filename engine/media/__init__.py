@@ -1,0 +1,2 @@
+"""Media the customer sends and agents send: fetched from and uploaded to the Graph
+API, kept in a size-capped disk cache."""
