@@ -38,10 +38,12 @@ from engine.devtools.simulator import SIMULATOR_TOKEN, Simulator
 from engine.flows.bot import BotHandler
 from engine.flows.integrations import AiohttpCaller
 from engine.flows.library import FlowLibrary
+from engine.inbound.consent_intent import IntentSettings
 from engine.inbound.consent_rules import ConsentRules
 from engine.inbound.dispatcher import Dispatcher
 from engine.inbound.handoff import ConversationHandler
 from engine.inbound.ingest import IngestSettings
+from engine.inbound.intent.choose import build_detector
 from engine.media.cache import MediaCache
 from engine.media.graph import MediaService
 from engine.metrics import Metrics
@@ -155,6 +157,10 @@ def ingest_settings(settings: Settings) -> IngestSettings:
         ),
         default_opt_in=settings.default_marketing_opt_in,
         marketing_limit=marketing_limit(settings),
+        intent=IntentSettings(
+            detector=build_detector(settings.consent_intent_detector),
+            ask_again_after=timedelta(days=settings.consent_intent_ask_again_days),
+        ),
     )
 
 

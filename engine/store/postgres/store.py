@@ -28,6 +28,7 @@ from engine.store.postgres.agents import PgAgentRepo
 from engine.store.postgres.broadcasts import PgBroadcastRepo
 from engine.store.postgres.callbacks import PgCallbackRepo
 from engine.store.postgres.campaign_work import PgCampaignWorkRepo
+from engine.store.postgres.consent_intents import PgConsentIntentRepo
 from engine.store.postgres.contacts import PgContactRepo
 from engine.store.postgres.conversations import PgConversationRepo
 from engine.store.postgres.db import PgDb, init_connection
@@ -81,6 +82,7 @@ class PgTx(Tx):
     def __init__(self, db: PgDb, clock: Clock) -> None:
         self.db = db
         self.contacts = PgContactRepo(db, clock)
+        self.consent_intents = PgConsentIntentRepo(db)
         self.conversations = PgConversationRepo(db, clock)
         self.messages = PgMessageRepo(db)
         self.settings = PgSettingRepo(db)

@@ -36,6 +36,7 @@ from engine.store.sqlite.agents import SqliteAgentRepo
 from engine.store.sqlite.broadcasts import SqliteBroadcastRepo
 from engine.store.sqlite.callbacks import SqliteCallbackRepo
 from engine.store.sqlite.campaign_work import SqliteCampaignWorkRepo
+from engine.store.sqlite.consent_intents import SqliteConsentIntentRepo
 from engine.store.sqlite.contacts import SqliteContactRepo
 from engine.store.sqlite.conversations import SqliteConversationRepo
 from engine.store.sqlite.db import Db, WriterDb
@@ -69,6 +70,7 @@ class SqliteTx(Tx):
     def __init__(self, db: Db, clock: Clock) -> None:
         self.db = db
         self.contacts = SqliteContactRepo(db, clock)
+        self.consent_intents = SqliteConsentIntentRepo(db)
         self.conversations = SqliteConversationRepo(db, clock)
         self.messages = SqliteMessageRepo(db)
         self.settings = SqliteSettingRepo(db)

@@ -49,6 +49,7 @@ from engine.web.console.auth import (
     start_session,
 )
 from engine.web.console.desk_work import DeskPanel, desk_panel
+from engine.web.console.intent_suggestion import Suggestion, load_suggestion
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.error_answers import ApiError
 from engine.web.forwarded import client_address
@@ -82,6 +83,7 @@ class Selected:
     view: ConversationView
     consent: list[ConsentEvent]
     templates: list[tuple[TemplateCategory, list[TemplateChoice]]]
+    suggestion: Suggestion | None = None
 
     @property
     def timeline(self) -> list[tuple[str, MessageView | ConversationEvent]]:
@@ -248,10 +250,12 @@ async def console_page(
                     status=404,
                     message=f"There is no conversation with {address}.",
                 )
+            consent = await tx.contacts.consent_history(contact.id)
             selected = Selected(
                 view=await load_view(tx, contact, now=now),
-                consent=await tx.contacts.consent_history(contact.id),
+                consent=consent,
                 templates=template_groups(contact, await tx.templates.list()),
+                suggestion=await load_suggestion(tx, contact, consent),
             )
             panel = await desk_panel(tx, contact)
     return render(
