@@ -15,7 +15,7 @@ from engine.clock import FrozenClock
 from engine.models.contact import ConsentSource
 from engine.store import Tx
 from engine.web.keys import STORE
-from engine.web.messages import iso
+from engine.web.wire import iso
 from tests.campaign_support import (
     NEW_ARRIVALS,
     ORDER_UPDATE,

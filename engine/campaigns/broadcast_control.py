@@ -18,7 +18,7 @@ from engine.models.campaign import AttributeCondition, AudienceSpec, Broadcast
 from engine.models.content import TemplateContent
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import TemplateProblem
-from engine.store import Store, Tx
+from engine.store import AlreadyExists, Store, Tx
 from engine.store.broadcasts import RecipientRow
 from engine.store.messages import BillingLine
 
@@ -114,19 +114,40 @@ async def preview_broadcast(store: Store, asked: BroadcastRequest, *, now: datet
         return await _count(tx, asked, now=now, check_numbers=True)
 
 
+async def _made_with(store: Store, idempotency_key: str) -> Broadcast | None:
+    async with store.read() as tx:
+        made = await tx.broadcasts.by_request(idempotency_key)
+        return None if made is None else await tx.broadcasts.get(made)
+
+
 async def create_broadcast(
-    store: Store, asked: BroadcastRequest, *, name: str, send_at: datetime | None, now: datetime
+    store: Store,
+    asked: BroadcastRequest,
+    *,
+    name: str,
+    send_at: datetime | None,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> Broadcast:
     """Count the audience (a read), then store the broadcast, due at ``send_at`` (now
-    when None or a moment ago)."""
+    when None or a moment ago). A request with the ``idempotency_key`` of one that made
+    a broadcast already (a form submitted twice) answers that broadcast and makes none."""
+    if idempotency_key is not None and (made := await _made_with(store, idempotency_key)):
+        return made
     if send_at is not None and send_at < now - SEND_AT_GRACE:
         raise InvalidField("send_at", f"{_utc(send_at)} is in the past (now is {_utc(now)})")
     due = max(send_at or now, now)
     async with store.read() as tx:
         counted = await _count(tx, asked, now=now, check_numbers=False)
-    return await store.write(
-        partial(
-            broadcasts.create,
+
+    async def job(tx: Tx) -> Broadcast:
+        if idempotency_key is not None:
+            made = await tx.broadcasts.by_request(idempotency_key)
+            found = None if made is None else await tx.broadcasts.get(made)
+            if found is not None:
+                return found
+        broadcast = await broadcasts.create(
+            tx,
             name=name,
             content=asked.template,
             category=counted.category,
@@ -137,7 +158,18 @@ async def create_broadcast(
             counted=counted.preview,
             now=now,
         )
-    )
+        if idempotency_key is not None:
+            # The unique key is the guard: of two submits at once, one commits.
+            await tx.broadcasts.remember_request(idempotency_key, broadcast.id)
+        return broadcast
+
+    try:
+        return await store.write(job)
+    except AlreadyExists:
+        assert idempotency_key is not None  # nothing else in the job is unique
+        made = await _made_with(store, idempotency_key)
+        assert made is not None
+        return made
 
 
 async def newest_broadcasts(store: Store, *, before: str | None, limit: int) -> list[Broadcast]:

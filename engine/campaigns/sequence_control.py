@@ -244,6 +244,20 @@ async def enrolment_record(store: Store, sequence_id: str, address: str) -> Enro
         return await record(tx, sequence, enrolment, contact)
 
 
+async def newest_enrolments(
+    store: Store, sequence_id: str, *, limit: int
+) -> tuple[MessageSequence, list[EnrolmentRecord]]:
+    """The sequence and its latest enrolments, each with every step's record."""
+    async with store.read() as tx:
+        sequence = await require_sequence(tx, sequence_id)
+        found = []
+        for enrolment in await tx.sequences.newest_enrolments(sequence_id, limit=limit):
+            contact = await tx.contacts.get_by_id(enrolment.contact_id)
+            if contact is not None:
+                found.append(await record(tx, sequence, enrolment, contact))
+        return sequence, found
+
+
 async def unenrol_contact(
     store: Store, sequence_id: str, address: str, *, now: datetime
 ) -> EnrolmentRecord:

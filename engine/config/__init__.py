@@ -14,6 +14,7 @@ import importlib.util
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
@@ -141,6 +142,11 @@ class Settings(BaseSettings):
     # Contacts and consent.
     default_marketing_opt_in: bool = Field(default=True, alias="DEFAULT_MARKETING_OPT_IN")
     default_region: str = Field(default="US", alias="DEFAULT_REGION")
+    business_timezone: str = Field(
+        default="UTC",
+        alias="BUSINESS_TIMEZONE",
+        description="IANA zone the marketers' console reads and writes send times in",
+    )
 
     # Server.
     host: str = Field(default="127.0.0.1", alias="HOST")
@@ -338,6 +344,17 @@ class Settings(BaseSettings):
                 "'model' needs the intent-model extra: pip install torch==2.13.0, "
                 "then pip install 'optinflow[intent-model]'"
             )
+        return value
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name, e.g. Europe/Madrid)"
+            ) from None
         return value
 
     @field_validator("database_url")

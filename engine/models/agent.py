@@ -13,6 +13,7 @@ from engine.models.conversation import Owner
 class AgentRole(StrEnum):
     AGENT = "agent"
     ADMIN = "admin"  # may also release conversations other agents own
+    MARKETER = "marketer"  # broadcasts, sequences, contacts and reports; no conversations
 
 
 class Agent(BaseModel):

@@ -106,6 +106,15 @@ class BroadcastRepo(ABC):
     async def get(self, broadcast_id: str) -> Broadcast | None: ...
 
     @abstractmethod
+    async def remember_request(self, idempotency_key: str, broadcast_id: str) -> None:
+        """Keep the key of the request that made the broadcast; :class:`AlreadyExists`
+        when a broadcast was made with the key already (a unique constraint)."""
+
+    @abstractmethod
+    async def by_request(self, idempotency_key: str) -> str | None:
+        """The id of the broadcast made with ``idempotency_key``, if any."""
+
+    @abstractmethod
     async def newest(self, *, before: str | None = None, limit: int = 100) -> list[Broadcast]:
         """Newest first; ``before`` is the last id of the previous page."""
 

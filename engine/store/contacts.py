@@ -92,6 +92,17 @@ class ImportedContact:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactSearch:
+    """Which contacts to list: ``text`` is part of a name (any case) or of a number."""
+
+    text: str | None = None
+    tag: str | None = None
+    opted_in: bool | None = None
+    after_id: int | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class ImportCounts:
     created: int
     updated: int
@@ -150,6 +161,10 @@ class ContactRepo(ABC):
         """The ledger of one contact, oldest first."""
 
     @abstractmethod
+    async def search(self, where: ContactSearch) -> list[Contact]:
+        """Contacts matching ``where`` in creation order, after the ``after_id`` cursor."""
+
+    @abstractmethod
     async def list(
         self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100
     ) -> list[Contact]:
@@ -163,3 +178,12 @@ class ContactRepo(ABC):
         Tags are added to the ones a contact has. A new contact's opt-in is
         :func:`~engine.models.contact.opt_in_of_new_contact`; opt-in is written as
         :meth:`create` and :meth:`set_opt_in` write it, ledger entry included."""
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a LIKE pattern's literal part (escape character ``\\``).
+
+    >>> like_escape("50%_off")
+    '50\\\\%\\\\_off'
+    """
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

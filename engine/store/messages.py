@@ -48,6 +48,7 @@ class MessageFilter:
     since: datetime | None = None
     until: datetime | None = None
     contact_id: int | None = None
+    failure_code: str | None = None
     limit: int = 1000
     after_id: str | None = None
 

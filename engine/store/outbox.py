@@ -36,6 +36,15 @@ from engine.store.messages import MessageFilter, PolicyInputs
 
 
 @dataclass(frozen=True, slots=True)
+class FailureCount:
+    """How many messages failed with one code, and one of their reasons."""
+
+    code: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Schedule:
     """How an enqueued message waits in the outbox."""
 
@@ -291,6 +300,11 @@ class OutboxRepo(ABC):
     @abstractmethod
     async def report(self, where: MessageFilter) -> list[ReportRow]:
         """Outbound messages matching ``where`` in creation order (``after_id`` pages)."""
+
+    @abstractmethod
+    async def failure_summary(self, where: MessageFilter) -> list[FailureCount]:
+        """The failed and skipped outbound messages matching ``where``, counted by
+        failure code, most first."""
 
     @abstractmethod
     async def report_counts(self, where: MessageFilter) -> dict[str, int]:

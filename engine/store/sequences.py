@@ -48,6 +48,10 @@ class SequenceRepo(ABC):
     async def enrolment(self, enrolment_id: str) -> Enrolment | None: ...
 
     @abstractmethod
+    async def newest_enrolments(self, sequence_id: str, *, limit: int) -> list[Enrolment]:
+        """The sequence's latest enrolments, newest first (ids sort by time)."""
+
+    @abstractmethod
     async def latest_enrolment(self, sequence_id: str, contact_id: int) -> Enrolment | None:
         """The contact's active enrolment, else their most recent one."""
 

@@ -5,56 +5,29 @@ asked, and its answers written as JSON (or a report as CSV).
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from engine.campaigns import broadcast_control as control
-from engine.campaigns.broadcast_control import BroadcastRequest
 from engine.campaigns.broadcasts import Preview
-from engine.contacts.csv_import import MAX_TAG_LENGTH
-from engine.models.campaign import AttributeCondition, Broadcast
-from engine.models.content import TemplateContent
-from engine.models.message import MessageStatus
-from engine.store.broadcasts import RecipientRow
+from engine.models.campaign import Broadcast
 from engine.web.billing import billing_json
+from engine.web.broadcast_body import (
+    BroadcastCreate,
+    BroadcastPreview,
+    broadcast_request,
+    counts_json,
+    recipient_json,
+    stream_report_csv,
+    warnings_json,
+)
 from engine.web.keys import CLOCK, STORE
-from engine.web.messages import TemplateChoice, UtcDatetime, csv_cells, iso
-from engine.web.validation import Body, ContactAddress, parse_body, parse_query
+from engine.web.validation import Body, parse_body, parse_query
+from engine.web.wire import iso
 
 routes = web.RouteTableDef()
-
-COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "deferred")
-CSV_COLUMNS = (
-    "to",
-    "message_id",
-    "status",
-    "failure_code",
-    "failure_reason",
-    "wamid",
-    "updated_at",
-)
-
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
-]
-
-
-class BroadcastPreview(Body):
-    template: TemplateChoice
-    contacts: list[ContactAddress] = Field(default_factory=list, description="wa_ids, any form")
-    tags: list[Tag] = Field(default_factory=list)
-    tags_match: Literal["any", "all"] = "any"
-    attributes: list[AttributeCondition] = Field(default_factory=list)
-    opted_in_only: bool = True
-
-
-class BroadcastCreate(BroadcastPreview):
-    name: str = Field(min_length=1, max_length=200)
-    send_at: UtcDatetime | None = None
 
 
 class ListQuery(Body):
@@ -66,19 +39,6 @@ class ReportQuery(Body):
     format: Literal["json", "csv"] = "json"
     after: int | None = Field(default=None, ge=0, description="next_after of the previous page")
     limit: int = Field(default=control.REPORT_PAGE, ge=1, le=10_000)
-
-
-def warnings_json(counted: Preview) -> list[dict[str, Any]]:
-    return [
-        {"code": warning.code, "count": warning.count, "message": warning.message}
-        for warning in counted.warnings
-    ]
-
-
-def counts_json(counts: dict[str, int]) -> dict[str, int]:
-    folded = {status: counts.get(status, 0) for status in COUNTED}
-    folded["read"] += counts.get(MessageStatus.PLAYED.value, 0)
-    return folded
 
 
 def broadcast_json(broadcast: Broadcast, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -114,35 +74,6 @@ def broadcast_json(broadcast: Broadcast, counts: dict[str, int] | None = None) -
     return document
 
 
-def recipient_json(row: RecipientRow) -> dict[str, Any]:
-    return {
-        "to": row.to,
-        "message_id": row.message_id,
-        "status": row.status.value,
-        "failure": row.failure.model_dump() if row.failure else None,
-        "wamid": row.wamid,
-        "updated_at": iso(row.updated_at),
-    }
-
-
-def recipient_csv(row: RecipientRow) -> list[Any]:
-    return csv_cells(recipient_json(row), CSV_COLUMNS)
-
-
-def _asked(body: BroadcastPreview) -> BroadcastRequest:
-    template = body.template
-    return BroadcastRequest(
-        template=TemplateContent(
-            name=template.name, language=template.language, params=tuple(template.params)
-        ),
-        contacts=body.contacts,
-        tags=body.tags,
-        tags_match=body.tags_match,
-        attributes=body.attributes,
-        opted_in_only=body.opted_in_only,
-    )
-
-
 def _broadcast_answer(found: tuple[Broadcast, dict[str, int]]) -> web.Response:
     return web.json_response(broadcast_json(*found))
 
@@ -151,7 +82,7 @@ def _broadcast_answer(found: tuple[Broadcast, dict[str, int]]) -> web.Response:
 async def preview_broadcast(request: web.Request) -> web.Response:
     body = await parse_body(request, BroadcastPreview)
     counted = await control.preview_broadcast(
-        request.app[STORE], _asked(body), now=request.app[CLOCK].now()
+        request.app[STORE], broadcast_request(body), now=request.app[CLOCK].now()
     )
     preview = counted.preview
     return web.json_response(
@@ -175,7 +106,7 @@ async def create_broadcast(request: web.Request) -> web.Response:
     body = await parse_body(request, BroadcastCreate)
     broadcast = await control.create_broadcast(
         request.app[STORE],
-        _asked(body),
+        broadcast_request(body),
         name=body.name,
         send_at=body.send_at,
         now=request.app[CLOCK].now(),
@@ -219,24 +150,7 @@ async def broadcast_report(request: web.Request) -> web.StreamResponse:
                 "billing": billing_json(await control.broadcast_billing(store, broadcast_id)),
             }
         )
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="broadcast-{broadcast_id}.csv"',
-        }
-    )
-    await response.prepare(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    async for page in control.report_pages(store, broadcast_id, after=query.after or 0):
-        for row in page:
-            writer.writerow(recipient_csv(row))
-        await response.write(buffer.getvalue().encode())
-        buffer.seek(0)
-        buffer.truncate()
-    await response.write_eof()
-    return response
+    return await stream_report_csv(request, broadcast_id, after=query.after or 0)
 
 
 @routes.post("/api/v1/broadcasts/{id}/cancel")

@@ -5,56 +5,22 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field
 
 from engine.contacts import directory
-from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError, parse_contacts_csv
+from engine.contacts.csv_import import CsvFormatError, parse_contacts_csv
 from engine.models.contact import ConsentSource, Contact, opt_in_of_new_contact
 from engine.store.contacts import Consent, NewContact
 from engine.web.addresses import contact_address
+from engine.web.contact_body import ContactCreate, ContactPatch
 from engine.web.keys import SETTINGS, STORE
 from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
-from engine.web.validation import Body, PhoneNumber, UserId, parse_body, parse_query
+from engine.web.validation import Body, parse_body, parse_query
 
 routes = web.RouteTableDef()
-
-
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
-]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
-
-
-class ContactCreate(Body):
-    wa_id: PhoneNumber | None = None
-    user_id: UserId | None = Field(
-        default=None, description="Meta's business-scoped user id, e.g. US.13491208655302741918"
-    )
-    name: Name | None = None
-    marketing_opt_in: bool | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    tags: list[Tag] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _names_someone(self) -> ContactCreate:
-        if self.wa_id is None and self.user_id is None:
-            raise ValueError("a contact needs a wa_id or a user_id")
-        return self
-
-
-class ContactPatch(Body):
-    name: Name | None = None
-    marketing_opt_in: bool | None = None
-    attributes: dict[str, Any] | None = Field(
-        default=None, description="merged into the contact's; a null value removes the key"
-    )
-    tags: list[Tag] | None = Field(default=None, description="replaces the contact's tags")
-    note: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
-        default=None, description="kept in the consent ledger with an opt-in change"
-    )
 
 
 class ContactQuery(Body):

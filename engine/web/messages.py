@@ -9,59 +9,26 @@ and change nothing.
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aiohttp import web
-from pydantic import AfterValidator, Field, HttpUrl, StringConstraints
+from pydantic import Field, HttpUrl
 
 from engine.models.content import TemplateContent, TextContent
-from engine.models.message import Channel, Message, MessageStatus
+from engine.models.message import Message, MessageStatus
 from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
 from engine.send_rules import AUTHENTICATION_TO_USER_ID, TEMPLATE_PAUSED
 from engine.store.messages import MessageFilter
-from engine.store.outbox import OutboxState, ReportRow
+from engine.store.outbox import OutboxState
 from engine.web.billing import billing_json, pricing_json
 from engine.web.error_answers import ApiError, not_found
 from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
+from engine.web.message_report import ReportQuery, report_json, stream_messages_csv
 from engine.web.validation import Body, ContactAddress, parse_body, parse_query
+from engine.web.wire import TemplateChoice, iso
 
 routes = web.RouteTableDef()
-
-REPORT_PAGE = 1000
-CSV_COLUMNS = (
-    "id",
-    "to",
-    "channel",
-    "template",
-    "template_language",
-    "status",
-    "failure_code",
-    "failure_reason",
-    "attempts",
-    "ambiguous_attempts",
-    "wamid",
-    "created_at",
-    "updated_at",
-)
-
-Param = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-
-
-class TemplateChoice(Body):
-    name: str = Field(min_length=1, max_length=512)
-    language: str = Field(min_length=2, max_length=16, examples=["en_US"])
-    params: list[Param] = Field(default_factory=list, description="body parameters {{1}}..")
 
 
 class MessageCreate(Body):
@@ -70,20 +37,6 @@ class MessageCreate(Body):
     text: str | None = Field(default=None, min_length=1, max_length=4096)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
     callback_url: HttpUrl | None = None
-
-
-class ReportQuery(Body):
-    channel: Channel | None = None
-    status: MessageStatus | None = None
-    since: UtcDatetime | None = None
-    until: UtcDatetime | None = None
-    format: Literal["json", "csv"] = "json"
-    after: str | None = Field(default=None, description="the next_after of the previous page")
-    limit: int = Field(default=REPORT_PAGE, ge=1, le=10_000)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def accepted_json(message: Message) -> dict[str, Any]:
@@ -130,37 +83,6 @@ def message_json(message: Message, state: OutboxState | None) -> dict[str, Any]:
         "created_at": iso(message.created_at),
         "updated_at": iso(message.updated_at),
     }
-
-
-def report_json(row: ReportRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "to": row.to,
-        "channel": row.channel.value if row.channel else None,
-        "template": row.template.name if row.template else None,
-        "template_language": row.template.language if row.template else None,
-        "status": row.status.value,
-        "failure": row.failure.model_dump() if row.failure else None,
-        "attempts": row.attempts,
-        "ambiguous_attempts": row.ambiguous_attempts,
-        "wamid": row.wamid,
-        "created_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at),
-    }
-
-
-def csv_cells(document: dict[str, Any], columns: tuple[str, ...]) -> list[Any]:
-    """A report row as CSV cells: ``failure`` becomes ``failure_code`` and
-    ``failure_reason``, and nothing is an empty cell."""
-    flat = dict(document)
-    failure = flat.pop("failure", None) or {}
-    flat["failure_code"] = failure.get("code")
-    flat["failure_reason"] = failure.get("reason")
-    return ["" if flat[column] is None else flat[column] for column in columns]
-
-
-def report_csv_row(row: ReportRow) -> list[Any]:
-    return csv_cells(report_json(row), CSV_COLUMNS)
 
 
 @routes.post("/api/v1/messages")
@@ -271,7 +193,7 @@ async def report_messages(request: web.Request) -> web.StreamResponse:
     )
     store = request.app[STORE]
     if query.format == "csv":
-        return await _stream_csv(request, where)
+        return await stream_messages_csv(request, where)
     async with store.read() as tx:
         rows = await tx.outbox.report(where)
         counts = await tx.outbox.report_counts(where)
@@ -284,48 +206,6 @@ async def report_messages(request: web.Request) -> web.StreamResponse:
             "billing": billing_json(billing),
         }
     )
-
-
-async def _stream_csv(request: web.Request, where: MessageFilter) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": 'attachment; filename="messages.csv"',
-        }
-    )
-    await response.prepare(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    page = MessageFilter(
-        channel=where.channel,
-        status=where.status,
-        since=where.since,
-        until=where.until,
-        after_id=where.after_id,
-        limit=REPORT_PAGE,
-    )
-    # The CSV is the whole report, read page by page so a large one never sits in memory.
-    while True:
-        async with request.app[STORE].read() as tx:
-            rows = await tx.outbox.report(page)
-        for row in rows:
-            writer.writerow(report_csv_row(row))
-        await response.write(buffer.getvalue().encode())
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < REPORT_PAGE:
-            break
-        page = MessageFilter(
-            channel=page.channel,
-            status=page.status,
-            since=page.since,
-            until=page.until,
-            after_id=rows[-1].id,
-            limit=REPORT_PAGE,
-        )
-    await response.write_eof()
-    return response
 
 
 @routes.get("/api/v1/callbacks/secret")

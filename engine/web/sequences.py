@@ -5,93 +5,30 @@ parsed, :mod:`engine.campaigns.sequence_control` asked, and its answers written 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from engine.campaigns import sequence_control as control
 from engine.campaigns.enrol_csv import parse_numbers_csv
 from engine.campaigns.sequence_control import EnrolmentRecord
-from engine.contacts.csv_import import MAX_TAG_LENGTH, CsvFormatError
-from engine.flows.model import parse_duration
+from engine.contacts.csv_import import CsvFormatError
 from engine.models.campaign import (
     EnrolmentState,
     MessageSequence,
-    SendWindow,
-    SequenceDefinition,
-    SequenceStep,
 )
-from engine.models.message import TemplateRef
 from engine.web.addresses import contact_address
 from engine.web.keys import CLOCK, SETTINGS, STORE
-from engine.web.messages import TemplateChoice, iso
+from engine.web.sequence_body import SequenceBody, TagBody
 from engine.web.uploads import IMPORT_LIMIT_BYTES, invalid_csv, read_limited
 from engine.web.validation import Body, ContactAddress, parse_body
+from engine.web.wire import iso
 
 routes = web.RouteTableDef()
-
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
-]
-
-
-class StepBody(Body):
-    delay_seconds: float | None = Field(default=None, ge=0)
-    delay: str | None = Field(default=None, description='e.g. "30s", "5m", "2h", "1d"')
-    template: TemplateChoice | None = None
-    text: str | None = Field(default=None, min_length=1, max_length=4096)
-
-    @field_validator("delay")
-    @classmethod
-    def _parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            seconds = parse_duration(value)
-            if seconds < 0:
-                raise ValueError(f"{value!r} is negative")
-        return value
-
-    @model_validator(mode="after")
-    def _one_of_each(self) -> StepBody:
-        if (self.delay_seconds is None) == (self.delay is None):
-            raise ValueError("give exactly one of delay_seconds and delay")
-        if (self.template is None) == (self.text is None):
-            raise ValueError("give exactly one of template and text")
-        return self
-
-    def step(self) -> SequenceStep:
-        seconds = self.delay_seconds if self.delay is None else parse_duration(self.delay)
-        template = self.template
-        return SequenceStep(
-            delay_seconds=seconds,
-            template=None
-            if template is None
-            else TemplateRef(
-                name=template.name, language=template.language, params=tuple(template.params)
-            ),
-            text=self.text,
-        )
-
-
-class SequenceBody(Body):
-    name: str = Field(min_length=1, max_length=200)
-    steps: list[StepBody] = Field(min_length=1, max_length=100)
-    send_window: SendWindow | None = Field(
-        default=None, description='local hours, e.g. {"start": "09:00", "end": "18:00"}'
-    )
-
-    def definition(self) -> SequenceDefinition:
-        return SequenceDefinition(
-            steps=tuple(step.step() for step in self.steps), send_window=self.send_window
-        )
 
 
 class EnrolBody(Body):
     wa_id: ContactAddress
-
-
-class TagBody(Body):
-    tag: Tag
 
 
 def sequence_json(sequence: MessageSequence) -> dict[str, Any]:

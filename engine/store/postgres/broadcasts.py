@@ -26,6 +26,7 @@ from engine.store.broadcasts import (
     GuardSample,
     RecipientRow,
 )
+from engine.store.failures import AlreadyExists
 from engine.store.postgres.db import PgDb
 
 HELD = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -227,6 +228,23 @@ class PgBroadcastRepo(BroadcastRepo):
                 broadcast.id,
                 list(contact_ids),
             )
+
+    async def remember_request(self, idempotency_key: str, broadcast_id: str) -> None:
+        row = await self._db.one(
+            "INSERT INTO broadcast_requests (idempotency_key, broadcast_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING RETURNING broadcast_id",
+            idempotency_key,
+            broadcast_id,
+        )
+        if row is None:
+            raise AlreadyExists(f"a broadcast was made with key {idempotency_key}")
+
+    async def by_request(self, idempotency_key: str) -> str | None:
+        row = await self._db.one(
+            "SELECT broadcast_id FROM broadcast_requests WHERE idempotency_key = $1",
+            idempotency_key,
+        )
+        return None if row is None else str(row["broadcast_id"])
 
     async def get(self, broadcast_id: str) -> Broadcast | None:
         row = await self._db.one(f"SELECT {_COLUMNS} FROM broadcasts WHERE id = $1", broadcast_id)

@@ -10,9 +10,11 @@ from engine.store.contact_merge import statements as merge_statements
 from engine.store.contacts import (
     Consent,
     ContactRepo,
+    ContactSearch,
     ImportCounts,
     ImportedContact,
     NewContact,
+    like_escape,
     merged_contact,
 )
 from engine.store.failures import AlreadyExists, NotFound
@@ -295,6 +297,33 @@ class PgContactRepo(ContactRepo):
             )
             for row in rows
         ]
+
+    async def search(self, where: ContactSearch) -> list[Contact]:
+        clauses: list[str] = ["c.id > $1"]
+        params: list[object] = [where.after_id or 0]
+
+        def bind(value: object) -> str:
+            params.append(value)
+            return f"${len(params)}"
+
+        if where.text:
+            pattern = bind("%" + like_escape(where.text) + "%")
+            clauses.append(
+                f"(c.name ILIKE {pattern} OR c.wa_id LIKE {pattern} OR c.user_id LIKE {pattern})"
+            )
+        if where.tag is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id"
+                f" AND t.tag = {bind(where.tag)})"
+            )
+        if where.opted_in is not None:
+            clauses.append(f"c.marketing_opt_in = {bind(where.opted_in)}")
+        rows = await self._db.all(
+            f"SELECT {CONTACT_COLUMNS} FROM contacts c WHERE {' AND '.join(clauses)}"
+            f" ORDER BY c.id LIMIT {bind(where.limit)}",
+            *params,
+        )
+        return [contact_from_row(row) for row in rows]
 
     async def list(
         self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100

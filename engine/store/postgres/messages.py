@@ -116,6 +116,8 @@ def filter_sql(where: MessageFilter, first: int = 1) -> tuple[list[str], list[An
         condition("m.created_at < {}", where.until)
     if where.contact_id is not None:
         condition("m.contact_id = {}", where.contact_id)
+    if where.failure_code is not None:
+        condition("m.failure_code = {}", where.failure_code)
     return clauses, params
 
 

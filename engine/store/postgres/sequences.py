@@ -126,6 +126,15 @@ class PgSequenceRepo(SequenceRepo):
         )
         return None if row is None else _enrolment(row)
 
+    async def newest_enrolments(self, sequence_id: str, *, limit: int) -> list[Enrolment]:
+        rows = await self._db.all(
+            f"SELECT {_ENROLMENT} FROM sequence_enrolments WHERE sequence_id = $1"
+            " ORDER BY id DESC LIMIT $2",
+            sequence_id,
+            limit,
+        )
+        return [_enrolment(row) for row in rows]
+
     async def latest_enrolment(self, sequence_id: str, contact_id: int) -> Enrolment | None:
         row = await self._db.one(
             f"SELECT {_ENROLMENT} FROM sequence_enrolments"

@@ -9,7 +9,9 @@ from engine.store.agents import AgentRepo, Credentials, NewAgent, Session
 from engine.store.failures import AlreadyExists
 from engine.store.sqlite.db import Db, from_db, to_db
 
-_COLUMNS = "a.id, a.name, a.email, a.role, a.created_at"
+# A marketer is marked in a column of its own (see migration 0017).
+_ROLE = "CASE WHEN a.marketer THEN 'marketer' ELSE a.role END AS role"
+_COLUMNS = f"a.id, a.name, a.email, {_ROLE}, a.created_at"
 
 
 def _agent(row: sqlite3.Row) -> Agent:
@@ -29,11 +31,22 @@ class SqliteAgentRepo(AgentRepo):
 
     async def create(self, new: NewAgent) -> Agent:
         now = to_db(self._clock.now())
+        marketer = new.role is AgentRole.MARKETER
         row = await self._db.one(
-            "INSERT INTO agents (name, email, role, password_hash, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-            " RETURNING id, name, email, role, created_at",
-            (new.name, new.email.lower(), new.role.value, new.password_hash, now, now),
+            "INSERT INTO agents"
+            " (name, email, role, marketer, password_hash, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            " RETURNING id, name, email,"
+            " CASE WHEN marketer THEN 'marketer' ELSE role END AS role, created_at",
+            (
+                new.name,
+                new.email.lower(),
+                AgentRole.AGENT.value if marketer else new.role.value,
+                int(marketer),
+                new.password_hash,
+                now,
+                now,
+            ),
         )
         if row is None:
             raise AlreadyExists(f"an agent with email {new.email} exists")

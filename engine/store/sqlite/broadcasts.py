@@ -26,6 +26,7 @@ from engine.store.broadcasts import (
     GuardSample,
     RecipientRow,
 )
+from engine.store.failures import AlreadyExists
 from engine.store.sqlite.db import Db, from_db, from_db_opt, to_db
 
 HELD = "9999-12-31T23:59:59.999999Z"
@@ -230,6 +231,22 @@ class SqliteBroadcastRepo(BroadcastRepo):
                 " SELECT ?, value FROM json_each(?)",
                 (broadcast.id, json.dumps(list(contact_ids))),
             )
+
+    async def remember_request(self, idempotency_key: str, broadcast_id: str) -> None:
+        try:
+            await self._db.run(
+                "INSERT INTO broadcast_requests (idempotency_key, broadcast_id) VALUES (?, ?)",
+                (idempotency_key, broadcast_id),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"a broadcast was made with key {idempotency_key}") from None
+
+    async def by_request(self, idempotency_key: str) -> str | None:
+        row = await self._db.one(
+            "SELECT broadcast_id FROM broadcast_requests WHERE idempotency_key = ?",
+            (idempotency_key,),
+        )
+        return None if row is None else str(row["broadcast_id"])
 
     async def get(self, broadcast_id: str) -> Broadcast | None:
         row = await self._db.one(f"SELECT {_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,))

@@ -11,9 +11,11 @@ from engine.store.contact_merge import statements as merge_statements
 from engine.store.contacts import (
     Consent,
     ContactRepo,
+    ContactSearch,
     ImportCounts,
     ImportedContact,
     NewContact,
+    like_escape,
     merged_contact,
 )
 from engine.store.failures import AlreadyExists, NotFound
@@ -247,6 +249,31 @@ class SqliteContactRepo(ContactRepo):
             )
             for row in rows
         ]
+
+    async def search(self, where: ContactSearch) -> list[Contact]:
+        clauses: list[str] = ["c.id > ?"]
+        params: list[object] = [where.after_id or 0]
+        if where.text:
+            pattern = "%" + like_escape(where.text) + "%"
+            clauses.append(
+                "(c.name LIKE ? ESCAPE '\\' OR c.wa_id LIKE ? ESCAPE '\\'"
+                " OR c.user_id LIKE ? ESCAPE '\\')"
+            )
+            params += [pattern, pattern, pattern]
+        if where.tag is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM contact_tags t WHERE t.contact_id = c.id AND t.tag = ?)"
+            )
+            params.append(where.tag)
+        if where.opted_in is not None:
+            clauses.append("c.marketing_opt_in = ?")
+            params.append(int(where.opted_in))
+        rows = await self._db.all(
+            f"SELECT {_COLUMNS} FROM contacts c WHERE {' AND '.join(clauses)}"
+            " ORDER BY c.id LIMIT ?",
+            (*params, where.limit),
+        )
+        return [contact_from_row(row) for row in rows]
 
     async def list(
         self, *, tag: str | None = None, after_id: int | None = None, limit: int = 100

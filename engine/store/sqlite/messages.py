@@ -110,6 +110,9 @@ def filter_sql(where: MessageFilter) -> tuple[list[str], list[Any]]:
     if where.contact_id is not None:
         clauses.append("m.contact_id = ?")
         params.append(where.contact_id)
+    if where.failure_code is not None:
+        clauses.append("m.failure_code = ?")
+        params.append(where.failure_code)
     return clauses, params
 
 

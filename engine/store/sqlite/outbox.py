@@ -22,6 +22,7 @@ from engine.store.outbox import (
     Claimed,
     Deferred,
     Failed,
+    FailureCount,
     MessageBatch,
     Numbers,
     OutboxRepo,
@@ -567,6 +568,16 @@ class SqliteOutboxRepo(OutboxRepo):
             (*params, where.limit),
         )
         return [_report_row(row) for row in rows]
+
+    async def failure_summary(self, where: MessageFilter) -> list[FailureCount]:
+        condition, params = _outbound_sql(where)
+        rows = await self._db.all(
+            "SELECT m.failure_code AS code, min(m.failure_reason) AS reason, count(*) AS n"
+            f" FROM messages m WHERE {condition} AND m.failure_code IS NOT NULL"
+            " GROUP BY m.failure_code ORDER BY n DESC, m.failure_code",
+            params,
+        )
+        return [FailureCount(row["code"], row["reason"] or "", int(row["n"])) for row in rows]
 
     async def report_counts(self, where: MessageFilter) -> dict[str, int]:
         condition, params = _outbound_sql(where)

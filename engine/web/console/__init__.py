@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from engine.web.console import desk_work, media, pages
+from engine.web.console.marketing import setup_marketing
 from engine.web.console.middleware import console_middleware
 from engine.web.console.render import TEMPLATES, environment
 
@@ -21,6 +22,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def setup_console(app: web.Application) -> None:
     app[TEMPLATES] = environment()
     app.add_routes(pages.routes)
+    setup_marketing(app)
     app.add_routes(desk_work.routes)
     app.add_routes(media.routes)
     app.router.add_static("/console/static", STATIC_DIR, name="console-static")

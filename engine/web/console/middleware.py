@@ -18,6 +18,7 @@ from engine.web.console.auth import (
     is_public,
     wants_json,
 )
+from engine.web.console.marketing.access import home_of, may_open
 from engine.web.console.media import MEDIA_PREFIX
 from engine.web.console.render import SECURITY_HEADERS, render
 from engine.web.error_answers import Handler
@@ -51,6 +52,11 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(target)}")
         if request.method not in SAFE_METHODS:
             await check_csrf(request, session)
+        role = session.agent.role
+        if path in (PREFIX, PREFIX + "/") and home_of(role) != PREFIX:
+            raise web.HTTPSeeOther(home_of(role))
+        if not may_open(role, path):
+            raise ConsoleRefusal(403, "forbidden", "Your role does not open this page.")
         request[SESSION] = session
         return await handler(request)
     except ConsoleRefusal as refusal:

@@ -50,6 +50,7 @@ from engine.web.console.auth import (
 )
 from engine.web.console.desk_work import DeskPanel, desk_panel
 from engine.web.console.intent_suggestion import Suggestion, load_suggestion
+from engine.web.console.marketing.access import sections_for
 from engine.web.console.render import SECURITY_HEADERS, fill, format_phone, page, render
 from engine.web.error_answers import ApiError
 from engine.web.forwarded import client_address
@@ -270,6 +271,7 @@ async def console_page(
         agent_names=agents,
         flash=flash,
         Owner=Owner,
+        nav=sections_for(agent.role),
         desk=panel,
     )
 

@@ -1,0 +1,121 @@
+"""Broadcasts as the REST API and the console both take and show them: the preview and
+create bodies, the counts by status, and a broadcast's report as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from engine.campaigns import broadcast_control as control
+from engine.campaigns.broadcast_control import BroadcastRequest
+from engine.campaigns.broadcasts import Preview
+from engine.contacts.csv_import import MAX_TAG_LENGTH
+from engine.models.campaign import AttributeCondition
+from engine.models.content import TemplateContent
+from engine.models.message import MessageStatus
+from engine.store.broadcasts import RecipientRow
+from engine.web.keys import STORE
+from engine.web.validation import Body, ContactAddress
+from engine.web.wire import TemplateChoice, UtcDatetime, csv_cells, iso
+
+COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "deferred")
+
+
+CSV_COLUMNS = (
+    "to",
+    "message_id",
+    "status",
+    "failure_code",
+    "failure_reason",
+    "wamid",
+    "updated_at",
+)
+
+
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
+]
+
+
+class BroadcastPreview(Body):
+    template: TemplateChoice
+    contacts: list[ContactAddress] = Field(default_factory=list, description="wa_ids, any form")
+    tags: list[Tag] = Field(default_factory=list)
+    tags_match: Literal["any", "all"] = "any"
+    attributes: list[AttributeCondition] = Field(default_factory=list)
+    opted_in_only: bool = True
+
+
+class BroadcastCreate(BroadcastPreview):
+    name: str = Field(min_length=1, max_length=200)
+    send_at: UtcDatetime | None = None
+
+
+def warnings_json(counted: Preview) -> list[dict[str, Any]]:
+    return [
+        {"code": warning.code, "count": warning.count, "message": warning.message}
+        for warning in counted.warnings
+    ]
+
+
+def counts_json(counts: dict[str, int]) -> dict[str, int]:
+    folded = {status: counts.get(status, 0) for status in COUNTED}
+    folded["read"] += counts.get(MessageStatus.PLAYED.value, 0)
+    return folded
+
+
+def recipient_json(row: RecipientRow) -> dict[str, Any]:
+    return {
+        "to": row.to,
+        "message_id": row.message_id,
+        "status": row.status.value,
+        "failure": row.failure.model_dump() if row.failure else None,
+        "wamid": row.wamid,
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def recipient_csv(row: RecipientRow) -> list[Any]:
+    return csv_cells(recipient_json(row), CSV_COLUMNS)
+
+
+def broadcast_request(body: BroadcastPreview) -> BroadcastRequest:
+    template = body.template
+    return BroadcastRequest(
+        template=TemplateContent(
+            name=template.name, language=template.language, params=tuple(template.params)
+        ),
+        contacts=body.contacts,
+        tags=body.tags,
+        tags_match=body.tags_match,
+        attributes=body.attributes,
+        opted_in_only=body.opted_in_only,
+    )
+
+
+async def stream_report_csv(
+    request: web.Request, broadcast_id: str, *, after: int = 0
+) -> web.StreamResponse:
+    """The report of a broadcast known to exist as CSV, written a page at a time."""
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="broadcast-{broadcast_id}.csv"',
+        }
+    )
+    await response.prepare(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    async for page in control.report_pages(request.app[STORE], broadcast_id, after=after):
+        for row in page:
+            writer.writerow(recipient_csv(row))
+        await response.write(buffer.getvalue().encode())
+        buffer.seek(0)
+        buffer.truncate()
+    await response.write_eof()
+    return response
