@@ -49,9 +49,11 @@ from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackConfig, CallbackDispatcher, ensure_callback_secret
 from engine.outbound.marketing import publish_limits
+from engine.outbound.marketing_limit import MarketingLimitRetry
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.numbers import register_configured
 from engine.outbound.sender import Sender, SenderConfig
+from engine.outbound.template_sync import TemplateSync, TemplateSyncMetrics
 from engine.store import Store, Tx, open_store
 from engine.whatsapp.client import CloudApiClient
 
@@ -99,6 +101,9 @@ class Parts:
     conversation_handler: ConversationHandler | None = None
     """Answers customers while the bot owns the conversation; the bot unless an
     embedding application brings its own (see :func:`assemble`)."""
+    template_sync: TemplateSync | None = None
+    """Syncs the template catalogue from Meta (with ``WA_WABA_ID``); runs with the
+    sending parts, and ``POST /api/v1/templates/sync`` uses it in every process."""
     media: MediaService | None = None
     """Media from and to the Graph API, with its disk cache (the console's)."""
 
@@ -118,6 +123,15 @@ def sender_config(settings: Settings) -> SenderConfig:
         pair_burst=settings.outbound_pair_burst,
         number_lease=timedelta(seconds=settings.outbound_number_lease_seconds),
         stop_grace=settings.shutdown_grace_seconds,
+        marketing_messages_api=settings.wa_marketing_messages_api,
+        marketing_limit=marketing_limit(settings),
+    )
+
+
+def marketing_limit(settings: Settings) -> MarketingLimitRetry:
+    return MarketingLimitRetry(
+        retry=timedelta(hours=settings.marketing_limit_retry_hours),
+        retries=settings.marketing_limit_retries,
     )
 
 
@@ -144,6 +158,7 @@ def ingest_settings(settings: Settings) -> IngestSettings:
             start_reply=settings.consent_start_reply,
         ),
         default_opt_in=settings.default_marketing_opt_in,
+        marketing_limit=marketing_limit(settings),
         intent=IntentSettings(
             detector=build_detector(settings.consent_intent_detector),
             ask_again_after=timedelta(days=settings.consent_intent_ask_again_days),
@@ -229,6 +244,17 @@ async def assemble(
             health=health,
         )
         campaigns = CampaignWorker(store, clock, campaign_config(settings), health=health)
+        template_sync = None
+        if settings.wa_waba_id is not None:
+            template_sync = TemplateSync(
+                store,
+                client,
+                settings.wa_waba_id,
+                every=timedelta(minutes=settings.template_sync_minutes),
+                health=health,
+                metrics=TemplateSyncMetrics(metrics.registry),
+                stop_grace=settings.shutdown_grace_seconds,
+            )
 
         library = FlowLibrary(settings.flows_dir)
         await library.load(store)
@@ -261,6 +287,7 @@ async def assemble(
                 "wakeups", stall_after=max(health.stall_seconds, 10 * WAKEUP_POLL_SECONDS)
             ),
             conversation_handler=conversation_handler or bot,
+            template_sync=template_sync,
             media=media,
         )
         await _start_background(parts, stack)
@@ -274,6 +301,13 @@ async def _load_catalogue(store: Store, settings: Settings) -> None:
 
     async def put_all(tx: Tx) -> None:
         for template in catalogue:
+            # What Meta said of a template (its status, id, quality) outlives a restart:
+            # the file gives the content, the webhooks and syncs the state.
+            stored = await tx.templates.get(template.name, template.language)
+            if stored is not None and stored.id is not None:
+                meta_state = {"status", "id", "quality_score", "category", "components"}
+                kept = stored.model_dump(include=meta_state - template.model_fields_set)
+                template = template.model_copy(update=kept)
             await tx.templates.put(template)
 
     await store.write(put_all)
@@ -302,7 +336,10 @@ async def _start_simulator(
         app_secret=settings.wa_app_secret,
         access_token=SIMULATOR_TOKEN,  # what our client posts without WA_ACCESS_TOKEN
         status_delay_seconds=settings.simulator_status_delay_seconds,
+        templates_file=settings.templates_file,
     )
+    if settings.wa_waba_id is not None:
+        simulator.waba_id = settings.wa_waba_id
     await simulator.start()
     stack.push_async_callback(simulator.close)
     return simulator
@@ -315,6 +352,9 @@ async def _start_background(parts: Parts, stack: contextlib.AsyncExitStack) -> N
         parts.callbacks.start()
         parts.campaigns.start()
         stops += [parts.sender.stop, parts.callbacks.stop, parts.campaigns.stop]
+        if parts.template_sync is not None:
+            parts.template_sync.start()
+            stops.append(parts.template_sync.stop)
     if parts.background.answering:
         wakeups = asyncio.create_task(
             parts.bot.run_wakeups(parts.wakeups, WAKEUP_POLL_SECONDS), name="flow-wakeups"

@@ -45,6 +45,14 @@ sequence step is recorded as failed, a bot message is logged). Broadcasts send
 templates only; free form there would be excluded. Asked again before sending, a
 queued free-form message whose window has closed since is recorded ``failed``.
 
+The template rule: Meta sends only APPROVED templates. A template it paused or
+disabled (any other status) makes the API and the compose box refuse the message
+(``template_paused``, refused); on the other channels, and for a message already queued,
+the message waits (:attr:`Verdict.WAIT`) until Meta approves the template again. The
+category asked about is the catalogue's at the moment of asking: a UTILITY template
+Meta recategorised as MARKETING obeys the marketing opt-in from then on, queued
+messages included.
+
 A contact who opts out while their message waits (a broadcast planned, then STOP) is
 treated as one who had opted out before it was queued: excluded, failed, or (compose)
 failed for want of a confirmation the agent can no longer give. A queued message whose
@@ -102,6 +110,7 @@ AUTHENTICATION_TO_USER_ID = "authentication_to_user_id"
 RULE_INPUTS_MISSING = "send_rules_inputs_missing"
 FREQUENCY_CAP = "frequency_cap"
 QUIET_HOURS = "quiet_hours"
+TEMPLATE_PAUSED = "template_paused"
 
 
 class ContentKind(StrEnum):
@@ -138,6 +147,9 @@ class Verdict(StrEnum):
     EXCLUDE = "exclude"
     HOLD = "hold"
     """Not yet: the message waits, queued, until :attr:`Decision.hold_until`."""
+    WAIT = "wait"
+    """Not now: the template is not approved at Meta (paused, disabled, ...); a queued
+    message waits for it to be approved again."""
 
     @property
     def sends(self) -> bool:
@@ -243,6 +255,9 @@ class ChannelRules:
     ``MARKETING_FREQUENCY_CAP`` of them in the period."""
     holds_in_quiet_hours: bool = False
     """Whether a MARKETING template waits for the end of the contact's quiet hours."""
+    refuses_unapproved: bool = False
+    """A template Meta does not let go now (paused, disabled) is refused to the person
+    asking (the API answers 422, the compose box says so) rather than queued to wait."""
 
 
 def _fail(code: str, reason: str) -> Decision:
@@ -281,6 +296,7 @@ RULES: Mapping[Channel, ChannelRules] = {
         ),
         chooses=lambda options: options.confirmed_opted_out,
         marketing_over_cap=Decision(Verdict.SEND_WITH_NOTICE, notice=FREQUENCY_CAP_NOTICE),
+        refuses_unapproved=True,
     ),
     Channel.BROADCAST: ChannelRules(
         marketing_to_opted_out=Decision(
@@ -338,6 +354,7 @@ RULES: Mapping[Channel, ChannelRules] = {
         free_form_window_closed=_API_WINDOW_CLOSED,
         marketing_over_cap=_fail(FREQUENCY_CAP, f"{_CAP_REASON}; the message was not sent."),
         holds_in_quiet_hours=True,
+        refuses_unapproved=True,
     ),
     # The bot ignores opt-in; a flow woken after 24 hours cannot reach the contact
     # with free form any more than an integration can.
@@ -348,6 +365,21 @@ RULES: Mapping[Channel, ChannelRules] = {
         free_form_window_closed=_API_WINDOW_CLOSED,
     ),
 }
+
+
+def template_waits(status: str, *, refused: bool) -> Decision:
+    """A template Meta does not send now (any status but APPROVED)."""
+    return Decision(
+        Verdict.WAIT,
+        TEMPLATE_PAUSED,
+        f"The template is {status} at Meta, which sends only approved templates; "
+        + (
+            "send it again once Meta approves it again."
+            if refused
+            else "the message waits and goes once Meta approves the template again."
+        ),
+        refused=refused,
+    )
 
 
 # Meta sends authentication templates (one-time codes) to phone numbers only and
@@ -385,13 +417,20 @@ def decide(
     options: Options = Options(),
     over_cap: bool = False,
     quiet_until: datetime | None = None,
+    template_status: str | None = None,
     to_user_id: bool = False,
 ) -> Decision:
     """Decide whether ``content`` may go to a contact through ``channel``: ``over_cap``
     when the contact has had the frequency cap's MARKETING templates in its period,
     ``quiet_until`` when the moment is inside their quiet hours (when those end),
     ``to_user_id`` when the contact is addressed by a user id (they have no phone
-    number)."""
+    number).
+
+    ``content`` is the template's category as the catalogue has it at the moment of
+    asking (Meta may recategorise a template while its messages wait), and
+    ``template_status`` Meta's status of it then (None or APPROVED: it may be sent). A
+    message the opt-in rule stops is stopped whatever the template's status; one it lets
+    go (or holds for quiet hours) waits while the template is not approved."""
     rules = RULES[channel]
     if to_user_id and content is ContentKind.AUTHENTICATION:
         if channel is Channel.BROADCAST:
@@ -399,6 +438,30 @@ def decide(
         return _AUTHENTICATION_TO_USER_ID
     if content is ContentKind.FREE_FORM and window is Window.CLOSED:
         return rules.free_form_window_closed
+    decision = _by_opt_in_and_limits(
+        rules,
+        content,
+        opted_in=opted_in,
+        options=options,
+        over_cap=over_cap,
+        quiet_until=quiet_until,
+    )
+    unapproved = template_status not in (None, "APPROVED") and content is not ContentKind.FREE_FORM
+    if unapproved and (decision.sends or decision.verdict is Verdict.HOLD):
+        assert template_status is not None
+        return template_waits(template_status, refused=rules.refuses_unapproved)
+    return decision
+
+
+def _by_opt_in_and_limits(
+    rules: ChannelRules,
+    content: ContentKind,
+    *,
+    opted_in: bool,
+    options: Options,
+    over_cap: bool,
+    quiet_until: datetime | None,
+) -> Decision:
     if content is not ContentKind.MARKETING:
         return SEND if opted_in else rules.other_to_opted_out
     if opted_in:

@@ -266,6 +266,81 @@ def test_quiet_hours_are_read_in_the_contacts_local_time() -> None:
     assert quiet_until(None, noon_utc, wa_id="16505551234", timezone=None) is None
 
 
+# The template rule: Meta sends only APPROVED templates. Written out per channel: the
+# API and the compose box refuse a template Meta paused or disabled (the person asking is
+# told), the other channels queue it to wait; free form is never a template; a message
+# the opt-in rule stops is stopped whatever the template's status.
+PAUSED_OUTCOME: dict[Channel, tuple[Verdict, bool]] = {
+    C: (Verdict.WAIT, True),
+    A: (Verdict.WAIT, True),
+    B: (Verdict.WAIT, False),
+    S: (Verdict.WAIT, False),
+    BOT: (Verdict.WAIT, False),
+}
+
+
+@pytest.mark.parametrize("status", ["PAUSED", "DISABLED", "PENDING", "REJECTED", "IN_APPEAL"])
+@pytest.mark.parametrize("channel", [C, B, S, A, BOT])
+@pytest.mark.parametrize("content", [MKT, UTIL, AUTH])
+def test_a_template_meta_does_not_send_waits_or_is_refused(
+    status: str, channel: Channel, content: ContentKind
+) -> None:
+    from engine.send_rules import TEMPLATE_PAUSED
+
+    decision = decide(channel, content, opted_in=True, window=OPEN, template_status=status)
+    verdict, refused = PAUSED_OUTCOME[channel]
+    assert (decision.verdict, decision.code, decision.refused) == (
+        verdict,
+        TEMPLATE_PAUSED,
+        refused,
+    )
+    assert status in (decision.reason or "")
+    assert not decision.sends
+
+
+@pytest.mark.parametrize("channel", [C, B, S, A, BOT])
+def test_an_approved_template_is_decided_by_the_opt_in_rule_alone(channel: Channel) -> None:
+    for content, opted_in, window, only, confirmed in itertools.product(
+        [MKT, UTIL, AUTH], [True, False], [OPEN, CLOSED], [True, False], [True, False]
+    ):
+        options = Options(opted_in_only=only, confirmed_opted_out=confirmed)
+        asked = {"opted_in": opted_in, "window": window, "options": options}
+        plain = decide(channel, content, **asked)  # type: ignore[arg-type]
+        assert decide(channel, content, template_status="APPROVED", **asked) == plain  # type: ignore[arg-type]
+
+
+def test_the_opt_in_rule_stops_a_message_whatever_its_templates_status() -> None:
+    # An opted-out contact and a paused MARKETING template: the API fails it for the
+    # opt-out (it would never go), a broadcast excludes it; neither waits.
+    api = decide(A, MKT, opted_in=False, window=OPEN, template_status="PAUSED")
+    broadcast = decide(B, MKT, opted_in=False, window=OPEN, template_status="PAUSED")
+    assert (api.verdict, api.code) == (FAIL, MARKETING_OPT_OUT)
+    assert (broadcast.verdict, broadcast.code) == (EXCLUDE, MARKETING_OPT_OUT)
+    # Free form is no template: a status means nothing to it.
+    free = decide(A, FREE, opted_in=True, window=OPEN, template_status="PAUSED")
+    assert free.verdict is SEND
+
+
+# The category is the catalogue's at the moment of asking: a UTILITY template Meta
+# recategorised as MARKETING is asked about as MARKETING (the sender passes the category
+# of the moment), so it obeys the opt-in rule from then on.
+RECATEGORISED: dict[Channel, tuple[Verdict, Verdict]] = {
+    # channel: (as UTILITY, as MARKETING) to an opted-out contact, toggle on, unconfirmed
+    C: (NOTICE, CONFIRM),
+    B: (SEND, EXCLUDE),
+    S: (SEND, FAIL),
+    A: (SEND, FAIL),
+    BOT: (SEND, SEND),
+}
+
+
+@pytest.mark.parametrize("channel", [C, B, S, A, BOT])
+def test_a_recategorised_template_obeys_its_new_category(channel: Channel) -> None:
+    before, after = RECATEGORISED[channel]
+    assert decide(channel, UTIL, opted_in=False, window=OPEN).verdict is before
+    assert decide(channel, MKT, opted_in=False, window=OPEN).verdict is after
+
+
 # The address rule: to a contact known by a user id only. Every channel, content and
 # opt-in; only AUTHENTICATION is stopped, everything else is decided as to a number.
 ADDRESS_TABLE: dict[Channel, tuple[Verdict, bool]] = {

@@ -197,10 +197,10 @@ async def test_the_quality_guard_pauses_a_broadcast_and_a_person_resumes_it(
         BROADCAST_GUARD_MAX_FAILURE_SHARE=0.3,
     )
     await campaigns.import_contacts(30, tags="spring")
-    # The first recipients (planned, and sent, first) are failed by Meta: 131049 is
-    # "not delivered to maintain healthy ecosystem engagement".
+    # The first recipients (planned, and sent, first) are failed by Meta: 131026 is
+    # "Message Undeliverable".
     for index in range(4):
-        await campaigns.outbound.fail(number(index), 131049)
+        await campaigns.outbound.fail(number(index), 131026)
     created = await create(campaigns, template=NEW_ARRIVALS, tags=["spring"])
 
     paused = await campaigns.wait_for_broadcast(created["id"], "paused")
@@ -208,7 +208,7 @@ async def test_the_quality_guard_pauses_a_broadcast_and_a_person_resumes_it(
     assert paused["paused"]["by"] == "guard"
     reason = paused["paused"]["reason"]
     assert "4 of its first 10 messages" in reason
-    assert "131049" in reason
+    assert "131026" in reason
     assert "resume" in reason
 
     async def all_held() -> dict[str, int] | None:

@@ -189,6 +189,14 @@ MESSAGE_FIXTURES: dict[str, dict[str, Any]] = {
     "business_scoped_user": {"kind": "text", "text": "Hola, ¿tienen la talla M?"},
     "business_scoped_user_with_phone": {"kind": "text", "text": "Hey"},
 }
+TEMPLATE_WEBHOOKS = (
+    "category_impending",
+    "category_update",
+    "quality_update",
+    "status_disabled",
+    "status_paused",
+    "status_reinstated",
+)
 OTHER_FIXTURES = {
     "batch",
     "call_permission_reply",
@@ -208,6 +216,8 @@ OTHER_FIXTURES = {
     "user_preferences_resume",
     "user_preferences_stop",
     "value_errors",
+    # Template webhooks: tests/test_inbound_template_updates.py.
+    *(f"template_{name}" for name in TEMPLATE_WEBHOOKS),
 }
 
 

@@ -302,3 +302,59 @@ async def test_the_client_against_the_simulator(simulator_url: tuple[str, Simula
         with pytest.raises(Unavailable) as refused:
             await nowhere.send(PHONE_NUMBER_ID, body)
         assert (refused.value.code, refused.value.ambiguous) == ("connection_failed", False)
+
+
+async def test_every_page_of_the_templates_is_read(aiohttp_server: Any, clock: FrozenClock) -> None:
+    from engine.catalogue import load_templates
+    from engine.whatsapp.templates import template_from_meta
+
+    simulator = Simulator(
+        store=None,
+        clock=clock,
+        phone_number_id=PHONE_NUMBER_ID,
+        templates_file=FIXTURES / "templates.yaml",
+    )
+    server = await aiohttp_server(create_simulator_app(simulator, api_token=None))
+    in_file = load_templates(FIXTURES / "templates.yaml")
+    assert len(in_file) > 4, "several pages of two"
+    async with aiohttp.ClientSession() as session:
+        client = CloudApiClient(
+            session,
+            graph_base=str(server.make_url("/simulator")),
+            api_version="v21.0",
+            access_token="t",
+        )
+        listed = await client.message_templates(simulator.waba_id, page_size=2)
+        assert [(t["name"], t["language"]) for t in listed] == [
+            (t.name, t.language) for t in in_file
+        ]
+        assert len({t["id"] for t in listed}) == len(in_file)
+        # Quick-reply payloads are ours (Meta's template has none): kept from the file.
+        read = [template_from_meta(t, local=f) for t, f in zip(listed, in_file, strict=True)]
+        assert [t.model_dump(exclude={"id", "components"}) for t in read] == [
+            t.model_dump(exclude={"id", "components"}) for t in in_file
+        ]
+        # One page short of the end, Meta gives no next page; one page in all.
+        assert len(await client.message_templates(simulator.waba_id, page_size=100)) == len(in_file)
+        with pytest.raises(Rejected) as unknown_account:
+            await client.message_templates("999")
+        assert unknown_account.value.code == 100
+
+
+async def test_the_marketing_messages_api_of_the_simulator(
+    simulator_url: tuple[str, Simulator],
+) -> None:
+    from engine.whatsapp.send_errors import MarketingNotOnboarded
+
+    base, simulator = simulator_url
+    async with aiohttp.ClientSession() as session:
+        client = CloudApiClient(session, graph_base=base, api_version="v21.0", access_token="t")
+        body = build_send_body("16505551234", TextContent(body="Hi"))
+        with pytest.raises(Rejected) as not_a_template:
+            await client.send(PHONE_NUMBER_ID, body, marketing=True)
+        assert not isinstance(not_a_template.value, MarketingNotOnboarded)
+        simulator.marketing_onboarded = False
+        with pytest.raises(MarketingNotOnboarded) as refused:
+            await client.send(PHONE_NUMBER_ID, body, marketing=True)
+        assert "onboarded" in refused.value.reason
+        assert [r.endpoint for r in simulator.received()] == ["marketing_messages"] * 2

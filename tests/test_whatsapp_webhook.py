@@ -34,6 +34,13 @@ COUNTS = {  # fixture: (messages, statuses, user preferences, errors in value)
     "user_preferences_resume": (0, 0, 1, 0),
     "user_preferences_stop": (0, 0, 1, 0),
     "value_errors": (0, 0, 0, 1),
+    # Template webhooks carry none of these (tests/test_whatsapp_templates.py).
+    "template_category_impending": (0, 0, 0, 0),
+    "template_category_update": (0, 0, 0, 0),
+    "template_quality_update": (0, 0, 0, 0),
+    "template_status_disabled": (0, 0, 0, 0),
+    "template_status_paused": (0, 0, 0, 0),
+    "template_status_reinstated": (0, 0, 0, 0),
 }
 
 

@@ -33,7 +33,7 @@ from engine.models.message import Channel, Message
 from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import OutboundRequest, Refused, TemplateProblem, enqueue
 from engine.outbound.marketing import limit_inputs, limits_in_force
-from engine.send_rules import ContentKind, Notice, Options, Verdict, Window, decide
+from engine.send_rules import TEMPLATE_PAUSED, ContentKind, Notice, Options, Verdict, Window, decide
 from engine.store import Tx
 
 
@@ -143,6 +143,8 @@ async def compose(tx: Tx, contact: Contact, request: ComposeRequest, *, now: dat
     except TemplateProblem as problem:
         raise InvalidTemplate(problem.field, problem.message, notices=notices) from None
     except Refused as refused:
+        if refused.code == TEMPLATE_PAUSED:  # Meta paused or disabled the template
+            raise InvalidTemplate("template", refused.reason, notices=notices) from None
         raise FreeTextOutsideWindow(
             contact.address,
             conversation.window_open_until,

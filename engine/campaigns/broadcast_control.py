@@ -21,6 +21,7 @@ from engine.models.template import TemplateCategory
 from engine.outbound.enqueue import TemplateProblem
 from engine.store import AlreadyExists, Store, Tx
 from engine.store.broadcasts import RecipientRow
+from engine.store.messages import BillingLine
 
 SEND_AT_GRACE = timedelta(minutes=1)
 """A ``send_at`` this little in the past (clocks differ) means now."""
@@ -195,6 +196,12 @@ async def find_broadcast(store: Store, broadcast_id: str) -> tuple[Broadcast, di
     if broadcast is None:
         raise BroadcastNotFound(broadcast_id)
     return broadcast, counts
+
+
+async def broadcast_billing(store: Store, broadcast_id: str) -> list[BillingLine]:
+    """What Meta priced of the broadcast's messages, by pricing category."""
+    async with store.read() as tx:
+        return await tx.messages.billing(broadcast_id=broadcast_id)
 
 
 async def report_page(

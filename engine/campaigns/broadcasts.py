@@ -48,7 +48,15 @@ from engine.outbound.enqueue import (
     resolve,
 )
 from engine.outbound.marketing import limits_in_force
-from engine.send_rules import QUALITY_RATING_RISK, Options, Verdict, Window, decide, window_at
+from engine.send_rules import (
+    QUALITY_RATING_RISK,
+    TEMPLATE_PAUSED,
+    Options,
+    Verdict,
+    Window,
+    decide,
+    window_at,
+)
 from engine.store import Store, Tx
 from engine.store.broadcasts import AudienceMember, AudiencePage, AudienceQuery
 from engine.store.campaign_work import WorkItem, WorkKind
@@ -56,7 +64,12 @@ from engine.whatsapp.send_errors import title_of
 
 log = logging.getLogger(__name__)
 
-QUALITY_CODES = ("131049", "131050", "131026")
+QUALITY_CODES = ("131050", "131026")
+"""Refusals that speak of the broadcast's quality. Meta's per-user marketing limit
+(131049) is not one: those messages are deferred and tried again hours later
+(:mod:`engine.outbound.marketing_limit`), counted apart as ``deferred``."""
+TEMPLATE_PAUSER = "meta"
+"""Who paused a broadcast whose template Meta paused or disabled."""
 """Meta's failures that say recipients do not want, or cannot get, the messages."""
 
 INVALID_NUMBERS = "invalid_numbers"
@@ -400,6 +413,9 @@ async def plan_batch(
         return Planned()
     if broadcast.state is BroadcastState.SCHEDULED:
         await tx.broadcasts.set_state(broadcast.id, BroadcastState.SENDING, now=now)
+    if await _template_paused(tx, broadcast):
+        await _pause(tx, broadcast, by=TEMPLATE_PAUSER, reason=TEMPLATE_PAUSED, now=now)
+        return Planned(paused=True)
     health = await number_health(tx, broadcast, now=now)
     if health.pause_reason is not None:
         await _pause(tx, broadcast, by=NUMBER_HEALTH, reason=health.pause_reason, now=now)
@@ -510,6 +526,12 @@ async def number_health(tx: Tx, broadcast: Broadcast, *, now: datetime) -> Numbe
     # A slot frees 24 hours after the oldest send in the period.
     next_at = (oldest + DAILY_LIMIT_PERIOD) if oldest is not None else now + timedelta(minutes=1)
     return NumberHealth(room=room, next_room_at=max(next_at, now + timedelta(seconds=1)))
+
+
+async def _template_paused(tx: Tx, broadcast: Broadcast) -> bool:
+    """Whether Meta does not send the broadcast's template now (paused, disabled, ...)."""
+    template = await tx.templates.get(broadcast.template.name, broadcast.template.language)
+    return template is not None and not template.approved
 
 
 async def _require(tx: Tx, broadcast_id: str) -> Broadcast:
@@ -639,6 +661,8 @@ class Watch:
     completed: bool = False
     by: str = GUARD
     """Who pauses it: the quality guard, or the health of its business number."""
+    template_paused: bool = False
+    """Meta paused or disabled its template: it pauses (``template_paused``)."""
 
 
 async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch | None:
@@ -646,6 +670,8 @@ async def watch(tx: Tx, broadcast_id: str, settings: BroadcastSettings) -> Watch
     broadcast = await tx.broadcasts.get(broadcast_id)
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
         return None
+    if await _template_paused(tx, broadcast):
+        return Watch(broadcast_id, template_paused=True)
     unhealthy = await number_pause_reason(tx, broadcast)
     if unhealthy is not None:
         return Watch(broadcast_id, trip=unhealthy, by=NUMBER_HEALTH)
@@ -674,6 +700,10 @@ async def apply_watch(tx: Tx, found: Watch, *, now: datetime) -> bool:
     broadcast = await tx.broadcasts.get(found.broadcast_id)
     if broadcast is None or broadcast.state is not BroadcastState.SENDING:
         return False  # changed since it was looked at
+    if found.template_paused:
+        log.warning("broadcast %s paused: Meta paused or disabled its template", broadcast.id)
+        await _pause(tx, broadcast, by=TEMPLATE_PAUSER, reason=TEMPLATE_PAUSED, now=now)
+        return True
     if found.trip is not None:
         log.warning("broadcast %s paused (%s): %s", broadcast.id, found.by, found.trip)
         await _pause(tx, broadcast, by=found.by, reason=found.trip, now=now)

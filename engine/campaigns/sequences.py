@@ -41,6 +41,17 @@ FLOW_SOURCE = "flow:"
 INVALID_TEMPLATE = "invalid_template"
 
 
+TEMPLATE_RECHECK = timedelta(minutes=15)
+"""How often a step whose template Meta paused looks again whether it may go."""
+
+
+async def _template_paused(tx: Tx, step: SequenceStep) -> bool:
+    if step.template is None:
+        return False
+    template = await tx.templates.get(step.template.name, step.template.language)
+    return template is not None and not template.approved
+
+
 def step_content(step: SequenceStep) -> OutboundContent:
     if step.template is not None:
         return TemplateContent(
@@ -158,6 +169,18 @@ async def run_step(tx: Tx, *, item: WorkItem, owner: str, now: datetime) -> Step
         # Set under an older version (or the contact's time zone changed): not yet.
         await tx.campaign_work.schedule(
             WorkKind.SEQUENCE_STEP, enrolment.id, due, step=index, version=sequence.version
+        )
+        return StepResult()
+
+    if await _template_paused(tx, steps[index]):
+        # Meta paused or disabled the step's template: the step waits, looked at again
+        # a while later, and the contact does not move on meanwhile.
+        await tx.campaign_work.schedule(
+            WorkKind.SEQUENCE_STEP,
+            enrolment.id,
+            now + TEMPLATE_RECHECK,
+            step=index,
+            version=sequence.version,
         )
         return StepResult()
 

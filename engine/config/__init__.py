@@ -89,6 +89,36 @@ class Settings(BaseSettings):
         "else the built-in simulator.",
     )
     wa_api_version: str = Field(default="v21.0", alias="WA_API_VERSION")
+    wa_waba_id: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,30}$",
+        alias="WA_WABA_ID",
+        description="The WhatsApp Business Account whose templates are synced.",
+    )
+    template_sync_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        alias="TEMPLATE_SYNC_MINUTES",
+        description="How often the template catalogue is synced from Meta (with WA_WABA_ID).",
+    )
+    wa_marketing_messages_api: bool = Field(
+        default=False,
+        alias="WA_MARKETING_MESSAGES_API",
+        description="Post MARKETING templates to the Marketing Messages API.",
+    )
+    marketing_limit_retry_hours: float = Field(
+        default=24.0,
+        gt=0,
+        alias="MARKETING_LIMIT_RETRY_HOURS",
+        description="A message Meta holds back with 131049 is tried again this much later.",
+    )
+    marketing_limit_retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        alias="MARKETING_LIMIT_RETRIES",
+        description="Tries again after 131049 before the message fails.",
+    )
 
     # Storage and the REST API.
     database_url: str = Field(
@@ -282,7 +312,7 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
         alias="BROADCAST_GUARD_MAX_FAILURE_SHARE",
-        description="More of them failing with 131049, 131050 or 131026 pauses the broadcast.",
+        description="More of them failing with 131050 or 131026 pauses the broadcast.",
     )
     campaign_poll_seconds: float = Field(default=1.0, gt=0, alias="CAMPAIGN_POLL_SECONDS")
     health_stall_seconds: float = Field(

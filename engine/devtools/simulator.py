@@ -19,6 +19,14 @@ code answered at once (130429, 131056, 100, ...) or in a ``failed`` status (1310
 (``garbage``), or by not answering in time (``timeout``); every time or the next
 ``times`` sends. ``GET /simulator/messages`` lists what it received.
 
+It also lists the account's templates like Meta's ``GET /{version}/{waba_id}/message_templates``
+(the templates file, page by page; :mod:`engine.devtools.simulated_templates`), changes a
+template as Meta would and posts Meta's template webhooks about it
+(``PUT /simulator/templates/{name}/{language}``), and takes the Marketing Messages API's
+``POST /{version}/{phone_number_id}/marketing_messages`` (MARKETING templates only; told
+``PUT /simulator/marketing-messages {"onboarded": false}``, it answers that the business
+is not onboarded).
+
 What it received includes one-time codes and every customer's messages, and failures
 change what the server does, so those routes need the REST API token (Bearer, as
 ``/api/v1``), unless the simulator was opened for local tinkering (``SIMULATOR_OPEN``,
@@ -45,6 +53,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -53,10 +62,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.clock import Clock, SystemClock
 from engine.config import SIMULATOR_PREFIX
+from engine.devtools.simulated_templates import SimulatedTemplates, webhooks_for_change
 from engine.identity import is_user_id
 from engine.models.conversation import window_open_at
 from engine.models.number import LimitTier, Quality
-from engine.models.template import Template
+from engine.models.template import Template, TemplateCategory
 from engine.outbound.enqueue import last_inbound
 from engine.store import Store, open_store
 from engine.store.numbers import display_digits
@@ -69,6 +79,7 @@ from engine.whatsapp.send_errors import (
 )
 from engine.whatsapp.signature import HEADER as SIGNATURE_HEADER
 from engine.whatsapp.signature import sign
+from engine.whatsapp.templates import meta_template
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +145,8 @@ class Received:
     wamid: str | None = None
     error: dict[str, Any] | None = None
     statuses: list[str] = field(default_factory=list)
+    endpoint: str = "messages"
+    """``messages``, or ``marketing_messages`` (the Marketing Messages API)."""
 
     def as_json(self) -> dict[str, Any]:
         try:
@@ -150,6 +163,7 @@ class Received:
             "error": self.error,
             "statuses": list(self.statuses),
             "received_at": self.received_at.isoformat(),
+            "endpoint": self.endpoint,
             "body": body,
         }
 
@@ -229,6 +243,7 @@ class Simulator:
         access_token: str | None = None,
         status_delay_seconds: float = 0.05,
         read_receipts: bool = True,
+        templates_file: Path | None = None,
     ) -> None:
         self.phone_number_id = phone_number_id
         self.display_phone_number = display_phone_number
@@ -247,6 +262,10 @@ class Simulator:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._warned_404 = False
+        self.templates = SimulatedTemplates(templates_file)
+        """The account's templates, served as Meta's message_templates."""
+        self.marketing_onboarded = True
+        """Whether the business is onboarded to the Marketing Messages API."""
         self._media: dict[str, StoredMedia] = {}
         self._displays: dict[str, str] = {phone_number_id: display_phone_number}
 
@@ -340,7 +359,12 @@ class Simulator:
     # -- the Cloud API ------------------------------------------------------------
 
     async def handle_send(
-        self, phone_number_id: str, authorization: str | None, raw: bytes
+        self,
+        phone_number_id: str,
+        authorization: str | None,
+        raw: bytes,
+        *,
+        marketing: bool = False,
     ) -> Answer:
         record = Received(
             seq=next(self._seq),
@@ -351,9 +375,12 @@ class Simulator:
             raw=raw,
             received_at=self._clock.now(),
             monotonic=time.monotonic(),
+            endpoint="marketing_messages" if marketing else "messages",
         )
         self._received.append(record)
         answer, body, template = await self._check(phone_number_id, authorization, raw, record)
+        if answer is None and marketing:
+            answer = self._marketing_refusal(template)
         if answer is not None:
             record.error = _error_of(answer)
             return answer
@@ -373,6 +400,8 @@ class Simulator:
         elif template is None and not await self._window_open(record.to, phone_number_id):
             failure = WINDOW_CLOSED
         category = template.category.value.lower() if template else "service"
+        if marketing:
+            category = "marketing_lite"  # how Meta prices the Marketing Messages API
         self._notify(record, category, failure)
         if late_by:
             await asyncio.sleep(late_by)
@@ -472,6 +501,33 @@ class Simulator:
                 )
             template = found
         return None, body, template
+
+    def _marketing_refusal(self, template: Template | None) -> Answer | None:
+        """What the Marketing Messages API refuses: anything from a business that is not
+        onboarded, and anything but a MARKETING template."""
+        if not self.marketing_onboarded:
+            return graph_error(
+                10,
+                NOT_ONBOARDED_DETAILS,
+                status=403,
+                message="(#10) Application does not have permission for this action",
+            )
+        if template is None or template.category.value != "MARKETING":
+            return graph_error(100, "Only marketing template messages are supported.")
+        return None
+
+    async def change_template(self, name: str, language: str, **what: Any) -> Template | None:
+        """Change a template as Meta would and post the webhooks Meta sends about it."""
+        before = next(
+            (t for t in self.templates.all() if (t.name, t.language) == (name, language)), None
+        )
+        after = self.templates.change(name, language, **what)
+        if before is None or after is None:
+            return None
+        if self.webhook_url is not None and self._session is not None:
+            for document in webhooks_for_change(self.waba_id, before, after):
+                await self._post(json.dumps(document, separators=(",", ":")).encode())
+        return after
 
     def _peek_rule(self, to: str) -> FailureRule | None:
         rules = self._rules.get(to)
@@ -670,6 +726,12 @@ class Simulator:
         return False
 
 
+NOT_ONBOARDED_DETAILS = (
+    "The business is not onboarded to the Marketing Messages API: accept its Terms of "
+    "Service in WhatsApp Manager."
+)
+
+
 def _retry_after(header: str | None) -> float:
     try:
         return min(float(header), POST_MAX_PAUSE_SECONDS) if header else 0.0
@@ -786,6 +848,17 @@ async def send_message(request: web.Request) -> web.Response:
     return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
 
 
+@routes.post(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{phone_number_id}/marketing_messages")
+async def send_marketing_message(request: web.Request) -> web.Response:
+    answer = await request.app[SIMULATOR].handle_send(
+        request.match_info["phone_number_id"],
+        request.headers.get("Authorization"),
+        await request.read(),
+        marketing=True,
+    )
+    return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
 def _unauthorized() -> web.Response:
     answer = graph_error(190, status=401, message="Error validating access token")
     return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
@@ -798,6 +871,93 @@ def _media_not_found(media_id: str) -> web.Response:
         message=f"Unsupported get request. Object with ID '{media_id}' does not exist",
     )
     return web.Response(status=answer.status, body=answer.body, content_type=answer.content_type)
+
+
+@routes.get(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{waba_id}/message_templates")
+async def message_templates(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        answer = graph_error(190, status=401, message="Invalid OAuth access token")
+        return web.Response(status=answer.status, body=answer.body, content_type="application/json")
+    if request.match_info["waba_id"] != simulator.waba_id:
+        answer = graph_error(
+            100,
+            subcode=33,
+            message=f"Unsupported get request. Object with ID '{request.match_info['waba_id']}' "
+            "does not exist, cannot be loaded due to missing permissions, or does not "
+            "support this operation.",
+        )
+        return web.Response(status=answer.status, body=answer.body, content_type="application/json")
+    try:
+        limit = int(request.query.get("limit", "25"))
+        page = simulator.templates.page(
+            base_url=str(request.url.with_query(None)),
+            limit=limit,
+            after=request.query.get("after"),
+        )
+    except ValueError as error:
+        answer = graph_error(100, str(error))
+        return web.Response(status=answer.status, body=answer.body, content_type="application/json")
+    return web.json_response(page)
+
+
+class TemplateChangeRequest(BaseModel):
+    """``PUT /simulator/templates/{name}/{language}``: change a template as Meta would."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: str | None = Field(default=None, pattern=r"^[A-Z_]{1,40}$")
+    category: TemplateCategory | None = None
+    quality_score: str | None = Field(default=None, pattern=r"^(GREEN|YELLOW|RED|UNKNOWN)$")
+
+
+def _invalid(error: ValidationError) -> web.Response:
+    fields = [
+        {"field": ".".join(str(p) for p in issue["loc"]) or "body", "message": issue["msg"]}
+        for issue in error.errors(include_url=False)
+    ]
+    message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return web.json_response(
+        {"error": {"code": "invalid_request", "message": message, "fields": fields}},
+        status=422,
+    )
+
+
+@routes.put(SIMULATOR_PREFIX + "/templates/{name}/{language}")
+@_controlled
+async def change_template(request: web.Request) -> web.Response:
+    try:
+        change = TemplateChangeRequest.model_validate_json(await request.read())
+    except ValidationError as error:
+        return _invalid(error)
+    name, language = request.match_info["name"], request.match_info["language"]
+    changed = await request.app[SIMULATOR].change_template(
+        name, language, **change.model_dump(exclude_none=True)
+    )
+    if changed is None:
+        return web.json_response(
+            {"error": {"code": "not_found", "message": f"no template {name} ({language})"}},
+            status=404,
+        )
+    return web.json_response(meta_template(changed, template_id=changed.id or ""))
+
+
+class MarketingMessagesSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    onboarded: bool
+
+
+@routes.put(SIMULATOR_PREFIX + "/marketing-messages")
+@_controlled
+async def set_marketing_messages(request: web.Request) -> web.Response:
+    try:
+        wanted = MarketingMessagesSettings.model_validate_json(await request.read())
+    except ValidationError as error:
+        return _invalid(error)
+    request.app[SIMULATOR].marketing_onboarded = wanted.onboarded
+    return web.json_response(wanted.model_dump())
 
 
 @routes.post(SIMULATOR_PREFIX + r"/{version:v\d+\.\d+}/{phone_number_id}/media")

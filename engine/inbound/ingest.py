@@ -41,8 +41,10 @@ from engine.inbound.input_from_message import customer_input
 from engine.inbound.intent import Intent
 from engine.inbound.number_change import apply_number_change
 from engine.inbound.number_health import apply_quality_update
+from engine.inbound.template_updates import TemplateResult, apply_template_change
 from engine.models.contact import ConsentSource, opt_in_of_new_contact
 from engine.models.message import Direction, Message, MessageStatus, StatusChange
+from engine.outbound.marketing_limit import DEFAULT_MARKETING_LIMIT, MarketingLimitRetry
 from engine.outbound.statuses import StatusResult, apply_status
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
@@ -57,6 +59,8 @@ SYSTEM = "system"
 class IngestSettings:
     rules: ConsentRules
     default_opt_in: bool
+    marketing_limit: MarketingLimitRetry = DEFAULT_MARKETING_LIMIT
+    """When a message a ``failed`` status says Meta held back (131049) goes again."""
     intent: IntentSettings = field(default_factory=IntentSettings)
     default_number: str | None = None
     """``WA_PHONE_NUMBER_ID``: the number of a value that carries no metadata."""
@@ -76,6 +80,8 @@ class IngestResult:
     """Messages to a business number not registered here: stored, never answered."""
     health_updates: int = 0
     """Quality updates applied to a registered number."""
+    templates: Counter[TemplateResult] = field(default_factory=Counter)
+    """What the template webhooks (status, quality, category) did to the catalogue."""
     deliveries: list[Delivery] = field(default_factory=list)
     """What the dispatcher needs of the hand-offs to dispatch, as this job left them,
     so that it need not read them back (a few, whose contact changed, it does read)."""
@@ -103,10 +109,15 @@ async def ingest(
             if await apply_user_preference(tx, preference, name=name, via=_named(value)):
                 result.consent_signals += 1
         for update in value.statuses:
-            result.statuses[await apply_status(tx, update, now=now, via=_named(value))] += 1
+            applied = await apply_status(
+                tx, update, now=now, via=_named(value), marketing_limit=settings.marketing_limit
+            )
+            result.statuses[applied] += 1
     for quality in quality_updates(notification):
         if await apply_quality_update(tx, quality, now=now):
             result.health_updates += 1
+    for change in notification.template_changes():
+        result.templates[await apply_template_change(tx, change, now=now)] += 1
     return result
 
 

@@ -34,6 +34,7 @@ class MessageStatus(StrEnum):
     PLAYED = "played"
     FAILED = "failed"
     SKIPPED = "skipped"
+    DEFERRED = "deferred"  # Meta's per-user marketing limit (131049): tried again later
 
     @property
     def is_final(self) -> bool:
@@ -61,6 +62,7 @@ class MessageStatus(StrEnum):
 _PROGRESS = {
     MessageStatus.RECEIVED: 0,
     MessageStatus.QUEUED: 0,
+    MessageStatus.DEFERRED: 0,
     MessageStatus.SENDING: 1,
     MessageStatus.SENT: 2,
     MessageStatus.DELIVERED: 3,

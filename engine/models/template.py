@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,6 +15,13 @@ class TemplateCategory(StrEnum):
     MARKETING = "MARKETING"
     UTILITY = "UTILITY"
     AUTHENTICATION = "AUTHENTICATION"
+
+
+APPROVED = "APPROVED"
+"""The one template status Meta sends messages of; any other (PENDING, REJECTED, PAUSED,
+DISABLED, IN_APPEAL, ARCHIVED, ...) holds them back."""
+
+QUALITY_SCORES = ("GREEN", "YELLOW", "RED", "UNKNOWN")
 
 
 class ButtonType(StrEnum):
@@ -51,6 +59,24 @@ class Template(BaseModel):
     header: str | None = Field(default=None, max_length=60)
     footer: str | None = Field(default=None, max_length=60)
     buttons: tuple[TemplateButton, ...] = Field(default=(), max_length=10)
+    # What Meta says of the template (synced from WhatsApp Manager, kept current by the
+    # template webhooks); a template defined only here is taken as approved.
+    id: str | None = Field(default=None, description="Meta's template id")
+    status: str = Field(
+        default=APPROVED,
+        pattern=r"^[A-Z_]{1,40}$",
+        description="Meta's status: APPROVED, PENDING, REJECTED, PAUSED, DISABLED, ...",
+    )
+    quality_score: str | None = Field(
+        default=None, pattern=r"^[A-Z_]{1,20}$", description="GREEN, YELLOW, RED or UNKNOWN"
+    )
+    components: tuple[dict[str, Any], ...] | None = Field(
+        default=None,
+        description="the components as Meta lists them (header, body, footer, buttons)",
+    )
+    message_send_ttl_seconds: int | None = Field(
+        default=None, ge=-1, description="how long Meta keeps trying to deliver a message of it"
+    )
 
     @model_validator(mode="after")
     def _placeholders_are_contiguous(self) -> Template:
@@ -58,6 +84,10 @@ class Template(BaseModel):
         if used != list(range(1, len(used) + 1)):
             raise ValueError("body placeholders must be numbered {{1}}, {{2}}, ... without gaps")
         return self
+
+    @property
+    def approved(self) -> bool:
+        return self.status == APPROVED
 
     @property
     def param_count(self) -> int:

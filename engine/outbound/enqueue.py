@@ -206,6 +206,7 @@ async def enqueue(tx: Tx, request: OutboundRequest, *, now: datetime) -> Enqueue
         options=options,
         over_cap=limited.over_cap,
         quiet_until=limited.quiet_until,
+        template_status=template.status if template else None,
         to_user_id=is_user_id(request.contact.address),
     )
     if decision.refused:
@@ -287,7 +288,12 @@ class BulkEnqueued:
 
     @property
     def queued(self) -> int:
-        return self.verdicts[Verdict.SEND] + self.verdicts[Verdict.SEND_WITH_NOTICE]
+        """Rows queued: to be sent, or waiting for their template to be approved again."""
+        return (
+            self.verdicts[Verdict.SEND]
+            + self.verdicts[Verdict.SEND_WITH_NOTICE]
+            + self.verdicts[Verdict.WAIT]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +325,16 @@ def plan_many(request: BulkRequest, resolved: Resolved, *, now: datetime) -> Bul
     # windows are not read: the rules are asked as if closed (free form would not go).
     # They are pure and, for one content and one set of options, then depend only on
     # the recipient's opt-in: ask them once for each value rather than once per recipient.
+    status = resolved.template.status if resolved.template else None
     decisions = {
-        opted_in: decide(channel, kind, opted_in=opted_in, window=Window.CLOSED, options=options)
+        opted_in: decide(
+            channel,
+            kind,
+            opted_in=opted_in,
+            window=Window.CLOSED,
+            options=options,
+            template_status=status,
+        )
         for opted_in in (True, False)
     }
     recorded = {opted_in: recorded_as(decision) for opted_in, decision in decisions.items()}

@@ -75,14 +75,24 @@ from engine.models.marketing_limits import NO_LIMITS, MarketingLimits
 from engine.models.message import Failure
 from engine.outbound.limits import NumberRateLimiter, PairLimiter
 from engine.outbound.marketing import limits_in_force
+from engine.outbound.marketing_limit import DEFAULT_MARKETING_LIMIT, MarketingLimitRetry
 from engine.outbound.metrics import OutboundMetrics
 from engine.outbound.statuses import replay_unmatched_statuses_of
 from engine.outbound.verdicts import recorded_as
-from engine.send_rules import INPUTS_MISSING, Decision, Verdict, decide, quiet_until, window_at
+from engine.send_rules import (
+    INPUTS_MISSING,
+    ContentKind,
+    Decision,
+    Verdict,
+    decide,
+    quiet_until,
+    window_at,
+)
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.outbox import (
     Claimed,
+    Deferred,
     Failed,
     Held,
     Numbers,
@@ -90,10 +100,16 @@ from engine.store.outbox import (
     Released,
     Retry,
     Sent,
+    Waiting,
     Withheld,
 )
 from engine.whatsapp.client import CloudApiClient
-from engine.whatsapp.send_errors import PAIR_RATE_LIMIT, SendError
+from engine.whatsapp.send_errors import (
+    PAIR_RATE_LIMIT,
+    MarketingNotOnboarded,
+    SendError,
+    limits_marketing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +119,11 @@ _FLUSH_LINGER_SECONDS = 0.01
 _FLUSH_IDLE_SECONDS = 1.0
 """An idle flusher looks up this often (a good round: it is alive)."""
 _SHUTDOWN_FLUSH_TRIES = 5
+
+
+NOT_ONBOARDED_NOTICE = "marketing_messages_not_onboarded"
+"""Kept with the ``sent`` status of a MARKETING message that went through ``/messages``
+because the business is not onboarded to the Marketing Messages API."""
 
 
 async def on_wamids_recorded(tx: Tx, sent: list[Sent]) -> None:
@@ -135,6 +156,10 @@ class SenderConfig:
     dies hands its numbers on within this time."""
     stop_grace: float = 8.0
     """How long a stop waits for the HTTP calls in flight."""
+    marketing_messages_api: bool = False
+    """Post MARKETING templates to the Marketing Messages API (``/marketing_messages``)."""
+    marketing_limit: MarketingLimitRetry = DEFAULT_MARKETING_LIMIT
+    """When a message Meta held back with its per-user marketing limit (131049) goes again."""
 
     @property
     def numbers(self) -> list[str]:
@@ -168,17 +193,33 @@ REQUEST_BODY_MISSING = Failure(
 not sent, rather than built anew from content and a catalogue that may have changed."""
 
 
+def kind_now(claimed: Claimed) -> ContentKind | None:
+    """What the message is as the send rules see it now: a template's category is the
+    catalogue's at this moment (Meta may have recategorised it since it was queued), the
+    one kept at enqueue when the template is no longer in the catalogue."""
+    if claimed.policy is None:
+        return None
+    kind = claimed.policy.kind
+    if kind is ContentKind.FREE_FORM or claimed.template_category is None:
+        return kind
+    try:
+        return ContentKind(claimed.template_category)
+    except ValueError:
+        return kind
+
+
 def _asked_again(claimed: Claimed, now: datetime, limits: MarketingLimits) -> Decision:
     """The send rules asked again just before sending, with the contact's opt-in, window
-    and MARKETING templates handed over as the claim read them, and their quiet hours as
-    kept on the row. A row without the inputs they need (queued before they were kept,
-    its template since gone from the catalogue) fails closed."""
-    if claimed.policy is None or claimed.channel is None:
+    and MARKETING templates handed over as the claim read them, their quiet hours as kept
+    on the row, and the template as the catalogue has it now. A row without the inputs
+    they need (queued before they were kept) fails closed."""
+    kind = kind_now(claimed)
+    if claimed.policy is None or claimed.channel is None or kind is None:
         return INPUTS_MISSING
     cap = limits.frequency_cap
     return decide(
         claimed.channel,
-        claimed.policy.kind,
+        kind,
         opted_in=claimed.opted_in,
         window=window_at(claimed.last_inbound_at, now),
         options=claimed.policy.options,
@@ -189,6 +230,7 @@ def _asked_again(claimed: Claimed, now: datetime, limits: MarketingLimits) -> De
             wa_id=claimed.wa_id,
             timezone=claimed.timezone,
         ),
+        template_status=claimed.template_status,
         to_user_id=is_user_id(claimed.recipient),
     )
 
@@ -511,6 +553,11 @@ class Sender:
             self._metrics.withheld.labels(decision.code or "hold").inc()
             self._emit(Held(claimed.message_id, decision.hold_until))
             return
+        if decision.verdict is Verdict.WAIT and claimed.template is not None:
+            # Meta paused or disabled the template: the message waits (not due) until
+            # the template is approved again, which makes it due.
+            self._emit(Waiting(claimed.message_id, claimed.template, decision.reason or ""))
+            return
         if not decision.sends:
             # The contact opted out (or the window closed) while the message waited:
             # recorded as enqueue would have recorded it had that been so before.
@@ -538,8 +585,23 @@ class Sender:
             self._posting += 1
             self._in_flight[task] = claimed
             started = time.perf_counter()
+            marketing = self._config.marketing_messages_api and (
+                kind_now(claimed) is ContentKind.MARKETING
+            )
             try:
-                accepted = await self._client.send(phone_number_id, body)
+                try:
+                    accepted = await self._client.send(phone_number_id, body, marketing=marketing)
+                except MarketingNotOnboarded as refused:
+                    # Meta has not onboarded the business to the Marketing Messages API:
+                    # the message goes the ordinary way, and its history says so.
+                    log.warning(
+                        "message %s went through /messages: the business is not onboarded "
+                        "to the Marketing Messages API (%s)",
+                        claimed.message_id,
+                        refused.reason,
+                    )
+                    notice = NOT_ONBOARDED_NOTICE
+                    accepted = await self._client.send(phone_number_id, body)
             finally:
                 self._posting -= 1
                 if not self._posting:
@@ -559,6 +621,12 @@ class Sender:
         self, claimed: Claimed, error: SendError, *, retryable: bool | None = None
     ) -> Outcome:
         details = {"attempt": claimed.attempts, **error.as_details()}
+        if limits_marketing(error.code):
+            deferral = self.deferral(claimed.deferrals, error.failure())
+            if isinstance(deferral, Failure):
+                self._metrics.failed.labels(deferral.code).inc()
+                return Failed(claimed.message_id, deferral, details)
+            return Deferred(claimed.message_id, deferral, error.failure())
         can_retry = error.retryable if retryable is None else retryable
         if error.ambiguous:
             self._metrics.ambiguous.inc()
@@ -585,6 +653,11 @@ class Sender:
         self._metrics.failed.labels(failure.code).inc()
         # The last try counts as ambiguous like the others: Meta may have got it.
         return Failed(claimed.message_id, failure, details, ambiguous=error.ambiguous)
+
+    def deferral(self, deferrals: int, failure: Failure) -> datetime | Failure:
+        """When a message Meta held back with its per-user marketing limit goes again, or
+        the failure it ends with after the last try."""
+        return self._config.marketing_limit.after(deferrals, failure, now=self._clock.now())
 
     def _backoff(self, attempts: int) -> timedelta:
         nominal: timedelta = min(
@@ -641,8 +714,10 @@ class Sender:
                     self.stats.retried += 1
                 case Released():
                     self.stats.released += 1
-                case Withheld() | Held():
+                case Withheld() | Held() | Waiting():
                     self.stats.withheld += 1
+                case Deferred():
+                    self.stats.retried += 1
         self.stats.sent += sent
         self._metrics.sent.inc(sent)
         if self._on_outcomes is not None:

@@ -10,6 +10,11 @@ A status changes only a message we sent: one whose id names a customer's message
 mistaken or forged notification) is ignored and counted, so it can neither mark what
 the customer wrote ``failed`` nor, with 131050, opt the customer out.
 
+A ``failed`` status with error 131049 (Meta's per-user marketing limit) does not fail
+the message at once: it is deferred and sent again later
+(:mod:`engine.outbound.marketing_limit`). The ``pricing`` of each status (billable,
+pricing model, type, category) is kept on the message for the reports.
+
 A ``failed`` status with error 131050 means the customer stopped marketing messages
 from this business in WhatsApp: the contact's opt-in becomes NO (source
 ``whatsapp_error``) so that later marketing is stopped on our side, before it costs.
@@ -24,13 +29,16 @@ from typing import Any
 
 from engine.models.contact import ConsentSource
 from engine.models.message import Direction, Failure, Message, MessageStatus
+from engine.outbound.marketing_limit import DEFAULT_MARKETING_LIMIT, MarketingLimitRetry
 from engine.outbound.recovery import message_for_status
 from engine.store import Tx
 from engine.store.contacts import Consent, NewContact
 from engine.store.inbound import UnmatchedStatus
+from engine.store.messages import Pricing
 from engine.whatsapp.send_errors import (
     MARKETING_STOPPED,
     failure_from_status_error,
+    limits_marketing,
     stops_marketing,
 )
 from engine.whatsapp.webhook import StatusUpdate, valid_wa_id
@@ -61,7 +69,12 @@ def _failure(update: StatusUpdate) -> Failure:
 
 
 async def apply_status(
-    tx: Tx, update: StatusUpdate, *, now: datetime, via: str | None = None
+    tx: Tx,
+    update: StatusUpdate,
+    *,
+    now: datetime,
+    via: str | None = None,
+    marketing_limit: MarketingLimitRetry = DEFAULT_MARKETING_LIMIT,
 ) -> StatusResult:
     """Apply one status; ``via``: the business number the notification names."""
     status = _STATUSES.get(update.status.lower())
@@ -102,8 +115,27 @@ async def apply_status(
             )
         )
         return StatusResult.UNMATCHED
+    if message.status is MessageStatus.DEFERRED and message.wamid != update.id:
+        # A late word on the try Meta held back; the message waits for its next one.
+        log.info("ignored status %r of %s: its message was deferred", status, update.id)
+        return StatusResult.IGNORED
+    if update.pricing is not None:
+        await tx.messages.set_pricing(message.id, _pricing(update))
+    if failure is not None and any(limits_marketing(error.code) for error in update.errors):
+        state = await tx.outbox.state(message.id)
+        then = marketing_limit.after(state.deferrals if state else 0, failure, now=at)
+        if isinstance(then, Failure):
+            failure = then  # the last try: it fails, saying how often it was tried
+        elif await tx.outbox.defer(message.id, failure=failure, due_at=then, at=at):
+            return StatusResult.APPLIED
     await tx.messages.change_status(message.id, status, at=at, failure=failure, details=details)
     return StatusResult.APPLIED
+
+
+def _pricing(update: StatusUpdate) -> Pricing:
+    pricing = update.pricing
+    assert pricing is not None
+    return Pricing(pricing.billable, pricing.pricing_model, pricing.type, pricing.category)
 
 
 async def replay_unmatched_statuses_of(tx: Tx, messages: dict[str, str]) -> None:
@@ -132,6 +164,17 @@ async def _replay(tx: Tx, message_id: str, wamid: str, kept: list[UnmatchedStatu
             failure=status.failure,
             details=status.details,
         )
+        pricing = (status.details or {}).get("pricing")
+        if isinstance(pricing, dict):
+            await tx.messages.set_pricing(
+                message_id,
+                Pricing(
+                    pricing.get("billable"),
+                    pricing.get("pricing_model"),
+                    pricing.get("type"),
+                    pricing.get("category"),
+                ),
+            )
         stopped = status.failure is not None and stops_marketing(status.failure.code)
         if stopped and not status.consent_applied:
             await _marketing_stopped(

@@ -19,9 +19,11 @@ _NOT_SENT = {
 
 def recorded_as(decision: Decision) -> tuple[MessageStatus, Failure | None]:
     """The status a message is stored with after ``decision``, and why when it is not
-    sent: ``queued`` when the decision sends."""
-    if decision.sends or decision.verdict is Verdict.HOLD:
-        return MessageStatus.QUEUED, None  # held: queued, due when the hold ends
+    sent: ``queued`` when the decision sends, holds it for quiet hours (due when the hold
+    ends), or waits for its template (a queued message waits in the outbox, see
+    :mod:`engine.outbound.sender`)."""
+    if decision.sends or decision.verdict in (Verdict.HOLD, Verdict.WAIT):
+        return MessageStatus.QUEUED, None
     status = _NOT_SENT[decision.verdict]
     code = decision.code or decision.verdict.value
     return status, Failure(code=code, reason=decision.reason or code)

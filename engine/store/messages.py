@@ -23,6 +23,26 @@ class PolicyInputs:
 
 
 @dataclass(frozen=True, slots=True)
+class Pricing:
+    """What Meta says it charges for a message (the ``pricing`` of its statuses)."""
+
+    billable: bool | None = None
+    pricing_model: str | None = None
+    type: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BillingLine:
+    """Messages of one pricing category: how many Meta priced, and how many of them it
+    said were billable."""
+
+    category: str
+    messages: int
+    billable: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageFilter:
     channel: Channel | None = None
     status: MessageStatus | None = None
@@ -71,6 +91,20 @@ class MessageRepo(ABC):
     @abstractmethod
     async def find(self, where: MessageFilter) -> list[Message]:
         """Messages matching ``where``, oldest first."""
+
+    @abstractmethod
+    async def set_pricing(self, message_id: str, pricing: Pricing) -> None:
+        """Keep the pricing of the message's latest status that carried one."""
+
+    @abstractmethod
+    async def pricing(self, message_id: str) -> Pricing | None: ...
+
+    @abstractmethod
+    async def billing(
+        self, where: MessageFilter | None = None, *, broadcast_id: str | None = None
+    ) -> list[BillingLine]:
+        """Outbound messages Meta priced, by pricing category: those matching ``where``,
+        or those of one broadcast."""
 
 
 _DELIVERY = frozenset(

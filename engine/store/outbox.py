@@ -91,6 +91,15 @@ class Claimed:
     marketing_sent: int = 0
     """MARKETING: how many went to the contact since the claim's ``marketing_since``
     (besides this one), as the claim counted them; 0 for anything else."""
+    template: str | None = None
+    """``name/language`` of its template (None: not a template)."""
+    template_category: str | None = None
+    """The template's category in the catalogue now (Meta may have changed it since the
+    message was queued); None when it is not a template or no longer in the catalogue."""
+    template_status: str | None = None
+    """Meta's status of the template now (APPROVED, PAUSED, ...)."""
+    deferrals: int = 0
+    """Times Meta's per-user marketing limit (131049) put this message off already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +160,31 @@ class Held:
     until: datetime
 
 
-Outcome = Sent | Retry | Failed | Released | Withheld | Held
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Not sent because its template is not approved at Meta now: queued again, not due,
+    until the template is approved (``TemplateRepo.put`` releases it); the attempt not
+    counted."""
+
+    message_id: str
+    template: str
+    """``name/language`` of the template it waits for."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Meta's per-user marketing limit (131049) kept it from the customer: ``deferred``
+    until ``due_at``, then sent again (a new try, a new wamid)."""
+
+    message_id: str
+    due_at: datetime
+    failure: Failure
+
+
+Outcome = Sent | Retry | Failed | Released | Withheld | Held | Waiting | Deferred
 
 
 # Campaigns: many messages of one content at once, for broadcast planning.
@@ -193,6 +226,9 @@ class OutboxState:
     priority: int
     idempotency_key: str | None
     callback_url: str | None
+    waits_for_template: str | None = None
+    """``name/language`` of the template a queued message waits for."""
+    deferrals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +310,14 @@ class OutboxRepo(ABC):
         """Record the wamid of an outbound message that has none yet (a status named it in
         ``biz_opaque_callback_data``); a queued or sending row becomes ``sent``. True when
         the wamid was recorded."""
+
+    @abstractmethod
+    async def defer(
+        self, message_id: str, *, failure: Failure, due_at: datetime, at: datetime
+    ) -> bool:
+        """A message Meta accepted and then reported failed with its per-user marketing
+        limit (131049): ``deferred`` until ``due_at`` (its wamid let go, its deferrals
+        counted), then claimed and sent again. False when it had reached a final status."""
 
     @abstractmethod
     async def state(self, message_id: str) -> OutboxState | None: ...

@@ -51,6 +51,7 @@ from engine.web.keys import (
     SENDER,
     SETTINGS,
     STORE,
+    TEMPLATE_SYNC,
 )
 from engine.web.refusals import refusal_middleware
 
@@ -126,6 +127,8 @@ async def _parts(app: web.Application) -> AsyncIterator[None]:
         app[CALLBACKS] = parts.callbacks
         app[CALLBACK_SECRET] = parts.callback_secret
         app[CAMPAIGNS] = parts.campaigns
+        if parts.template_sync is not None:
+            app[TEMPLATE_SYNC] = parts.template_sync
         app[FLOW_LIBRARY] = parts.flows
         app[FLOW_RESTARTER] = parts.bot  # a release may restart a flow (agents)
         if handler is None:

@@ -23,7 +23,7 @@ from engine.web.keys import STORE
 from engine.web.validation import Body, ContactAddress
 from engine.web.wire import TemplateChoice, UtcDatetime, csv_cells, iso
 
-COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "deferred")
 
 
 CSV_COLUMNS = (

@@ -13,6 +13,7 @@ from pydantic import Field
 from engine.campaigns import broadcast_control as control
 from engine.campaigns.broadcasts import Preview
 from engine.models.campaign import Broadcast
+from engine.web.billing import billing_json
 from engine.web.broadcast_body import (
     BroadcastCreate,
     BroadcastPreview,
@@ -131,9 +132,10 @@ async def list_broadcasts(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/broadcasts/{id}")
 async def get_broadcast(request: web.Request) -> web.Response:
-    return _broadcast_answer(
-        await control.find_broadcast(request.app[STORE], request.match_info["id"])
-    )
+    store, broadcast_id = request.app[STORE], request.match_info["id"]
+    document = broadcast_json(*await control.find_broadcast(store, broadcast_id))
+    document["billing"] = billing_json(await control.broadcast_billing(store, broadcast_id))
+    return web.json_response(document)
 
 
 @routes.get("/api/v1/broadcasts/{id}/report")
@@ -147,6 +149,7 @@ async def broadcast_report(request: web.Request) -> web.StreamResponse:
             {
                 "rows": [recipient_json(row) for row in rows],
                 "next_after": rows[-1].contact_id if len(rows) == query.limit else None,
+                "billing": billing_json(await control.broadcast_billing(store, broadcast_id)),
             }
         )
     return await stream_report_csv(request, broadcast_id, after=query.after or 0)

@@ -17,6 +17,7 @@ from engine.media.graph import MediaService
 from engine.metrics import Metrics
 from engine.outbound.callbacks import CallbackDispatcher
 from engine.outbound.sender import Sender
+from engine.outbound.template_sync import TemplateSync
 from engine.store import Store
 from engine.web.api_token import ApiTokenCheck
 
@@ -44,5 +45,7 @@ CALLBACKS = web.AppKey("callbacks", CallbackDispatcher)
 CALLBACK_SECRET = web.AppKey("callback_secret", str)
 # Campaigns: plans broadcasts, fires sequence timers, guards broadcasts.
 CAMPAIGNS = web.AppKey("campaigns", CampaignWorker)
+# Templates: syncs the catalogue from Meta; unset without WA_WABA_ID.
+TEMPLATE_SYNC = web.AppKey("template_sync", TemplateSync)
 # Media: fetched from and uploaded to the Graph API, cached on disk (the console's).
 MEDIA = web.AppKey("media", MediaService)

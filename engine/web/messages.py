@@ -18,9 +18,10 @@ from engine.models.content import TemplateContent, TextContent
 from engine.models.message import Message, MessageStatus
 from engine.outbound.api import ApiMessage, NotANewNumber, send_api_message
 from engine.outbound.enqueue import Refused, TemplateProblem
-from engine.send_rules import AUTHENTICATION_TO_USER_ID
+from engine.send_rules import AUTHENTICATION_TO_USER_ID, TEMPLATE_PAUSED
 from engine.store.messages import MessageFilter
 from engine.store.outbox import OutboxState
+from engine.web.billing import billing_json, pricing_json
 from engine.web.error_answers import ApiError, not_found
 from engine.web.keys import CALLBACK_SECRET, CLOCK, SETTINGS, STORE
 from engine.web.message_report import ReportQuery, report_json, stream_messages_csv
@@ -73,7 +74,9 @@ def message_json(message: Message, state: OutboxState | None) -> dict[str, Any]:
         "attempts": state.attempts if state else 0,
         "ambiguous_attempts": state.ambiguous_attempts if state else 0,
         "next_attempt_at": iso(state.next_attempt_at)
-        if state and state.next_attempt_at and message.status is MessageStatus.QUEUED
+        if state
+        and state.next_attempt_at
+        and message.status in (MessageStatus.QUEUED, MessageStatus.DEFERRED)
         else None,
         "held_until": iso(message.held_until) if message.held_until else None,
         "callback_url": state.callback_url if state else None,
@@ -144,7 +147,8 @@ async def send_message(request: web.Request) -> web.Response:
             fields=[{"field": problem.field, "message": problem.message}],
         ) from None
     except Refused as refused:
-        if refused.code == AUTHENTICATION_TO_USER_ID:
+        # Meta paused or disabled the template, or refuses it to a user id
+        if refused.code in (TEMPLATE_PAUSED, AUTHENTICATION_TO_USER_ID):
             raise ApiError(
                 422,
                 refused.code,
@@ -172,10 +176,15 @@ async def get_message(request: web.Request) -> web.Response:
         state = await tx.outbox.state(message_id)
         deliveries = await tx.callbacks.for_message(message_id)
         number = await tx.numbers.of_message(message_id)
+        pricing = await tx.messages.pricing(message_id)
     if message is None:
         raise not_found(f"message {message_id}")
     document = message_json(message, state)
     document["phone_number_id"] = number
+    # Meta's per-user marketing limit, a paused template, and what Meta charges.
+    document["deferrals"] = state.deferrals if state else 0
+    document["waits_for_template"] = state.waits_for_template if state else None
+    document["pricing"] = pricing_json(pricing)
     document["callbacks"] = [
         {"status": d.status.value, "state": d.state, "attempts": d.attempts, "error": d.last_error}
         for d in deliveries
@@ -200,11 +209,13 @@ async def report_messages(request: web.Request) -> web.StreamResponse:
     async with store.read() as tx:
         rows = await tx.outbox.report(where)
         counts = await tx.outbox.report_counts(where)
+        billing = await tx.messages.billing(where)
     return web.json_response(
         {
             "rows": [report_json(row) for row in rows],
             "next_after": rows[-1].id if len(rows) == query.limit else None,
             "counts": counts,
+            "billing": billing_json(billing),
         }
     )
 

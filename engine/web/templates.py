@@ -8,8 +8,9 @@ from pydantic import ValidationError
 from engine.models.template import Template, TemplateCategory
 from engine.store import AlreadyExists
 from engine.web.error_answers import ApiError, field_errors, not_found
-from engine.web.keys import STORE
+from engine.web.keys import STORE, TEMPLATE_SYNC
 from engine.web.validation import Body, parse_query, read_json
+from engine.whatsapp.send_errors import SendError
 
 routes = web.RouteTableDef()
 
@@ -60,9 +61,47 @@ async def get_template(request: web.Request) -> web.Response:
     name, language = request.match_info["name"], request.match_info["language"]
     async with request.app[STORE].read() as tx:
         template = await tx.templates.get(name, language)
-    if template is None:
+        unknown = None if template is not None else await tx.templates.unknown(name, language)
+        waiting = await tx.templates.waiting(name, language)
+    if template is not None:
+        return web.json_response(
+            {**template.model_dump(mode="json"), "known": True, "waiting_messages": waiting}
+        )
+    if unknown is None:
         raise not_found(f"template {name} ({language})")
-    return web.json_response(template.model_dump(mode="json"))
+    # Meta told us of it in a webhook; its content comes with the next sync.
+    return web.json_response(
+        {
+            "name": unknown.name,
+            "language": unknown.language,
+            "known": False,
+            "id": unknown.meta_id,
+            "status": unknown.status,
+            "category": unknown.category,
+            "quality_score": unknown.quality_score,
+            "waiting_messages": waiting,
+        }
+    )
+
+
+@routes.post("/api/v1/templates/sync")
+async def sync_templates(request: web.Request) -> web.Response:
+    syncer = request.app.get(TEMPLATE_SYNC)
+    if syncer is None:
+        raise ApiError(
+            409,
+            "template_sync_off",
+            "templates are synced from Meta only with WA_WABA_ID set",
+        )
+    try:
+        report = await syncer.sync()
+    except SendError as error:
+        raise ApiError(
+            502,
+            "graph_error",
+            f"Meta's Graph API could not be read ({error}); the catalogue is unchanged",
+        ) from None
+    return web.json_response(report.as_json())
 
 
 @routes.put("/api/v1/templates/{name}/{language}")

@@ -2,18 +2,35 @@
 
 One call, one answer: :meth:`CloudApiClient.send` returns :class:`Accepted` with the
 wamid Meta gave the message (``messages[0].id``), or raises a
-:class:`~engine.whatsapp.send_errors.SendError` saying whether a retry can help.
+:class:`~engine.whatsapp.send_errors.SendError` saying whether a retry can help. With
+``marketing=True`` it posts to the Marketing Messages API
+(``/{phone_number_id}/marketing_messages``) instead; a business Meta has not onboarded
+there is answered :class:`~engine.whatsapp.send_errors.MarketingNotOnboarded`.
+
+:meth:`CloudApiClient.message_templates` reads a WhatsApp Business Account's templates
+(``GET /{waba_id}/message_templates``), every page of them.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
 from engine.whatsapp.send import SendBody, wire_json
-from engine.whatsapp.send_errors import SendError, Unavailable, classify
+from engine.whatsapp.send_errors import (
+    MarketingNotOnboarded,
+    SendError,
+    Unavailable,
+    classify,
+    not_onboarded,
+)
+
+TEMPLATE_FIELDS = (
+    "id,name,language,status,category,components,quality_score,message_send_ttl_seconds"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +62,16 @@ class CloudApiClient:
         self.timeout_seconds = timeout_seconds
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
-    def messages_url(self, phone_number_id: str) -> str:
-        return f"{self._base}/{phone_number_id}/messages"
+    def messages_url(self, phone_number_id: str, *, marketing: bool = False) -> str:
+        return f"{self._base}/{phone_number_id}/{'marketing_messages' if marketing else 'messages'}"
 
-    async def send(self, phone_number_id: str, body: SendBody | bytes) -> Accepted:
+    async def send(
+        self, phone_number_id: str, body: SendBody | bytes, *, marketing: bool = False
+    ) -> Accepted:
         data = body if isinstance(body, bytes) else wire_json(body)
         try:
             async with self._session.post(
-                self.messages_url(phone_number_id),
+                self.messages_url(phone_number_id, marketing=marketing),
                 data=data,
                 headers=self._headers,
                 timeout=self._timeout,
@@ -73,7 +92,56 @@ class CloudApiClient:
             ) from None
         if 200 <= status < 300:
             return _accepted(status, answer)
-        raise classify(status, answer, retry_after=retry_after)
+        refused = classify(status, answer, retry_after=retry_after)
+        if marketing and not_onboarded(refused):
+            raise MarketingNotOnboarded(
+                refused.code, refused.title, refused.details, http_status=refused.http_status
+            )
+        raise refused
+
+    async def message_templates(
+        self, waba_id: str, *, page_size: int = 100, max_pages: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Every template of the account, following ``paging.next`` page after page; a
+        :class:`SendError` when a page cannot be read (nothing is returned then)."""
+        url: str | None = f"{self._base}/{waba_id}/message_templates"
+        params: dict[str, str] | None = {"limit": str(page_size), "fields": TEMPLATE_FIELDS}
+        found: list[dict[str, Any]] = []
+        for _ in range(max_pages):
+            if url is None:
+                return found
+            document = await self._get(url, params)
+            data = document.get("data")
+            if not isinstance(data, list):
+                raise Unavailable("unreadable_response", "a template page without data")
+            found.extend(item for item in data if isinstance(item, dict))
+            paging = document.get("paging")
+            paging = paging if isinstance(paging, dict) else {}
+            after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None
+            # Meta gives the next page's address; its cursor alone would do as well.
+            url, params = (str(paging["next"]), None) if after is not None else (None, None)
+        raise Unavailable("too_many_pages", f"more than {max_pages} pages of templates")
+
+    async def _get(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
+        try:
+            async with self._session.get(
+                url, params=params, headers=self._headers, timeout=self._timeout
+            ) as response:
+                answer = await response.read()
+                status = response.status
+        except aiohttp.ClientError as error:
+            raise Unavailable("connection_failed", f"cannot read {url}: {error!r}") from None
+        except TimeoutError:
+            raise Unavailable("timeout", f"{url} did not answer in time") from None
+        if not 200 <= status < 300:
+            raise classify(status, answer)
+        try:
+            document = json.loads(answer)
+        except ValueError:
+            raise _unreadable(status, answer) from None
+        if not isinstance(document, dict):
+            raise _unreadable(status, answer)
+        return document
 
 
 def _accepted(status: int, answer: bytes) -> Accepted:

@@ -216,6 +216,11 @@ class SendBody(_Wire):
         max_length=512,
         description="echoed by Meta in every status notification of this message",
     )
+    message_send_ttl_seconds: int | None = Field(
+        default=None,
+        ge=-1,
+        description="templates: how long Meta keeps trying to deliver the message",
+    )
 
     @model_validator(mode="after")
     def _one_object_of_its_type(self) -> SendBody:
@@ -350,6 +355,9 @@ def send_document(
             document[kind] = _without_none(media)
     if reply_to:
         document["context"] = {"message_id": reply_to}
+    ttl = template.message_send_ttl_seconds if template is not None else None
+    if isinstance(content, TemplateContent) and ttl is not None:
+        document["message_send_ttl_seconds"] = ttl
     if reference:
         document["biz_opaque_callback_data"] = reference
     return document

@@ -42,6 +42,9 @@ TEMPORARY_CODES = frozenset({1, 2, 131000, 131016, 133004})
 
 WINDOW_CLOSED = 131047
 PAIR_RATE_LIMIT = 131056
+MARKETING_LIMIT = 131049
+"""Meta's per-user marketing limit: "This message was not delivered to maintain healthy
+ecosystem engagement". Not the message's fault: it may go some hours later."""
 MARKETING_STOPPED = 131050
 """Meta: "This recipient has chosen to stop receiving marketing messages from you"."""
 AUTHENTICATION_TO_USER_ID = 131062
@@ -167,6 +170,45 @@ def stops_marketing(code: int | str | None) -> bool:
     (True, True, False)
     """
     return code is not None and str(code) == str(MARKETING_STOPPED)
+
+
+class MarketingNotOnboarded(Rejected):
+    """The Marketing Messages API refused the send because the business has not been
+    onboarded to it (its terms not accepted): the message can go through ``/messages``."""
+
+
+_NOT_ONBOARDED_WORDS = ("onboard", "terms of service")
+NOT_ONBOARDED_CODES = frozenset({10, 200})
+"""Permission errors (10 Permission Denied, 200 API Permission), which the Marketing
+Messages API answers for a business that has not accepted its terms."""
+
+
+def not_onboarded(error: SendError) -> bool:
+    """Whether a refusal of the Marketing Messages API says the business is not onboarded:
+    a permission error, or one whose words say so.
+
+    >>> not_onboarded(Rejected(10, "Permission Denied"))
+    True
+    >>> not_onboarded(Rejected(100, "Invalid parameter", "Business is not onboarded"))
+    True
+    >>> not_onboarded(Rejected(131026, "Message Undeliverable"))
+    False
+    """
+    if isinstance(error, MarketingNotOnboarded):
+        return True
+    if not isinstance(error, Rejected):
+        return False
+    words = f"{error.title} {error.details or ''}".lower()
+    return error.code in NOT_ONBOARDED_CODES or any(w in words for w in _NOT_ONBOARDED_WORDS)
+
+
+def limits_marketing(code: int | str | None) -> bool:
+    """Whether Meta's error ``code`` is its per-user marketing limit (:data:`MARKETING_LIMIT`).
+
+    >>> limits_marketing(131049), limits_marketing("131049"), limits_marketing(131050)
+    (True, True, False)
+    """
+    return code is not None and str(code) == str(MARKETING_LIMIT)
 
 
 class AuthenticationToUserId(Rejected):

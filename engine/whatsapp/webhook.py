@@ -58,6 +58,7 @@ from pydantic import (
 )
 
 from engine.identity import is_user_id
+from engine.whatsapp.templates import TemplateChange, template_change
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
 MESSAGE_FIELDS = frozenset({"messages", "user_preferences"})
@@ -523,6 +524,15 @@ class Notification(_Wire):
                         if item.where != "value":
                             where = f"entry[{e}].changes[{c}].value.{item.where}"
                         yield Skipped(where, item.kind, item.reason)
+
+    def template_changes(self) -> Iterator[TemplateChange]:
+        """What the template webhooks (status, quality, category updates) say."""
+        for entry in self.entry:
+            for change in entry.changes:
+                if isinstance(change, OtherChange) and isinstance(change.field, str):
+                    found = template_change(change.field, change.value)
+                    if found is not None:
+                        yield found
 
     @property
     def counts(self) -> tuple[int, int]:

@@ -378,7 +378,7 @@ class PgBroadcastRepo(BroadcastRepo):
         # Newest first: the messages planned last are the ones still waiting.
         found = await self._db.val(
             "SELECT 1 FROM broadcast_recipients r JOIN messages m ON m.id = r.message_id"
-            " WHERE r.broadcast_id = $1 AND m.status IN ('queued', 'sending')"
+            " WHERE r.broadcast_id = $1 AND m.status IN ('queued', 'sending', 'deferred')"
             " ORDER BY r.message_id DESC LIMIT 1",
             broadcast_id,
         )

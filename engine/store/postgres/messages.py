@@ -15,7 +15,14 @@ from engine.models.message import (
 )
 from engine.send_rules import Options
 from engine.store.announcements import Topic
-from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs, add_to_history
+from engine.store.messages import (
+    BillingLine,
+    MessageFilter,
+    MessageRepo,
+    PolicyInputs,
+    Pricing,
+    add_to_history,
+)
 from engine.store.postgres.db import PgDb
 
 _COLUMNS = """
@@ -284,3 +291,46 @@ class PgMessageRepo(MessageRepo):
             )
             for row in rows
         ]
+
+    async def set_pricing(self, message_id: str, pricing: Pricing) -> None:
+        await self._db.run(
+            "UPDATE messages SET billable = $1, pricing_model = $2, pricing_type = $3,"
+            " pricing_category = $4 WHERE id = $5",
+            pricing.billable,
+            pricing.pricing_model,
+            pricing.type,
+            pricing.category,
+            message_id,
+        )
+
+    async def pricing(self, message_id: str) -> Pricing | None:
+        row = await self._db.one(
+            "SELECT billable, pricing_model, pricing_type, pricing_category FROM messages"
+            " WHERE id = $1",
+            message_id,
+        )
+        if row is None or (row["pricing_model"] is None and row["billable"] is None):
+            return None
+        return Pricing(
+            row["billable"], row["pricing_model"], row["pricing_type"], row["pricing_category"]
+        )
+
+    async def billing(
+        self, where: MessageFilter | None = None, *, broadcast_id: str | None = None
+    ) -> list[BillingLine]:
+        clauses, params = filter_sql(where) if where is not None else ([], [])
+        source = "messages m"
+        if broadcast_id is not None:
+            source = "broadcast_recipients r JOIN messages m ON m.id = r.message_id"
+            params.append(broadcast_id)
+            clauses.append(f"r.broadcast_id = ${len(params)}")
+        condition = " AND ".join(
+            ["m.direction = 'outbound'", "m.pricing_category IS NOT NULL", *clauses]
+        )
+        rows = await self._db.all(
+            "SELECT m.pricing_category AS category, count(*) AS n,"
+            " count(*) FILTER (WHERE m.billable) AS billable"
+            f" FROM {source} WHERE {condition} GROUP BY m.pricing_category ORDER BY 1",
+            *params,
+        )
+        return [BillingLine(r["category"], int(r["n"]), int(r["billable"])) for r in rows]

@@ -16,11 +16,12 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
-from engine.send_rules import ContentKind, Options
+from engine.send_rules import TEMPLATE_PAUSED, ContentKind, Options
 from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
+    Deferred,
     Failed,
     FailureCount,
     Held,
@@ -34,6 +35,7 @@ from engine.store.outbox import (
     Retry,
     Schedule,
     Sent,
+    Waiting,
     Withheld,
 )
 from engine.store.postgres.db import PgDb
@@ -48,17 +50,19 @@ from engine.store.postgres.messages import (
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
 # Two claims at once cannot both take a contact's message: a claim takes only heads, and
 # every job is SERIALIZABLE, so two claims that read the same contact's rows conflict.
-# A message held for quiet hours ($7: now) does not hold up the others: a reply to the
-# customer goes while the night's marketing waits; and nothing goes while another message
-# of the contact is being sent (a held one may come due meanwhile), so a contact has one
-# row ``sending`` at a time, which the frequency cap relies on.
+# A message held for quiet hours ($7: now) or waiting for its template (paused at Meta)
+# does not hold up the others: a reply to the customer goes while the night's marketing
+# waits; and nothing goes while another message of the contact is being sent (a held
+# one may come due meanwhile), so a contact has one row ``sending`` at a time, which the
+# frequency cap relies on.
 _HEAD_OF_QUEUE = """NOT EXISTS (
     SELECT 1 FROM messages e
     WHERE e.contact_id = m.contact_id AND e.id <> m.id AND (e.status = 'sending'
-      OR (e.status = 'queued' AND e.id < m.id
+      OR (e.status = 'queued' AND e.id < m.id AND e.template_wait IS NULL
           AND NOT (e.held_until IS NOT NULL AND e.held_until > $7))))"""
 
 _PENDING = "('queued', 'sending')"
+_DELIVERED = "('sent', 'delivered', 'read', 'played')"
 
 _CHECKED_BEFORE_SENDING = {"opt_in_checked": "before_sending"}
 
@@ -91,11 +95,21 @@ RETURNING u.id, u.contact_id, u.recipient, u.phone_number_id, u.priority,
     (SELECT c.wa_id FROM contacts c WHERE c.id = u.contact_id) AS wa_id,
     (SELECT c.attributes ->> 'timezone' FROM contacts c WHERE c.id = u.contact_id)
         AS timezone,
-    CASE WHEN u.content_kind = 'MARKETING' AND $8::timestamptz IS NOT NULL THEN
+    CASE WHEN coalesce((SELECT t.category FROM templates t WHERE t.name = u.template ->> 'name'
+        AND t.language = u.template ->> 'language'), u.content_kind) = 'MARKETING'
+        AND $8::timestamptz IS NOT NULL THEN
         (SELECT count(*) FROM messages e WHERE e.contact_id = u.contact_id
          AND e.content_kind = 'MARKETING' AND e.status IN {handed_over}
          AND e.handed_over_at >= $8 AND e.id <> u.id)
-    ELSE 0 END AS marketing_sent
+    ELSE 0 END AS marketing_sent,
+    -- The template as the catalogue has it now: Meta may have paused or recategorised
+    -- it while the message waited.
+    (SELECT t.category FROM templates t WHERE t.name = u.template ->> 'name'
+        AND t.language = u.template ->> 'language') AS template_category,
+    (SELECT t.status FROM templates t WHERE t.name = u.template ->> 'name'
+        AND t.language = u.template ->> 'language') AS template_status,
+    u.deferrals,
+    (u.template ->> 'name') || '/' || (u.template ->> 'language') AS template_key
 """
 
 
@@ -121,11 +135,21 @@ _DUE = _CLAIM.format(
     f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}{_HELD}"
     " ORDER BY m.priority, m.next_attempt_at, m.id LIMIT $4",
 )
+# Messages deferred by Meta's per-user marketing limit whose time has come (hours
+# later: looked for with the expired leases, not every claim).
+_DEFERRED = _CLAIM.format(
+    handed_over=HANDED_OVER,
+    candidates="SELECT m.id FROM messages m WHERE m.status = 'deferred'"
+    f" AND m.next_attempt_at <= $3 AND {_HEAD_OF_QUEUE}{_HELD}"
+    " ORDER BY m.next_attempt_at LIMIT $4",
+)
 _HAS_DUE = (
     "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
     f" AND m.next_attempt_at <= $1{_of_numbers('$2', '$3')})"
     " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'sending'"
     f" AND m.lease_until <= $1 AND m.wamid IS NULL{_of_numbers('$2', '$3')})"
+    " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'deferred'"
+    f" AND m.next_attempt_at <= $1{_of_numbers('$2', '$3')})"
 )
 
 
@@ -248,6 +272,10 @@ def _claimed(row: Mapping[str, Any], reclaimed: bool) -> Claimed:
         wa_id=row["wa_id"],
         timezone=row["timezone"],
         marketing_sent=int(row["marketing_sent"]),
+        template=row["template_key"],
+        template_category=row["template_category"],
+        template_status=row["template_status"],
+        deferrals=row["deferrals"],
     )
 
 
@@ -351,16 +379,22 @@ class PgOutboxRepo(OutboxRepo):
     ) -> list[Claimed]:
         held = _held_numbers(numbers)
         taken_over: list[asyncpg.Record] = []
+        deferred: list[asyncpg.Record] = []
         if expired:
             taken_over = await self._db.all(
                 _EXPIRED_LEASES, owner, lease_until, now, limit, *held, now, marketing_since
             )
+            room = limit - len(taken_over)
+            deferred = await self._db.all(
+                _DEFERRED, owner, lease_until, now, room, *held, now, marketing_since
+            )
+        taken = len(taken_over) + len(deferred)
         due = await self._db.all(
-            _DUE, owner, lease_until, now, limit - len(taken_over), *held, now, marketing_since
+            _DUE, owner, lease_until, now, limit - taken, *held, now, marketing_since
         )
-        claimed = [_claimed(row, True) for row in taken_over]
-        claimed += [_claimed(row, False) for row in due]
-        next_attempt = {row["id"]: row["next_attempt_at"] for row in [*taken_over, *due]}
+        rows = [(row, True) for row in taken_over] + [(row, False) for row in [*deferred, *due]]
+        claimed = [_claimed(row, reclaimed) for row, reclaimed in rows]
+        next_attempt = {row["id"]: row["next_attempt_at"] for row, _ in rows}
         # Most urgent first, as the claim chose them: priority, due time, age.
         claimed.sort(key=lambda c: (c.priority, next_attempt[c.message_id], c.message_id))
         return claimed
@@ -377,6 +411,8 @@ class PgOutboxRepo(OutboxRepo):
         released = [o for o in outcomes if isinstance(o, Released)]
         holds = [o for o in outcomes if isinstance(o, Held)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
+        waiting = [o for o in outcomes if isinstance(o, Waiting)]
+        deferred = [o for o in outcomes if isinstance(o, Deferred)]
         if sent:
             # The whole batch as arrays: two statements, whatever its size.
             ids = [o.message_id for o in sent]
@@ -387,7 +423,9 @@ class PgOutboxRepo(OutboxRepo):
                 " ELSE jsonb_build_object('attempt', o.attempt, 'notice', o.notice) END"
                 " FROM unnest($2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY"
                 " AS o(id, attempt, notice, n) JOIN messages m ON m.id = o.id"
-                f" WHERE m.status IN {_PENDING} ORDER BY o.n",
+                f" WHERE m.status IN {_PENDING}"
+                # A notice is kept even when Meta's own sent came first (adopted).
+                f" OR (o.notice IS NOT NULL AND m.status IN {_DELIVERED}) ORDER BY o.n",
                 now,
                 ids,
                 [o.attempt for o in sent],
@@ -397,7 +435,10 @@ class PgOutboxRepo(OutboxRepo):
                 "UPDATE messages SET"
                 f" updated_at = CASE WHEN status IN {_PENDING} THEN $1 ELSE updated_at END,"
                 f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
-                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                # A deferred message let its wamid go: a late answer to the try Meta held
+                # back does not bring it back.
+                " wamid = CASE WHEN status = 'deferred' THEN messages.wamid"
+                " ELSE coalesce(messages.wamid, o.acknowledged) END, lease_owner = NULL,"
                 " lease_until = NULL, last_error = NULL"
                 " FROM unnest($2::text[], $3::text[]) AS o(id, acknowledged)"
                 " WHERE messages.id = o.id",
@@ -507,6 +548,82 @@ class PgOutboxRepo(OutboxRepo):
                 f" updated_at = $2 WHERE id = $3 AND {_held('$4')}",
                 [(o.until, now, o.message_id, owner) for o in holds],
             )
+        if waiting:
+            # Queued again and not due: the template's approval makes it due again.
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'queued', $1, $2, $3, $4::jsonb"
+                f" FROM messages WHERE id = $5 AND {_held('$6')}",
+                [
+                    (
+                        now,
+                        TEMPLATE_PAUSED,
+                        o.reason,
+                        {"waits_for_template": o.template},
+                        o.message_id,
+                        owner,
+                    )
+                    for o in waiting
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = NULL,"
+                " template_wait = $1, attempts = attempts - 1, lease_owner = NULL,"
+                f" lease_until = NULL, updated_at = $2 WHERE id = $3 AND {_held('$4')}",
+                [(o.template, now, o.message_id, owner) for o in waiting],
+            )
+        for o in deferred:
+            await self._defer(o.message_id, o.failure, o.due_at, now, owner)
+
+    async def defer(
+        self, message_id: str, *, failure: Failure, due_at: datetime, at: datetime
+    ) -> bool:
+        self._db.announce(Topic.CALLBACKS)
+        return await self._defer(message_id, failure, due_at, at)
+
+    async def _defer(
+        self,
+        message_id: str,
+        failure: Failure,
+        due_at: datetime,
+        at: datetime,
+        owner: str | None = None,
+    ) -> bool:
+        # The sender's outcome applies while its lease holds; a webhook's, to anything
+        # not final yet.
+        condition = (
+            f" AND {_held('$6')}"
+            if owner is not None
+            else " AND status NOT IN ('failed', 'skipped')"
+        )
+        extra = (owner,) if owner is not None else ()
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+            " failure_reason, details) SELECT id, 'deferred', $1, $2, $3,"
+            " jsonb_build_object('retry_at', $4::text, 'previous_wamid', wamid) FROM messages"
+            f" WHERE id = $5{condition}",
+            at,
+            failure.code,
+            failure.reason,
+            _utc_text(due_at),
+            message_id,
+            *extra,
+        )
+        # The wamid is let go: the next try gets its own, and the old one's late
+        # statuses no longer move the message.
+        changed = await self._db.run(
+            "UPDATE messages SET status = 'deferred', next_attempt_at = $1, wamid = NULL,"
+            " deferrals = deferrals + 1, last_error = $2, lease_owner = NULL,"
+            f" lease_until = NULL, updated_at = $3 WHERE id = $5 AND $4::text IS NOT NULL"
+            f"{condition}",
+            due_at,
+            failure.reason,
+            at,
+            "",
+            message_id,
+            *extra,
+        )
+        return changed > 0
 
     async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
         without_wamid = "id = $1 AND wamid IS NULL AND direction = 'outbound'"
@@ -532,7 +649,8 @@ class PgOutboxRepo(OutboxRepo):
     async def state(self, message_id: str) -> OutboxState | None:
         row = await self._db.one(
             "SELECT attempts, ambiguous_attempts, last_error, next_attempt_at, priority,"
-            " idempotency_key, callback_url FROM messages WHERE id = $1",
+            " idempotency_key, callback_url, template_wait, deferrals FROM messages"
+            " WHERE id = $1",
             message_id,
         )
         if row is None:
@@ -545,6 +663,8 @@ class PgOutboxRepo(OutboxRepo):
             priority=row["priority"],
             idempotency_key=row["idempotency_key"],
             callback_url=row["callback_url"],
+            waits_for_template=row["template_wait"],
+            deferrals=row["deferrals"],
         )
 
     async def report(self, where: MessageFilter) -> list[ReportRow]:

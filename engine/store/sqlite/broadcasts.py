@@ -372,7 +372,7 @@ class SqliteBroadcastRepo(BroadcastRepo):
         # Newest first: the messages planned last are the ones still waiting.
         row = await self._db.one(
             "SELECT 1 FROM broadcast_recipients r JOIN messages m ON m.id = r.message_id"
-            " WHERE r.broadcast_id = ? AND m.status IN ('queued', 'sending')"
+            " WHERE r.broadcast_id = ? AND m.status IN ('queued', 'sending', 'deferred')"
             " ORDER BY r.message_id DESC LIMIT 1",
             (broadcast_id,),
         )

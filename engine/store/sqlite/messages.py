@@ -16,7 +16,14 @@ from engine.models.message import (
 )
 from engine.send_rules import Options
 from engine.store.announcements import Topic
-from engine.store.messages import MessageFilter, MessageRepo, PolicyInputs, add_to_history
+from engine.store.messages import (
+    BillingLine,
+    MessageFilter,
+    MessageRepo,
+    PolicyInputs,
+    Pricing,
+    add_to_history,
+)
 from engine.store.sqlite.db import Db, from_db, json_or_none, to_db
 
 _COLUMNS = """
@@ -282,3 +289,47 @@ class SqliteMessageRepo(MessageRepo):
             )
             for row in rows
         ]
+
+    async def set_pricing(self, message_id: str, pricing: Pricing) -> None:
+        await self._db.run(
+            "UPDATE messages SET billable = ?, pricing_model = ?, pricing_type = ?,"
+            " pricing_category = ? WHERE id = ?",
+            (
+                None if pricing.billable is None else int(pricing.billable),
+                pricing.pricing_model,
+                pricing.type,
+                pricing.category,
+                message_id,
+            ),
+        )
+
+    async def pricing(self, message_id: str) -> Pricing | None:
+        row = await self._db.one(
+            "SELECT billable, pricing_model, pricing_type, pricing_category FROM messages"
+            " WHERE id = ?",
+            (message_id,),
+        )
+        if row is None or (row["pricing_model"] is None and row["billable"] is None):
+            return None
+        billable = None if row["billable"] is None else bool(row["billable"])
+        return Pricing(billable, row["pricing_model"], row["pricing_type"], row["pricing_category"])
+
+    async def billing(
+        self, where: MessageFilter | None = None, *, broadcast_id: str | None = None
+    ) -> list[BillingLine]:
+        clauses, params = filter_sql(where) if where is not None else ([], [])
+        source = "messages m"
+        if broadcast_id is not None:
+            source = "broadcast_recipients r JOIN messages m ON m.id = r.message_id"
+            clauses.append("r.broadcast_id = ?")
+            params.append(broadcast_id)
+        condition = " AND ".join(
+            ["m.direction = 'outbound'", "m.pricing_category IS NOT NULL", *clauses]
+        )
+        rows = await self._db.all(
+            "SELECT m.pricing_category AS category, count(*) AS n,"
+            " coalesce(sum(m.billable), 0) AS billable"
+            f" FROM {source} WHERE {condition} GROUP BY m.pricing_category ORDER BY 1",
+            params,
+        )
+        return [BillingLine(r["category"], int(r["n"]), int(r["billable"])) for r in rows]

@@ -16,11 +16,12 @@ from engine.models.message import (
     MessageStatus,
     TemplateRef,
 )
-from engine.send_rules import ContentKind, Options
+from engine.send_rules import TEMPLATE_PAUSED, ContentKind, Options
 from engine.store.announcements import Topic
 from engine.store.messages import MessageFilter, PolicyInputs
 from engine.store.outbox import (
     Claimed,
+    Deferred,
     Failed,
     FailureCount,
     Held,
@@ -34,6 +35,7 @@ from engine.store.outbox import (
     Retry,
     Schedule,
     Sent,
+    Waiting,
     Withheld,
 )
 from engine.store.sqlite.db import Db, from_db, from_db_opt, json_or_none, to_db
@@ -45,17 +47,23 @@ from engine.store.sqlite.messages import (
 )
 
 # Only the head of a contact's queue may go: one message at a time per contact, in order.
-# A message held for quiet hours (the one parameter: now) does not hold up the others: a
-# reply to the customer goes while the night's marketing waits; and nothing goes while
-# another message of the contact is being sent (a held one may come due meanwhile), so
-# a contact has one row ``sending`` at a time, which the frequency cap relies on.
+# A message held for quiet hours (the one parameter: now) or waiting for its template
+# (paused at Meta) does not hold up the others: a reply to the customer goes while the
+# night's marketing waits; and nothing goes while another message of the contact is
+# being sent (a held one may come due meanwhile), so a contact has one row ``sending``
+# at a time, which the frequency cap relies on.
 _HEAD_OF_QUEUE = """NOT EXISTS (
     SELECT 1 FROM messages e
     WHERE e.contact_id = m.contact_id AND e.id <> m.id AND (e.status = 'sending'
-      OR (e.status = 'queued' AND e.id < m.id
+      OR (e.status = 'queued' AND e.id < m.id AND e.template_wait IS NULL
           AND NOT (e.held_until IS NOT NULL AND e.held_until > ?))))"""
 
+_TEMPLATE_NOW = """(SELECT t.{column} FROM templates t
+    WHERE t.name = messages.template ->> '$.name'
+      AND t.language = messages.template ->> '$.language')"""
+
 _PENDING = "('queued', 'sending')"
+_DELIVERED = "('sent', 'delivered', 'read', 'played')"
 
 _CHECKED_BEFORE_SENDING = json.dumps({"opt_in_checked": "before_sending"})
 
@@ -250,20 +258,28 @@ class SqliteOutboxRepo(OutboxRepo):
             " OR v.last_phone_number_id IS NULL))),"
             # What the marketing limits need: the stored quiet hours, the contact's local
             # time zone, and the MARKETING templates handed over to them in the cap's
-            # period. The contact's other rows are neither sending nor claimed now (the
-            # head of the queue only), so the count holds until this one's outcome.
+            # period (a template counts as what the catalogue says it is now). The
+            # contact's other rows are neither sending nor claimed now (the head of the
+            # queue only), so the count holds until this one's outcome.
             " quiet_hours,"
             " (SELECT c.wa_id FROM contacts c WHERE c.id = messages.contact_id),"
             " (SELECT c.attributes ->> '$.timezone' FROM contacts c"
             " WHERE c.id = messages.contact_id),"
-            " CASE WHEN content_kind = 'MARKETING' THEN (SELECT count(*) FROM messages e"
+            f" CASE WHEN coalesce({_TEMPLATE_NOW.format(column='category')}, content_kind)"
+            " = 'MARKETING' THEN (SELECT count(*) FROM messages e"
             " WHERE e.contact_id = messages.contact_id AND e.content_kind = 'MARKETING'"
             f" AND e.status IN {HANDED_OVER} AND e.handed_over_at >= ? AND e.id <> messages.id)"
-            " ELSE 0 END"
+            " ELSE 0 END,"
+            # The template as the catalogue has it now: Meta may have paused or
+            # recategorised it while the message waited.
+            f" {_TEMPLATE_NOW.format(column='category')},"
+            f" {_TEMPLATE_NOW.format(column='status')}, deferrals,"
+            " messages.template ->> '$.name' || '/' || (messages.template ->> '$.language')"
         )
         # The writer runs one job at a time, so the sub-selects and the update are atomic
         # here; PostgreSQL selects with FOR UPDATE SKIP LOCKED instead.
         taken_over: list[sqlite3.Row] = []
+        taken_over_count = 0
         if expired:
             taken_over = await self._db.all(
                 claim.format(
@@ -272,6 +288,26 @@ class SqliteOutboxRepo(OutboxRepo):
                     " ORDER BY m.lease_until LIMIT ?"
                 ),
                 (owner, to_db(lease_until), moment, moment, moment, *held_params, limit, since),
+            )
+            # Messages deferred by Meta's per-user marketing limit whose time has come
+            # (hours later: looked for with the expired leases, not every claim).
+            taken_over_count = len(taken_over)
+            taken_over += await self._db.all(
+                claim.format(
+                    candidates="SELECT m.id FROM messages m WHERE m.status = 'deferred'"
+                    f" AND m.next_attempt_at <= ? AND {_HEAD_OF_QUEUE}{held}"
+                    " ORDER BY m.next_attempt_at LIMIT ?"
+                ),
+                (
+                    owner,
+                    to_db(lease_until),
+                    moment,
+                    moment,
+                    moment,
+                    *held_params,
+                    limit - taken_over_count,
+                    since,
+                ),
             )
         due = await self._db.all(
             claim.format(
@@ -290,7 +326,7 @@ class SqliteOutboxRepo(OutboxRepo):
                 since,
             ),
         )
-        reclaimed = len(taken_over)
+        reclaimed = taken_over_count if expired else 0
         rows = [(index < reclaimed, row) for index, row in enumerate([*taken_over, *due])]
         # Most urgent first, as the claim chose them: priority, due time, age.
         rows.sort(key=lambda taken: (taken[1][4], taken[1][5], taken[1][0]))
@@ -311,6 +347,10 @@ class SqliteOutboxRepo(OutboxRepo):
                 wa_id=row[15],
                 timezone=row[16] if isinstance(row[16], str) else None,
                 marketing_sent=int(row[17]),
+                template_category=row[18],
+                template_status=row[19],
+                deferrals=row[20],
+                template=row[21],
             )
             for was_reclaimed, row in rows
         ]
@@ -322,8 +362,9 @@ class SqliteOutboxRepo(OutboxRepo):
             "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.status = 'queued'"
             f" AND m.next_attempt_at <= ?{held}) OR EXISTS (SELECT 1 FROM messages m"
             f" WHERE m.status = 'sending' AND m.lease_until <= ? AND m.wamid IS NULL{held})"
-            " AS due",
-            (moment, *held_params, moment, *held_params),
+            " OR EXISTS (SELECT 1 FROM messages m WHERE m.status = 'deferred'"
+            f" AND m.next_attempt_at <= ?{held}) AS due",
+            (moment, *held_params, moment, *held_params, moment, *held_params),
         )
         return bool(row and row["due"])
 
@@ -337,6 +378,8 @@ class SqliteOutboxRepo(OutboxRepo):
         released = [o for o in outcomes if isinstance(o, Released)]
         holds = [o for o in outcomes if isinstance(o, Held)]
         withheld = [o for o in outcomes if isinstance(o, Withheld)]
+        waiting = [o for o in outcomes if isinstance(o, Waiting)]
+        deferred = [o for o in outcomes if isinstance(o, Deferred)]
         if sent:
             # The whole batch as one JSON parameter: two statements, whatever its size.
             batch = json.dumps([[o.message_id, o.wamid, o.attempt, o.notice] for o in sent])
@@ -346,14 +389,19 @@ class SqliteOutboxRepo(OutboxRepo):
                 " THEN json_object('attempt', o.value ->> 2)"
                 " ELSE json_object('attempt', o.value ->> 2, 'notice', o.value ->> 3) END"
                 " FROM json_each(?) o JOIN messages m ON m.id = o.value ->> 0"
-                f" WHERE m.status IN {_PENDING}",
+                f" WHERE m.status IN {_PENDING}"
+                # A notice is kept even when Meta's own sent came first (adopted).
+                f" OR (o.value ->> 3 IS NOT NULL AND m.status IN {_DELIVERED})",
                 (moment, batch),
             )
             await self._db.run(
                 "UPDATE messages SET"
                 f" updated_at = CASE WHEN status IN {_PENDING} THEN ? ELSE updated_at END,"
                 f" status = CASE WHEN status IN {_PENDING} THEN 'sent' ELSE status END,"
-                " wamid = coalesce(messages.wamid, o.acknowledged), lease_owner = NULL,"
+                # A deferred message let its wamid go: a late answer to the try Meta held
+                # back does not bring it back.
+                " wamid = CASE WHEN status = 'deferred' THEN messages.wamid"
+                " ELSE coalesce(messages.wamid, o.acknowledged) END, lease_owner = NULL,"
                 " lease_until = NULL, last_error = NULL"
                 " FROM (SELECT value ->> 0 AS id, value ->> 1 AS acknowledged"
                 " FROM json_each(?)) o WHERE messages.id = o.id",
@@ -465,6 +513,73 @@ class SqliteOutboxRepo(OutboxRepo):
                 f" updated_at = ? WHERE id = ? AND {held}",
                 [(to_db(o.until), to_db(o.until), moment, o.message_id, owner) for o in holds],
             )
+        if waiting:
+            # Queued again and not due: the template's approval makes it due again.
+            await self._db.many(
+                "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+                " failure_reason, details) SELECT id, 'queued', ?, ?, ?, ? FROM messages"
+                f" WHERE id = ? AND {held}",
+                [
+                    (
+                        moment,
+                        TEMPLATE_PAUSED,
+                        o.reason,
+                        json.dumps({"waits_for_template": o.template}),
+                        o.message_id,
+                        owner,
+                    )
+                    for o in waiting
+                ],
+            )
+            await self._db.many(
+                "UPDATE messages SET status = 'queued', next_attempt_at = NULL,"
+                " template_wait = ?, attempts = attempts - 1, lease_owner = NULL,"
+                f" lease_until = NULL, updated_at = ? WHERE id = ? AND {held}",
+                [(o.template, moment, o.message_id, owner) for o in waiting],
+            )
+        for o in deferred:
+            await self._defer(o.message_id, o.failure, o.due_at, moment, f" AND {held}", (owner,))
+
+    async def defer(
+        self, message_id: str, *, failure: Failure, due_at: datetime, at: datetime
+    ) -> bool:
+        self._db.announce(Topic.CALLBACKS)
+        return await self._defer(
+            message_id, failure, due_at, to_db(at), " AND status NOT IN ('failed', 'skipped')", ()
+        )
+
+    async def _defer(
+        self,
+        message_id: str,
+        failure: Failure,
+        due_at: datetime,
+        moment: str,
+        condition: str,
+        params: tuple[Any, ...],
+    ) -> bool:
+        await self._db.run(
+            "INSERT INTO message_statuses (message_id, status, at, failure_code,"
+            " failure_reason, details) SELECT id, 'deferred', ?, ?, ?,"
+            " json_object('retry_at', ?, 'previous_wamid', wamid) FROM messages"
+            f" WHERE id = ?{condition}",
+            (
+                moment,
+                failure.code,
+                failure.reason,
+                to_db(due_at),
+                message_id,
+                *params,
+            ),
+        )
+        # The wamid is let go: the next try gets its own, and the old one's late
+        # statuses no longer move the message.
+        changed = await self._db.run(
+            "UPDATE messages SET status = 'deferred', next_attempt_at = ?, wamid = NULL,"
+            " deferrals = deferrals + 1, last_error = ?, lease_owner = NULL,"
+            f" lease_until = NULL, updated_at = ? WHERE id = ?{condition}",
+            (to_db(due_at), failure.reason, moment, message_id, *params),
+        )
+        return changed > 0
 
     async def adopt_wamid(self, message_id: str, wamid: str, *, at: datetime) -> bool:
         moment = to_db(at)
@@ -487,7 +602,8 @@ class SqliteOutboxRepo(OutboxRepo):
     async def state(self, message_id: str) -> OutboxState | None:
         row = await self._db.one(
             "SELECT attempts, ambiguous_attempts, last_error, next_attempt_at, priority,"
-            " idempotency_key, callback_url FROM messages WHERE id = ?",
+            " idempotency_key, callback_url, template_wait, deferrals FROM messages"
+            " WHERE id = ?",
             (message_id,),
         )
         if row is None:
@@ -500,6 +616,8 @@ class SqliteOutboxRepo(OutboxRepo):
             priority=row["priority"],
             idempotency_key=row["idempotency_key"],
             callback_url=row["callback_url"],
+            waits_for_template=row["template_wait"],
+            deferrals=row["deferrals"],
         )
 
     async def report(self, where: MessageFilter) -> list[ReportRow]:
