@@ -23,7 +23,7 @@ from engine.devtools.simulator import SIMULATOR, Received, Simulator
 from engine.store import Tx
 from engine.web.keys import STORE
 from engine.whatsapp.signature import HEADER, sign
-from tests.conftest import AUTH, make_app, make_settings
+from tests.conftest import AUTH, SAMPLE_PHONE_NUMBER_ID, make_app, make_settings
 from tests.desk import PASSWORD, Client, add_agent, add_contact, messages_of
 from tests.outbound_support import APP_SECRET, eventually
 from tests.test_web_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 ANN, BOB, CLEO = "ann@example.com", "bob@example.com", "cleo@example.com"
 CHRIS, DANA = "16505551234", "447911123456"
-PHONE_NUMBER_ID = "100000000000001"
+PHONE_NUMBER_ID = SAMPLE_PHONE_NUMBER_ID  # the business number this server has: opens the window
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -277,5 +277,66 @@ async def test_an_agents_day_with_media_notes_saved_replies_assignment_and_searc
             await page.click("#send-template")
             await page.locator(".msg-out", has_text="Template · order_update").wait_for()
             await page.screenshot(path=str(ARTIFACTS / f"desk-template-to-new-contact-{size}.png"))
+        finally:
+            await browser.close()
+
+
+async def test_a_colleagues_image_and_assignment_appear_live(
+    aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
+) -> None:
+    require_chromium()
+    from playwright.async_api import FilePayload, Page, async_playwright
+
+    port = free_port()
+    settings = make_settings(tmp_path, PORT=port, WA_APP_SECRET=APP_SECRET, OUTBOUND_WORKER=True)
+    app = make_app(settings, clock=clock)
+    server: TestServer = await aiohttp_server(app, host="127.0.0.1", port=port)
+    api: Client = await aiohttp_client(server, headers=AUTH)
+    await seed(api, app[SIMULATOR], clock)
+    base = str(server.make_url(""))
+    width, height = SIZES["laptop"]
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+
+            async def signed_in(email: str) -> Page:
+                context = await browser.new_context(viewport={"width": width, "height": height})
+                page = await context.new_page()
+                page.set_default_timeout(10_000)
+                await page.goto(f"{base}/console/conversations/{CHRIS}")
+                await page.fill('input[name="email"]', email)
+                await page.fill('input[name="password"]', PASSWORD)
+                await page.click('button[type="submit"]')
+                await page.wait_for_url(f"{base}/console/conversations/{CHRIS}")
+                await page.locator(".msg-in img.media-image").wait_for()
+                return page
+
+            ann, bob = await signed_in(ANN), await signed_in(BOB)
+            await bob.evaluate("() => { window.stillThisPage = true; }")
+
+            await ann.click("#takeover")
+            await ann.locator("#owner-pill", has_text="You own this conversation").wait_for()
+            await ann.set_input_files(
+                "#media-file",
+                files=[FilePayload(name="label.png", mimeType="image/png", buffer=LABEL)],
+            )
+            await ann.click("#media-send")
+            await ann.locator(".msg-out img.media-image").wait_for()
+            # Bob's page shows Ann's image as an image, not as "[image]".
+            await bob.wait_for_function(
+                "() => { const i = document.querySelector('.msg-out img.media-image');"
+                " return i && i.complete && i.naturalWidth === 160; }"
+            )
+
+            await ann.select_option("#assign-to", BOB)
+            await ann.fill("#assign-note", "refund please")
+            await ann.click("#assign-submit")
+            await bob.locator(
+                ".desk-assigned", has_text="Ann Lee assigned this to Bob Stone: “refund please”"
+            ).wait_for()
+            assert await bob.evaluate("() => window.stillThisPage === true"), "Bob's page reloaded"
         finally:
             await browser.close()

@@ -456,9 +456,15 @@
     refreshCounts();
   }
 
+  // What else the page shows of this conversation (the desk's entries) follows this.
+  function conversationChanged() {
+    document.dispatchEvent(new CustomEvent("conversationchange"));
+  }
+
   function onConversation(data) {
     placeConversation(data.wa_id);
     if (data.wa_id !== waId) return;
+    conversationChanged();
     if (data.owner !== body.dataset.owner || (data.agent || "") !== (body.dataset.agent || "")) {
       refreshHands();
     }
@@ -499,6 +505,7 @@
     if (view.status !== 200) return;
     view.data.messages.forEach(upsertMessage);
     showWindow(view.data.window_open_until);
+    conversationChanged(); // changes were missed: the desk's entries may be among them
     if (view.data.owner !== body.dataset.owner || (view.data.agent || "") !== (body.dataset.agent || "")) refreshHands();
   }
 

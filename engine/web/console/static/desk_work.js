@@ -2,7 +2,8 @@
 // reactions added to the timeline's messages; private notes and assignments placed
 // among them by time; the note box, assignment, resolve, and the confirmation before
 // releasing a customer who asked for a person. Whatever renders the timeline, this
-// follows it: a new message in it fetches the extras again.
+// follows it: a new message in it, or the conversation changing hands (the live
+// updates' ``conversationchange``), fetches the extras again.
 (function () {
   "use strict";
   const body = document.body;
@@ -133,18 +134,31 @@
     }
   }
 
+  function shownIds() {
+    return Array.from(timeline ? timeline.querySelectorAll("li.msg[data-id]") : []).map(function (n) { return n.dataset.id; });
+  }
+
+  let again = false;
+
+  // One request at a time; a change while one is under way asks once more after it
+  // (its answer may predate the change: a message that came live while it was asked).
   async function load() {
-    if (loading) return loading;
+    if (loading) { again = true; return loading; }
     loading = (async function () {
-      try {
-        const answer = await call("GET", base + "/extras");
-        if (answer.status === 200) {
-          extras = answer.data;
-          known = new Set(Array.from(timeline ? timeline.querySelectorAll("li.msg[data-id]") : []).map(function (n) { return n.dataset.id; }));
-          apply();
-          updateAssignment(extras.assignment);
-        }
-      } catch (_) { /* the next change tries again */ }
+      do {
+        again = false;
+        try {
+          const asked = new Set(shownIds()); // what this answer covers at most
+          const answer = await call("GET", base + "/extras");
+          if (answer.status === 200) {
+            extras = answer.data;
+            known = asked;
+            apply();
+            updateAssignment(extras.assignment);
+            if (shownIds().some(function (id) { return !asked.has(id); })) again = true;
+          }
+        } catch (_) { /* the next change tries again */ }
+      } while (again);
       loading = null;
     })();
     return loading;
@@ -158,6 +172,9 @@
   });
   if (timeline) observer.observe(timeline, { childList: true });
   window.deskWork.refresh = load;
+  // A colleague assigned or transferred the conversation (the live updates say so):
+  // their entry, and whatever else changed, appear without a reload.
+  document.addEventListener("conversationchange", function () { load(); });
   load();
 
   // --- private notes ---------------------------------------------------------------------------
