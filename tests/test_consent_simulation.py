@@ -34,6 +34,7 @@ async def test_no_marketing_breaks_the_rules_in_a_seeded_run(tmp_path: Path, see
     assert report.restarts == 3
     # The run exercised what it claims to: every kind of event, and the limits bit.
     assert len(report.kinds) >= 14
+    assert "intent_stop" in report.kinds, "an opt-out intent confirmed with its button"
     assert report.marketing_posted > 200
     outcomes = report.outcomes
     for outcome in (

@@ -74,6 +74,7 @@ from engine.store import Store, Tx, open_store
 from engine.store.agents import NewAgent
 from engine.store.contacts import Consent, ImportedContact, NewContact
 from engine.store.messages import MessageFilter
+from engine.store.outbox import Claimed
 from engine.whatsapp.client import CloudApiClient
 from engine.whatsapp.webhook import parse_notification
 
@@ -207,7 +208,7 @@ class Simulation:
         default_factory=lambda: MarketingLimits.parse("21:00-09:00", "2/24h")
     )
     templates_file: Path = Path("fixtures/templates.yaml")
-    intent: bool = False
+    intent: bool = True
     """Include intent confirmations (a reply button with id ``CONSENT_INTENT_STOP``)."""
     check_limits: MarketingLimits | None = None
     """The limits the check holds the sends to; None: :attr:`limits`, the engine's."""
@@ -216,6 +217,8 @@ class Simulation:
         self.rng = random.Random(self.seed)
         self.clock = FrozenClock(datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
         self.oracle: dict[str, bool] = {}
+        self.opted_in_at_handover: dict[str, bool] = {}
+        """The expected opt-in of each message's contact when the sender claimed it."""
         self.zones: dict[str, ZoneInfo] = {}
         self.channel_of: dict[str, tuple[Channel, bool]] = {}
         """message id → its channel and whether the rules let it go to an opted-out
@@ -262,7 +265,7 @@ class Simulation:
             poll_seconds=0.01,
             concurrency=32,
         )
-        self._sender = Sender(self.store, client, self.clock, config)
+        self._sender = Sender(self.store, client, self.clock, config, on_claimed=self._handed_over)
         self._sender.start()
         self._campaigns = CampaignWorker(self.store, self.clock, CampaignConfig())
 
@@ -391,6 +394,14 @@ class Simulation:
         name, language, params = MARKETING if marketing else UTILITY
         return TemplateContent(name=name, language=language, params=params)
 
+    def _handed_over(self, batch: list[Claimed]) -> None:
+        # The invariant is about the moment of handing over (the claim, which asks the
+        # rules again), not the moment the request arrives: a change of opt-in committed
+        # between the two is a race no sender can close.
+        for claimed in batch:
+            if claimed.recipient in self.oracle:
+                self.opted_in_at_handover[claimed.message_id] = self.oracle[claimed.recipient]
+
     def remember(self, message_id: str | None, channel: Channel, may_go: bool) -> None:
         if message_id is not None:
             self.channel_of[message_id] = (channel, may_go)
@@ -418,7 +429,8 @@ class Simulation:
             report.marketing_posted += 1
             channel, may_go = self.channel_of.get(post.message_id, (None, False))
             where = f"{post.message_id} ({channel}) to {post.to} at {post.at:%Y-%m-%d %H:%M}"
-            if not post.opted_in and not may_go:
+            opted_in = self.opted_in_at_handover.get(post.message_id, post.opted_in)
+            if not opted_in and not may_go:
                 report.violations.append(f"opted out: {where}")
             limited = channel in (Channel.BROADCAST, Channel.SEQUENCE, Channel.API)
             inside = hours is not None and hours.end_if_inside(post.at, self.zones[post.to])
@@ -546,9 +558,20 @@ async def _csv(sim: Simulation) -> None:
     sim.oracle.update(values)
 
 
+INTENT_WORDS = (
+    "please stop sending me promotions",
+    "no more offers pls",
+    "dejen de mandarme promociones",
+    "arrêtez les pubs",
+)
+
+
 async def _intent_stop(sim: Simulation) -> None:
-    """The customer confirms the opt-out question asked when their words meant it."""
+    """The customer writes words that mean "stop marketing", then taps the question's
+    stop button (a contact already opted out is not asked; their tap changes nothing)."""
     wa_id = sim.contact()
+    words = {"type": "text", "text": {"body": sim.rng.choice(INTENT_WORDS)}}
+    await sim.webhook(_inbound(wa_id, sim.next_id("words"), sim.clock.now(), words))
     reply = {
         "type": "interactive",
         "interactive": {

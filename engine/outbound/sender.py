@@ -248,6 +248,7 @@ class Sender:
         metrics: OutboundMetrics | None = None,
         owner: str | None = None,
         on_outcomes: Callable[[list[Outcome]], None] | None = None,
+        on_claimed: Callable[[list[Claimed]], None] | None = None,
         health: Health | None = None,
     ) -> None:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
@@ -259,6 +260,7 @@ class Sender:
         self._config = config
         self._metrics = metrics or OutboundMetrics()
         self._on_outcomes = on_outcomes
+        self._on_claimed = on_claimed
         self._limiters: dict[str, NumberRateLimiter] = {}
         self._registered_rates: dict[str, int | None] = {}
         self._pairs = PairLimiter(config.pair_interval, config.pair_burst)
@@ -483,6 +485,8 @@ class Sender:
             # The claim loop may be waiting for room that only this round's request
             # took up (the flusher claims too): now there is room again.
             self._progress.set()
+        if batch and self._on_claimed is not None:
+            self._on_claimed(batch)  # the moment of handing over, before any other await
         for claimed in batch:
             self._ready.put_nowait((claimed.priority, next(self._order), claimed))
         self.stats.claimed += len(batch)
