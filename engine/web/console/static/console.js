@@ -755,7 +755,10 @@
         if (chosen() && !confirmed && chosen().dataset.confirm) { event.preventDefault(); commitChoice(); }
       }
     });
-    select.addEventListener("keyup", function () { window.setTimeout(function () { arrowing = false; }, 0); });
+    // Chromium changes a closed list's choice (and fires change) while the key is down,
+    // so the key coming up ends the arrowing at once: a timer here could still be
+    // pending when a choice made another way (a click, a script) arrives.
+    select.addEventListener("keyup", function () { arrowing = false; });
     select.addEventListener("blur", function () { arrowing = false; commitChoice(); });
     select.addEventListener("change", onTemplateChanged);
     templateForm.addEventListener("submit", function (event) {
