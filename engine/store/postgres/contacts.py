@@ -224,6 +224,7 @@ class PgContactRepo(ContactRepo):
             consent.actor,
             consent.note,
             now,
+            _evidence(consent),
         )
         return await self._require(contact.id)
 
@@ -260,6 +261,7 @@ class PgContactRepo(ContactRepo):
             link.consent.actor,
             link.consent.note,
             now,
+            _evidence(link.consent),
         )
         return await self._require(kept.id)
 
