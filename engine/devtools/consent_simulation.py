@@ -120,6 +120,31 @@ class Report:
         return self.events / self.seconds if self.seconds else 0.0
 
 
+class Oracle(dict[str, bool]):
+    """Each contact's expected opt-in, with every change numbered, so that a send can be
+    judged by the opt-in over the stretch of time its claim ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.version = 0
+        self._changes: dict[str, list[tuple[int, bool]]] = {}
+
+    def __setitem__(self, wa_id: str, value: bool) -> None:
+        self.version += 1
+        self._changes.setdefault(wa_id, []).append((self.version, value))
+        super().__setitem__(wa_id, value)
+
+    def update(self, values: Any = (), /, **more: bool) -> None:
+        for wa_id, value in dict(values, **more).items():
+            self[wa_id] = value
+
+    def opted_in_since(self, wa_id: str, version: int) -> bool:
+        """Whether ``wa_id`` was opted in at change ``version`` or at any change since."""
+        changes = self._changes.get(wa_id, [])
+        before = [value for at, value in changes if at <= version]
+        return (bool(before) and before[-1]) or any(value for at, value in changes if at > version)
+
+
 class RecordingCloudApi:
     """Stands where Meta's Cloud API is: records every send and answers like Meta."""
 
@@ -216,7 +241,7 @@ class Simulation:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.clock = FrozenClock(datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
-        self.oracle: dict[str, bool] = {}
+        self.oracle = Oracle()
         self.opted_in_at_handover: dict[str, bool] = {}
         """The expected opt-in of each message's contact when the sender claimed it."""
         self.zones: dict[str, ZoneInfo] = {}
@@ -265,7 +290,7 @@ class Simulation:
             poll_seconds=0.01,
             concurrency=32,
         )
-        self._sender = Sender(self.store, client, self.clock, config, on_claimed=self._handed_over)
+        self._sender = Sender(self.store, client, self.clock, config, on_claim=self._claiming)
         self._sender.start()
         self._campaigns = CampaignWorker(self.store, self.clock, CampaignConfig())
 
@@ -394,13 +419,22 @@ class Simulation:
         name, language, params = MARKETING if marketing else UTILITY
         return TemplateContent(name=name, language=language, params=params)
 
-    def _handed_over(self, batch: list[Claimed]) -> None:
+    def _claiming(self) -> Callable[[list[Claimed]], None]:
         # The invariant is about the moment of handing over (the claim, which asks the
         # rules again), not the moment the request arrives: a change of opt-in committed
-        # between the two is a race no sender can close.
-        for claimed in batch:
-            if claimed.recipient in self.oracle:
-                self.opted_in_at_handover[claimed.message_id] = self.oracle[claimed.recipient]
+        # after the claim is a race no sender can close. The claim reads the opt-in at
+        # some moment while it runs (on PostgreSQL, its snapshot), so a send counts as to
+        # an opted-in contact when they were opted in at any moment of that stretch.
+        start = self.oracle.version
+
+        def handed_over(batch: list[Claimed]) -> None:
+            for claimed in batch:
+                if claimed.recipient in self.oracle:
+                    self.opted_in_at_handover[claimed.message_id] = self.oracle.opted_in_since(
+                        claimed.recipient, start
+                    )
+
+        return handed_over
 
     def remember(self, message_id: str | None, channel: Channel, may_go: bool) -> None:
         if message_id is not None:

@@ -248,7 +248,7 @@ class Sender:
         metrics: OutboundMetrics | None = None,
         owner: str | None = None,
         on_outcomes: Callable[[list[Outcome]], None] | None = None,
-        on_claimed: Callable[[list[Claimed]], None] | None = None,
+        on_claim: Callable[[], Callable[[list[Claimed]], None]] | None = None,
         health: Health | None = None,
     ) -> None:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
@@ -260,7 +260,7 @@ class Sender:
         self._config = config
         self._metrics = metrics or OutboundMetrics()
         self._on_outcomes = on_outcomes
-        self._on_claimed = on_claimed
+        self._on_claim = on_claim
         self._limiters: dict[str, NumberRateLimiter] = {}
         self._registered_rates: dict[str, int | None] = {}
         self._pairs = PairLimiter(config.pair_interval, config.pair_burst)
@@ -476,6 +476,9 @@ class Sender:
             )
 
         self._requested += limit
+        # Told when a claim starts and given what it took when it ends (the consent
+        # simulation judges each send by the opt-in over that stretch).
+        claimed_hook = self._on_claim() if self._on_claim is not None else None
         try:
             limits, batch = await self._store.write(job)
             if batch:
@@ -485,8 +488,8 @@ class Sender:
             # The claim loop may be waiting for room that only this round's request
             # took up (the flusher claims too): now there is room again.
             self._progress.set()
-        if batch and self._on_claimed is not None:
-            self._on_claimed(batch)  # the moment of handing over, before any other await
+        if claimed_hook is not None:
+            claimed_hook(batch)  # the claim's end, before any other await
         for claimed in batch:
             self._ready.put_nowait((claimed.priority, next(self._order), claimed))
         self.stats.claimed += len(batch)
