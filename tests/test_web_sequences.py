@@ -276,6 +276,12 @@ async def test_enrolling_from_a_csv_file_and_by_tag(campaigns: Campaigns) -> Non
     )
     assert nobody.status == 422
     assert (await nobody.json())["error"]["fields"][0]["field"] == "tag"
+    for unreadable in ("\x00", "new\x00", "line\nbreak"):  # PostgreSQL holds no NUL
+        control = await campaigns.client.post(
+            f"/api/v1/sequences/{sequence_id}/enrollments/by-tag", json={"tag": unreadable}
+        )
+        assert control.status == 422, unreadable
+        assert (await control.json())["error"]["fields"][0]["field"] == "tag"
     no_header = await campaigns.client.post(
         f"/api/v1/sequences/{sequence_id}/enrollments/import", data=b"name\nAnn\n"
     )

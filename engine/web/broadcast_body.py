@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, field_validator
 
 from engine.campaigns import broadcast_control as control
 from engine.campaigns.broadcast_control import BroadcastRequest
 from engine.campaigns.broadcasts import Preview
-from engine.contacts.csv_import import MAX_TAG_LENGTH
 from engine.models.campaign import AttributeCondition
 from engine.models.content import TemplateContent
 from engine.models.marketing_limits import QuietHours
 from engine.models.message import MessageStatus
 from engine.store.broadcasts import RecipientRow
 from engine.web.keys import STORE
-from engine.web.validation import Body, ContactAddress
+from engine.web.validation import Body, ContactAddress, Tag
 from engine.web.wire import TemplateChoice, UtcDatetime, csv_cells, iso
 
 COUNTED = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "deferred")
@@ -37,9 +36,6 @@ CSV_COLUMNS = (
 )
 
 
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
-]
 
 
 class BroadcastPreview(Body):

@@ -7,13 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, model_validator
 
-from engine.contacts.csv_import import MAX_TAG_LENGTH
-from engine.web.validation import Body, PhoneNumber, UserId
-
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
-]
-
+from engine.web.validation import Body, PhoneNumber, Tag, UserId
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=256)]
 

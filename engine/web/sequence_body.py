@@ -3,20 +3,13 @@ template or a text), the send window, and a tag to enrol."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field, field_validator, model_validator
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
-
-from engine.contacts.csv_import import MAX_TAG_LENGTH
 from engine.flows.model import parse_duration
 from engine.models.campaign import SendWindow, SequenceDefinition, SequenceStep
 from engine.models.message import TemplateRef
-from engine.web.validation import Body
+from engine.web.validation import Body, Tag
 from engine.web.wire import TemplateChoice
-
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_LENGTH)
-]
 
 
 class StepBody(Body):

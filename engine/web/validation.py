@@ -6,8 +6,16 @@ import re
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+)
 
+from engine.contacts.csv_import import MAX_TAG_LENGTH
 from engine.contacts.directory import contact_address
 from engine.contacts.refusals import InvalidAddress
 from engine.identity import USER_ID_SHAPE, is_user_id
@@ -108,3 +116,17 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         if isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
             raise out_of_range(name, str(value))
     return query
+
+
+Tag = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=MAX_TAG_LENGTH,
+        # No control characters: a tag is shown and typed, and PostgreSQL's text cannot
+        # hold a NUL at all.
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+    ),
+]
+"""A contact's tag as a request names it."""
