@@ -266,8 +266,9 @@ async def test_a_killed_sender_loses_nothing_and_sends_nothing_twice(
         OutboundRequest(contacts[0], Channel.BROADCAST, TemplateContent(**order_update("D-y"))),
     ]
     ids = await enqueue_all(store, clock, requests)
-    # Meta takes this one, but its answer comes too late: the sender dies waiting for it.
-    await outbound.fail(numbers[5], "slow", times=1, hold_seconds=5)
+    # Meta takes this one, but its answer comes too late (long after the sender died,
+    # however slowly this machine runs): the sender dies waiting for it.
+    await outbound.fail(numbers[5], "slow", times=1, hold_seconds=30)
 
     config = SenderConfig(
         default_phone_number_id=settings.wa_phone_number_id, rate_limit=40, poll_seconds=0.02
