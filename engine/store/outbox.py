@@ -160,8 +160,6 @@ class Held:
     until: datetime
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Waiting:
     """Not sent because its template is not approved at Meta now: queued again, not due,

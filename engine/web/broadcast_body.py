@@ -36,8 +36,6 @@ CSV_COLUMNS = (
 )
 
 
-
-
 class BroadcastPreview(Body):
     template: TemplateChoice
     contacts: list[ContactAddress] = Field(default_factory=list, description="wa_ids, any form")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -40,6 +39,7 @@ from engine.clock import Clock
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.desk import DeskChange, SummaryFilter
+from engine.web.event_stream import comment, frame, open_stream, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,13 @@ class LiveEvent:
 
     @classmethod
     def of(cls, seq: int, name: str, data: dict[str, Any], agent: str | None = None) -> LiveEvent:
-        text = json.dumps(data, separators=(",", ":"))
-        return cls(seq, name, data, agent, f"id: {seq}\nevent: {name}\ndata: {text}\n\n".encode())
+        return cls(seq, name, data, agent, frame(data, event=name, event_id=seq))
 
     def for_agent(self, email: str) -> bool:
         return self.agent is None or self.agent == email
 
 
-RESYNC = b"event: resync\ndata: {}\n\n"
+RESYNC = frame({}, event="resync")
 
 
 @dataclass(eq=False)
@@ -334,24 +333,16 @@ async def stream(
     """Serve the hub's events that ``wants`` takes as ``text/event-stream`` until the
     page goes away or the server stops."""
     hub = request.app[LIVE_HUB]
-    response = web.StreamResponse(
-        headers={
-            **headers,
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",  # proxies pass each event on at once
-        }
-    )
-    await response.prepare(request)
+    response = await open_stream(request, headers)
     watcher = hub.watch(wants, after=last_event_id(request))
     try:
-        await response.write(b"retry: 2000\n: live\n\n")
+        await response.write(retry_after(2000) + comment("live"))
         while True:
             try:
                 async with asyncio.timeout(KEEPALIVE_SECONDS):
                     wire = await watcher.queue.get()
             except TimeoutError:
-                wire = b": keepalive\n\n"
+                wire = comment("keepalive")
             if wire is None:
                 break
             await response.write(wire)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from engine.campaigns.refusals import CampaignRefusal
 from engine.store import Store
 from engine.store.announcements import Topic
 from engine.web.console.marketing.broadcasts import progress_json
+from engine.web.event_stream import comment, frame, open_stream
 from engine.web.keys import STORE
 
 routes = web.RouteTableDef()
@@ -94,28 +94,21 @@ async def event_stream(
     request: web.Request, snapshot: Callable[[], Awaitable[Any]]
 ) -> web.StreamResponse:
     """Send ``snapshot()`` now and whenever it changes, until the page goes away."""
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",  # proxies must pass each event on at once
-        }
-    )
-    await response.prepare(request)
+    response = await open_stream(request)
     wakeups = request.app[WAKEUPS]
     woken = wakeups.listen()
-    last: str | None = None
+    last: bytes | None = None
     try:
         while True:
             woken.clear()
-            data = json.dumps(await snapshot(), separators=(",", ":"))
+            data = frame(await snapshot())
             if data != last:
-                await response.write(f"data: {data}\n\n".encode())
+                await response.write(data)
                 last = data
             try:
                 await asyncio.wait_for(woken.wait(), LOOK_EVERY_SECONDS)
             except TimeoutError:
-                await response.write(b": still here\n\n")
+                await response.write(comment("still here"))
             await asyncio.sleep(COALESCE_SECONDS)
     except (ConnectionResetError, ConnectionError):
         pass
