@@ -11,6 +11,7 @@ from typing import Any
 from engine.clock import FrozenClock
 from tests.campaign_support import ORDER_UPDATE, SPRING_SALE, Campaigns, number, start_campaigns
 from tests.conftest import FIXTURES
+from tests.outbound_support import eventually
 
 DELIVERED = ("delivered", "read")
 
@@ -73,11 +74,18 @@ async def test_a_business_not_onboarded_sends_through_messages_and_says_so(
     assert (refused["endpoint"], went["endpoint"]) == ("marketing_messages", "messages")
     assert refused["error"]["code"] == 10
     assert went["wamid"] == delivered["wamid"]
-    [sent] = [
-        h
-        for h in delivered["history"]
-        if h["status"] == "sent" and "notice" in (h["details"] or {})
-    ]
+
+    async def noticed() -> list[dict[str, Any]] | None:
+        # Meta's delivered may be stored before the sender records its own outcome.
+        found = await campaigns.get(f"/api/v1/messages/{delivered['id']}")
+        entries = [
+            h
+            for h in found["history"]
+            if h["status"] == "sent" and "notice" in (h["details"] or {})
+        ]
+        return entries or None
+
+    [sent] = await eventually(noticed, what="the sent entry with its notice")
     assert sent["details"]["notice"] == "marketing_messages_not_onboarded"
     assert delivered["attempts"] == 1
     assert any(
