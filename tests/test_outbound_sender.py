@@ -286,6 +286,7 @@ async def test_a_killed_sender_loses_nothing_and_sends_nothing_twice(
         first = Sender(store, client, clock, config)
         task = first.start()
         simulator = outbound.app[SIMULATOR]
+
         # Meta's count, not the recorded one: recording may lag behind the sends (a write
         # that met a deadlock on PostgreSQL waits for its detection before running again).
         def crash_point() -> bool:
