@@ -70,14 +70,22 @@ async def test_the_desk_log_keeps_notes_and_assignments_in_order(
     store: Store, clock: FrozenClock
 ) -> None:
     chris = await add(store, "16505551234", "Chris")
-    first = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="VIP, be kind", at=clock.now())
-    second = DeskEntry(
+    note = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="VIP, be kind", at=clock.now())
+    assigned = DeskEntry(
         kind=EntryKind.ASSIGNED, author=ANN, assignee=BOB, text="refund", at=clock.now()
     )
-    await store.write(lambda tx: tx.desk_log.add(chris, first))
-    await store.write(lambda tx: tx.desk_log.add(chris, second))
+    first = await store.write(lambda tx: tx.desk_log.add(chris, note))
+    second = await store.write(lambda tx: tx.desk_log.add(chris, assigned))
+    assert first == note.model_copy(update={"id": first.id}), "stored as given, with its id"
+    assert first.id is not None
+    assert second.id is not None
+    assert first.id < second.id, "a later entry has a higher id"
     async with store.read() as tx:
         assert await tx.desk_log.entries(chris) == [first, second]
+        assert await tx.desk_log.entries_by_id([second.id, first.id, second.id + 1]) == {
+            first.id: first,
+            second.id: second,
+        }
         assert await tx.desk_log.entries(chris, limit=1) == [second]
 
 
@@ -142,10 +150,10 @@ async def test_search_finds_message_text_newest_first(store: Store, clock: Froze
 async def test_notes_follow_a_contact_merged_into_another(store: Store, clock: FrozenClock) -> None:
     chris = await add(store, "16505551234", "Chris")
     pablo = await add(store, None, "Pablo", user_id="US.13491208655302741918")
-    note = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="prefers Spanish", at=clock.now())
-    other = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="called back", at=clock.now())
-    await store.write(lambda tx: tx.desk_log.add(chris, note))
-    await store.write(lambda tx: tx.desk_log.add(pablo, other))
+    spanish = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="prefers Spanish", at=clock.now())
+    called = DeskEntry(kind=EntryKind.NOTE, author=ANN, text="called back", at=clock.now())
+    note = await store.write(lambda tx: tx.desk_log.add(chris, spanish))
+    other = await store.write(lambda tx: tx.desk_log.add(pablo, called))
 
     async def link(tx: Tx) -> int:
         # Meta says the user id and the number are one person.

@@ -281,11 +281,11 @@ async def test_an_agents_day_with_media_notes_saved_replies_assignment_and_searc
             await browser.close()
 
 
-async def test_a_colleagues_image_and_assignment_appear_live(
+async def test_a_colleagues_image_note_resolve_and_assignment_appear_live(
     aiohttp_server: Any, aiohttp_client: Any, tmp_path: Path, clock: FrozenClock
 ) -> None:
     require_chromium()
-    from playwright.async_api import FilePayload, Page, async_playwright
+    from playwright.async_api import FilePayload, Page, async_playwright, expect
 
     port = free_port()
     settings = make_settings(tmp_path, PORT=port, WA_APP_SECRET=APP_SECRET, OUTBOUND_WORKER=True)
@@ -331,12 +331,34 @@ async def test_a_colleagues_image_and_assignment_appear_live(
                 " return i && i.complete && i.naturalWidth === 160; }"
             )
 
+            await expect(bob.locator("#assignee-state")).to_have_text("Assigned to Ann Lee")
+
+            # Ann's private note and her resolving it appear on Bob's page as they happen;
+            # on Ann's own page the note shows once (her answer, then the live update).
+            await ann.evaluate(
+                "() => { window.liveEntries = 0; document.addEventListener('deskentry',"
+                " () => { window.liveEntries += 1; }); }"
+            )
+            await ann.fill("#note-text", "VIP customer: offer free shipping")
+            await ann.click("#note-submit")
+            await bob.locator(".desk-note", has_text="VIP customer: offer free shipping").wait_for()
+            await ann.wait_for_function("() => window.liveEntries >= 1")
+            await expect(ann.locator(".desk-note")).to_have_count(1)
+            await expect(bob.locator(".desk-note")).to_have_count(1)
+            await ann.click("#resolve-toggle")
+            await expect(bob.locator("#resolved-state")).to_have_text("Resolved")
+            await bob.locator(".desk-resolved", has_text="Ann Lee marked this resolved").wait_for()
+            await expect(bob.locator("#resolve-toggle")).to_have_text("Reopen")
+
             await ann.select_option("#assign-to", BOB)
             await ann.fill("#assign-note", "refund please")
             await ann.click("#assign-submit")
             await bob.locator(
                 ".desk-assigned", has_text="Ann Lee assigned this to Bob Stone: “refund please”"
             ).wait_for()
+            await expect(bob.locator("#resolved-state")).to_have_text("Open")
+            await expect(bob.locator("#assignee-state")).to_have_text("Assigned to Bob Stone")
+            await expect(bob.locator(".desk-entry")).to_have_count(3)
             assert await bob.evaluate("() => window.stillThisPage === true"), "Bob's page reloaded"
         finally:
             await browser.close()

@@ -253,6 +253,63 @@ async def test_a_message_stored_by_another_process_reaches_the_page_live(
         await other.close()
 
 
+async def test_a_colleagues_note_resolve_and_assignment_reach_an_open_page_live(
+    client: Client, clock: FrozenClock
+) -> None:
+    await signed_in(client, ANN, "Ann")
+    await add_agent(client, BOB, name="Bob")
+    await add_contact(client, WA)
+    await receive(store_of(client), WA, "hello", clock.now())
+    await as_agent(client, BOB)
+    bobs_page = await client.get("/console/events")
+    assert bobs_page.status == 200
+    token = await as_agent(client, ANN)
+    conversation = f"/console/api/conversations/{WA}"
+    headers = {"X-CSRF-Token": token, "Accept": "application/json"}
+
+    def entry_event(kind: str) -> Any:
+        return lambda name, d: name == "entry" and d["entry"]["kind"] == kind
+
+    written = await client.post(
+        f"{conversation}/notes", json={"text": "VIP: <b>free</b> shipping"}, headers=headers
+    )
+    assert written.status == 201, await written.text()
+    note = await read_events(bobs_page, entry_event("note"))
+    async with store_of(client).read() as tx:
+        contact = await tx.contacts.get(WA)
+    assert contact is not None
+    assert (note["wa_id"], note["contact_id"]) == (WA, contact.id)
+    assert note["entry"]["id"] == (await written.json())["id"]
+    assert note["entry"]["text"] == "VIP: <b>free</b> shipping"
+    assert note["entry"]["author"] == ANN
+    assert "Private note · Ann" in note["entry"]["html"]
+    assert "VIP: &lt;b&gt;free&lt;/b&gt; shipping" in note["entry"]["html"], "escaped"
+
+    # Resolving changes no hands: the conversation's event says it is resolved now.
+    resolved = await client.post(f"{conversation}/resolve", headers=headers)
+    assert resolved.status == 200, await resolved.text()
+    state = await read_events(bobs_page, lambda name, d: name == "conversation")
+    assert (state["wa_id"], state["resolved"]) == (WA, True)
+    done = await read_events(bobs_page, entry_event("resolved"))
+    assert "Ann marked this resolved" in done["entry"]["html"]
+
+    # An assignment (with its note) opens it again and gives it to Bob.
+    assigned = await client.post(
+        f"{conversation}/assign", json={"to": BOB, "note": "refund please"}, headers=headers
+    )
+    assert assigned.status == 200, await assigned.text()
+    state = await read_events(bobs_page, lambda name, d: name == "conversation")
+    assert (state["owner"], state["agent"], state["resolved"]) == ("agent", BOB, False)
+    handed = await read_events(bobs_page, entry_event("assigned"))
+    assert (handed["entry"]["assignee"], handed["entry"]["text"]) == (BOB, "refund please")
+    assert "Ann assigned this to Bob: “refund please”" in handed["entry"]["html"]
+
+    # Each came as the page's own load gives it, so a page never shows one twice over.
+    extras = await client.get(f"{conversation}/extras", headers={"Accept": "application/json"})
+    assert (await extras.json())["entries"] == [note["entry"], done["entry"], handed["entry"]]
+    bobs_page.close()
+
+
 async def test_a_late_delivered_message_sits_at_the_time_the_customer_wrote_it(
     client: Client, clock: FrozenClock
 ) -> None:

@@ -28,7 +28,6 @@ async def add_note_as(
         contact = await require_contact(tx, address)
         author = await require_agent(tx, email)
         entry = DeskEntry(kind=EntryKind.NOTE, author=author.email, text=text, at=now)
-        await tx.desk_log.add(contact.id, entry)
-        return entry
+        return await tx.desk_log.add(contact.id, entry)
 
     return await store.write(job)

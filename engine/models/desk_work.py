@@ -23,6 +23,9 @@ class DeskEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    id: int | None = Field(
+        default=None, description="the entry's number once stored (later entries, higher)"
+    )
     kind: EntryKind
     author: str = Field(description="the agent (email) who wrote or did it")
     assignee: str | None = Field(default=None, description="assigned: the agent it went to")

@@ -44,6 +44,8 @@ class DeskChange:
     """The message was added (else it moved to a new status)."""
     agent: str | None
     """An agent read the conversation (only that agent's pages care)."""
+    entry_id: int | None = None
+    """A desk entry added (a private note, an assignment, resolved or reopened)."""
 
 
 class DeskRepo(ABC):

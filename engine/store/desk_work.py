@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 
 from engine.models.desk_work import (
@@ -38,11 +39,16 @@ class AssignmentRepo(ABC):
 
 class DeskLogRepo(ABC):
     @abstractmethod
-    async def add(self, contact_id: int, entry: DeskEntry) -> None: ...
+    async def add(self, contact_id: int, entry: DeskEntry) -> DeskEntry:
+        """The entry as stored (with its id)."""
 
     @abstractmethod
     async def entries(self, contact_id: int, *, limit: int = 500) -> list[DeskEntry]:
         """The latest ``limit`` entries, oldest first."""
+
+    @abstractmethod
+    async def entries_by_id(self, ids: Sequence[int]) -> dict[int, DeskEntry]:
+        """Those of ``ids`` that exist, by id."""
 
 
 class SavedReplyRepo(ABC):

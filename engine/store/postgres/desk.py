@@ -120,8 +120,8 @@ class PgDeskRepo(DeskRepo):
 
     async def changes_after(self, seq: int, *, limit: int) -> list[DeskChange]:
         rows = await self._db.all(
-            "SELECT seq, contact_id, message_id, added, agent FROM desk_changes WHERE seq > $1"
-            " ORDER BY seq LIMIT $2",
+            "SELECT seq, contact_id, message_id, added, agent, entry_id FROM desk_changes"
+            " WHERE seq > $1 ORDER BY seq LIMIT $2",
             seq,
             limit,
         )
@@ -131,7 +131,7 @@ class PgDeskRepo(DeskRepo):
         if not seqs:
             return []
         rows = await self._db.all(
-            "SELECT seq, contact_id, message_id, added, agent FROM desk_changes"
+            "SELECT seq, contact_id, message_id, added, agent, entry_id FROM desk_changes"
             " WHERE seq = ANY($1::bigint[]) ORDER BY seq",
             list(seqs),
         )
@@ -237,4 +237,5 @@ def _change(row: Any) -> DeskChange:
         message_id=row["message_id"],
         added=bool(row["added"]),
         agent=row["agent"],
+        entry_id=None if row["entry_id"] is None else int(row["entry_id"]),
     )

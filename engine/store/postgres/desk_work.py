@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -84,10 +85,10 @@ class PgDeskLogRepo(DeskLogRepo):
     def __init__(self, db: PgDb) -> None:
         self._db = db
 
-    async def add(self, contact_id: int, entry: DeskEntry) -> None:
-        await self._db.run(
+    async def add(self, contact_id: int, entry: DeskEntry) -> DeskEntry:
+        entry_id = await self._db.val(
             "INSERT INTO desk_entries (contact_id, kind, author, assignee, text, at)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             contact_id,
             entry.kind.value,
             entry.author,
@@ -95,24 +96,37 @@ class PgDeskLogRepo(DeskLogRepo):
             entry.text,
             entry.at,
         )
+        return entry.model_copy(update={"id": int(entry_id)})
 
     async def entries(self, contact_id: int, *, limit: int = 500) -> list[DeskEntry]:
         rows = await self._db.all(
-            "SELECT kind, author, assignee, text, at FROM desk_entries WHERE contact_id = $1"
-            " ORDER BY id DESC LIMIT $2",
+            f"SELECT {_ENTRY} FROM desk_entries WHERE contact_id = $1 ORDER BY id DESC LIMIT $2",
             contact_id,
             limit,
         )
-        return [
-            DeskEntry(
-                kind=EntryKind(row["kind"]),
-                author=row["author"],
-                assignee=row["assignee"],
-                text=row["text"],
-                at=row["at"],
-            )
-            for row in reversed(rows)
-        ]
+        return [_entry(row) for row in reversed(rows)]
+
+    async def entries_by_id(self, ids: Sequence[int]) -> dict[int, DeskEntry]:
+        if not ids:
+            return {}
+        rows = await self._db.all(
+            f"SELECT {_ENTRY} FROM desk_entries WHERE id = ANY($1::bigint[])", list(ids)
+        )
+        return {int(row["id"]): _entry(row) for row in rows}
+
+
+_ENTRY = "id, kind, author, assignee, text, at"
+
+
+def _entry(row: asyncpg.Record) -> DeskEntry:
+    return DeskEntry(
+        id=int(row["id"]),
+        kind=EntryKind(row["kind"]),
+        author=row["author"],
+        assignee=row["assignee"],
+        text=row["text"],
+        at=row["at"],
+    )
 
 
 class PgSavedReplyRepo(SavedReplyRepo):

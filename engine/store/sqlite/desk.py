@@ -118,8 +118,8 @@ class SqliteDeskRepo(DeskRepo):
 
     async def changes_after(self, seq: int, *, limit: int) -> list[DeskChange]:
         rows = await self._db.all(
-            "SELECT seq, contact_id, message_id, added, agent FROM desk_changes WHERE seq > ?"
-            " ORDER BY seq LIMIT ?",
+            "SELECT seq, contact_id, message_id, added, agent, entry_id FROM desk_changes"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit),
         )
         return [_change(row) for row in rows]
@@ -227,4 +227,5 @@ def _change(row: sqlite3.Row) -> DeskChange:
         message_id=row["message_id"],
         added=bool(row["added"]),
         agent=row["agent"],
+        entry_id=None if row["entry_id"] is None else int(row["entry_id"]),
     )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 
 from engine.models.desk_work import (
@@ -81,10 +82,10 @@ class SqliteDeskLogRepo(DeskLogRepo):
     def __init__(self, db: Db) -> None:
         self._db = db
 
-    async def add(self, contact_id: int, entry: DeskEntry) -> None:
-        await self._db.run(
+    async def add(self, contact_id: int, entry: DeskEntry) -> DeskEntry:
+        row = await self._db.one(
             "INSERT INTO desk_entries (contact_id, kind, author, assignee, text, at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 contact_id,
                 entry.kind.value,
@@ -94,23 +95,40 @@ class SqliteDeskLogRepo(DeskLogRepo):
                 to_db(entry.at),
             ),
         )
+        assert row is not None
+        return entry.model_copy(update={"id": int(row["id"])})
 
     async def entries(self, contact_id: int, *, limit: int = 500) -> list[DeskEntry]:
         rows = await self._db.all(
-            "SELECT kind, author, assignee, text, at FROM desk_entries WHERE contact_id = ?"
-            " ORDER BY id DESC LIMIT ?",
+            f"SELECT {_ENTRY} FROM desk_entries WHERE contact_id = ? ORDER BY id DESC LIMIT ?",
             (contact_id, limit),
         )
-        return [
-            DeskEntry(
-                kind=EntryKind(row["kind"]),
-                author=row["author"],
-                assignee=row["assignee"],
-                text=row["text"],
-                at=from_db(row["at"]),
-            )
-            for row in reversed(rows)
-        ]
+        return [_entry(row) for row in reversed(rows)]
+
+    async def entries_by_id(self, ids: Sequence[int]) -> dict[int, DeskEntry]:
+        found: dict[int, DeskEntry] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            for row in await self._db.all(
+                f"SELECT {_ENTRY} FROM desk_entries WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                found[int(row["id"])] = _entry(row)
+        return found
+
+
+_ENTRY = "id, kind, author, assignee, text, at"
+
+
+def _entry(row: sqlite3.Row) -> DeskEntry:
+    return DeskEntry(
+        id=int(row["id"]),
+        kind=EntryKind(row["kind"]),
+        author=row["author"],
+        assignee=row["assignee"],
+        text=row["text"],
+        at=from_db(row["at"]),
+    )
 
 
 class SqliteSavedReplyRepo(SavedReplyRepo):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiohttp import web
+from jinja2 import Environment
 from pydantic import StringConstraints
 
 from engine.agents import assignment, notes, saved_replies
@@ -29,7 +30,7 @@ from engine.agents.wire import json_time
 from engine.contacts.directory import require_contact
 from engine.models.agent import Agent, AgentRole, EventKind
 from engine.models.contact import Contact
-from engine.models.desk_work import Assignment, SavedReply
+from engine.models.desk_work import Assignment, DeskEntry, SavedReply
 from engine.store import Tx
 from engine.store.messages import MessageFilter
 from engine.web.addresses import contact_address
@@ -81,6 +82,14 @@ def answer(data: Any, *, status: int = 200) -> web.Response:
 # --- what the script adds to the timeline ---------------------------------------------------
 
 
+def timeline_entry(env: Environment, entry: DeskEntry, names: dict[str, str]) -> dict[str, Any]:
+    """A desk entry as the conversation page's timeline takes it: its data, and its HTML
+    (``names``: agents' names by email). The page's first load and the live updates
+    both give entries this way, so a note looks the same however it arrived."""
+    html = env.get_template("_desk_entry.html").render(entry=entry, names=names)
+    return {**entry_json(entry), "at": json_time(entry.at), "html": html}
+
+
 @routes.get("/console/api/conversations/{contact}/extras")
 async def extras(request: web.Request) -> web.Response:
     address = contact_address(request)
@@ -110,16 +119,12 @@ async def extras(request: web.Request) -> web.Response:
         body = rich_body(message)
         if body is not None:
             bodies[message.id] = media.render(body=body)
-    entry = env.get_template("_desk_entry.html")
     return answer(
         {
             "bodies": bodies,
             "reactions": {k: v for k, v in reactions.items() if v},
             "hidden": hidden,
-            "entries": [
-                {**entry_json(e), "at": json_time(e.at), "html": entry.render(entry=e, names=names)}
-                for e in entries
-            ],
+            "entries": [timeline_entry(env, e, names) for e in entries],
             "assignment": assignment_json(address, assigned),
         }
     )

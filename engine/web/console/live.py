@@ -3,13 +3,18 @@ events.
 
 One :class:`LiveHub` per web process follows the store's desk change feed (rows the
 database writes by trigger for every message added or moved to a new status, every
-conversation that changes hands, every agent who reads one) and wakes on the store's
+conversation that changes hands or is resolved or reopened, every entry agents add to
+a conversation's private timeline, every agent who reads one) and wakes on the store's
 ``desk`` announcement, which crosses processes: a message a worker stores reaches the
 pages this process serves. Each change becomes one small event, built and serialised
 once and handed to every watcher (``read`` events only to the agent who read):
 
 - ``message``: ``{wa_id, contact_id, added, window_open_until, message}``;
-- ``conversation``: ``{wa_id, contact_id, owner, agent, waiting, window_open_until}``;
+- ``conversation``: ``{wa_id, contact_id, owner, agent, waiting, resolved,
+  window_open_until}``;
+- ``entry``: ``{wa_id, contact_id, entry}``, the entry (a private note, an assignment,
+  resolved, reopened) as the conversation page's timeline takes it (with its id and
+  HTML);
 - ``read``: ``{wa_id, contact_id, agent}``.
 
 An event's id is the change's number. A page that reconnects sends it back
@@ -32,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from jinja2 import Environment
 
 from engine.agents.view import message_json, message_views
 from engine.agents.wire import json_time
@@ -39,6 +45,8 @@ from engine.clock import Clock
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.desk import DeskChange, SummaryFilter
+from engine.web.console.desk_work import timeline_entry
+from engine.web.console.render import TEMPLATES
 from engine.web.event_stream import comment, frame, open_stream, retry_after
 
 log = logging.getLogger(__name__)
@@ -101,9 +109,10 @@ class Watcher:
 class LiveHub:
     """Start with :meth:`start`, stop with :meth:`close`."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, templates: Environment) -> None:
         self._store = store
         self._clock = clock
+        self._templates = templates
         self._cursor = 0
         self._gaps: dict[int, float] = {}
         self._recent: deque[LiveEvent] = deque(maxlen=RECENT_EVENTS)
@@ -222,29 +231,39 @@ class LiveHub:
                 del self._gaps[seq]
 
     async def _events(self, tx: Tx, changes: list[DeskChange]) -> list[LiveEvent]:
-        """One event per message, conversation or read in ``changes`` (the latest
-        state of each, at the number of its last change)."""
+        """One event per message, conversation, desk entry or read in ``changes`` (the
+        latest state of each, at the number of its last change)."""
         messages: dict[str, int] = {}
         added: set[str] = set()
         conversations: dict[int, int] = {}
+        entries: dict[int, DeskChange] = {}
         reads: dict[tuple[int, str], int] = {}
         for change in changes:
             if change.message_id is not None:
                 messages[change.message_id] = change.seq
                 if change.added:
                     added.add(change.message_id)
+            elif change.entry_id is not None:
+                entries[change.entry_id] = change
             elif change.agent is not None:
                 reads[(change.contact_id, change.agent)] = change.seq
             else:
                 conversations[change.contact_id] = change.seq
         events: list[LiveEvent] = []
         windows: dict[int, str | None] = {}
+        addresses: dict[int, str] = {}
 
         async def window(contact_id: int) -> str | None:
             if contact_id not in windows:
                 conversation = await tx.conversations.get(contact_id)
                 windows[contact_id] = json_time(conversation.window_open_until)
             return windows[contact_id]
+
+        async def address(contact_id: int) -> str:
+            if contact_id not in addresses:
+                contact = await tx.contacts.get_by_id(contact_id)
+                addresses[contact_id] = "" if contact is None else contact.address
+            return addresses[contact_id]
 
         for view in await message_views(tx, list(messages)):
             message = view.message
@@ -266,6 +285,7 @@ class LiveHub:
             if not rows:
                 continue
             summary = rows[0]
+            assignment = await tx.assignments.get(contact_id)
             events.append(
                 LiveEvent.of(
                     seq,
@@ -276,20 +296,32 @@ class LiveHub:
                         "owner": summary.owner.value,
                         "agent": summary.agent,
                         "waiting": summary.owner.value == "agent" and summary.agent is None,
+                        "resolved": assignment.resolved,
                         "window_open_until": await window(contact_id),
                     },
                 )
             )
-        addresses: dict[int, str] = {}
+        if entries:
+            names = {agent.email: agent.name for agent in await tx.agents.all()}
+            for entry_id, entry in (await tx.desk_log.entries_by_id(list(entries))).items():
+                contact_id = entries[entry_id].contact_id
+                events.append(
+                    LiveEvent.of(
+                        entries[entry_id].seq,
+                        "entry",
+                        {
+                            "wa_id": await address(contact_id),
+                            "contact_id": contact_id,
+                            "entry": timeline_entry(self._templates, entry, names),
+                        },
+                    )
+                )
         for (contact_id, agent), seq in reads.items():
-            if contact_id not in addresses:
-                contact = await tx.contacts.get_by_id(contact_id)
-                addresses[contact_id] = "" if contact is None else contact.address
             events.append(
                 LiveEvent.of(
                     seq,
                     "read",
-                    {"wa_id": addresses[contact_id], "contact_id": contact_id, "agent": agent},
+                    {"wa_id": await address(contact_id), "contact_id": contact_id, "agent": agent},
                     agent=agent,
                 )
             )
@@ -304,7 +336,7 @@ async def hub_lifetime(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the hub for the app's life (after the store is open)."""
     from engine.web.keys import CLOCK, STORE
 
-    hub = LiveHub(app[STORE], app[CLOCK])
+    hub = LiveHub(app[STORE], app[CLOCK], app[TEMPLATES])
     await hub.start()
     app[LIVE_HUB] = hub
     try:

@@ -456,18 +456,25 @@
     refreshCounts();
   }
 
-  // What else the page shows of this conversation (the desk's entries) follows this.
-  function conversationChanged() {
-    document.dispatchEvent(new CustomEvent("conversationchange"));
+  // What else the page shows of this conversation (who has it, whether it is resolved)
+  // follows this; without ``state`` (changes were missed) it loads everything again.
+  function conversationChanged(state) {
+    document.dispatchEvent(new CustomEvent("conversationchange", { detail: state || null }));
   }
 
   function onConversation(data) {
     placeConversation(data.wa_id);
     if (data.wa_id !== waId) return;
-    conversationChanged();
+    conversationChanged(data);
     if (data.owner !== body.dataset.owner || (data.agent || "") !== (body.dataset.agent || "")) {
       refreshHands();
     }
+  }
+
+  // A private note, an assignment, resolved or reopened: the desk's script places it.
+  function onEntry(data) {
+    if (data.wa_id !== waId) return;
+    document.dispatchEvent(new CustomEvent("deskentry", { detail: data.entry }));
   }
 
   function onRead(data) {
@@ -521,6 +528,7 @@
     }
     source.addEventListener("message", handle(onMessage));
     source.addEventListener("conversation", handle(onConversation));
+    source.addEventListener("entry", handle(onEntry));
     source.addEventListener("read", handle(onRead));
     source.addEventListener("resync", function () { resync(); });
     source.addEventListener("open", function () { body.classList.remove("offline"); });

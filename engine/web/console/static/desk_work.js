@@ -2,8 +2,9 @@
 // reactions added to the timeline's messages; private notes and assignments placed
 // among them by time; the note box, assignment, resolve, and the confirmation before
 // releasing a customer who asked for a person. Whatever renders the timeline, this
-// follows it: a new message in it, or the conversation changing hands (the live
-// updates' ``conversationchange``), fetches the extras again.
+// follows it: a new message in it fetches the extras again. The live updates bring a
+// colleague's entries (``deskentry``, placed at once, once each by their id) and who
+// has the conversation and whether it is resolved (``conversationchange``).
 (function () {
   "use strict";
   const body = document.body;
@@ -11,6 +12,9 @@
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrf = csrfMeta ? csrfMeta.content : "";
   const base = waId ? "/console/api/conversations/" + encodeURIComponent(waId) : null;
+  const namesNode = document.getElementById("agent-names");
+  let agentNames = {};
+  try { agentNames = JSON.parse(namesNode ? namesNode.textContent : "{}"); } catch (_) { agentNames = {}; }
 
   async function call(method, url, payload) {
     const options = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
@@ -60,6 +64,15 @@
   let extras = null;
   let known = new Set();
   let loading = null;
+  // Every desk entry this page has, by id: from the extras it loaded and from the live
+  // updates. An answer asked for before an entry was written lacks it, so answers add
+  // to what the page has rather than replace it (entries are never taken back).
+  const entries = new Map();
+
+  function keepEntries(list) {
+    list.forEach(function (entry) { entries.set(entry.id, entry); });
+    return Array.from(entries.values()).sort(function (a, b) { return a.id - b.id; });
+  }
 
   function itemTime(item) {
     let at = item.dataset.at;
@@ -152,6 +165,7 @@
           const answer = await call("GET", base + "/extras");
           if (answer.status === 200) {
             extras = answer.data;
+            extras.entries = keepEntries(extras.entries);
             known = asked;
             apply();
             updateAssignment(extras.assignment);
@@ -172,9 +186,22 @@
   });
   if (timeline) observer.observe(timeline, { childList: true });
   window.deskWork.refresh = load;
-  // A colleague assigned or transferred the conversation (the live updates say so):
-  // their entry, and whatever else changed, appear without a reload.
-  document.addEventListener("conversationchange", function () { load(); });
+  // A colleague's note, assignment, resolve or reopen: in its place at once. One this
+  // page's own action already showed (its answer loaded the extras) is there already.
+  document.addEventListener("deskentry", function (event) {
+    const entry = event.detail;
+    if (!entry || entries.has(entry.id)) return;
+    if (!extras) { keepEntries([entry]); return; } // the first load, under way, places it
+    extras.entries = keepEntries([entry]);
+    apply();
+  });
+  // Who has the conversation and whether it is resolved, from the live updates; with
+  // no state (the page missed changes), everything is loaded again.
+  document.addEventListener("conversationchange", function (event) {
+    const state = event.detail;
+    if (!state) { load(); return; }
+    updateAssignment({ agent: state.owner === "agent" ? state.agent : null, resolved: state.resolved });
+  });
   load();
 
   // --- private notes ---------------------------------------------------------------------------
@@ -210,6 +237,18 @@
     const toggle = document.getElementById("resolve-toggle");
     const pill = document.getElementById("resolved-state");
     if (!state || !toggle || !pill) return;
+    const assignee = document.getElementById("assignee-state");
+    if (assignee) {
+      if (state.agent) {
+        const name = document.createElement("strong");
+        name.textContent = agentNames[state.agent] || state.agent;
+        assignee.replaceChildren("Assigned to ", name);
+      } else {
+        assignee.replaceChildren("Not assigned");
+      }
+    }
+    const submit = document.getElementById("assign-submit");
+    if (submit) submit.textContent = state.agent ? "Transfer" : "Assign";
     toggle.dataset.resolved = String(state.resolved);
     toggle.textContent = state.resolved ? "Reopen" : "Mark resolved";
     pill.textContent = state.resolved ? "Resolved" : "Open";
