@@ -4,6 +4,7 @@ and what its pages and scripts' JSON show."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from markupsafe import escape
@@ -12,11 +13,14 @@ from engine.clock import FrozenClock
 from engine.models import Failure, MessageStatus, Owner
 from engine.store import Tx
 from engine.web.console.auth import SESSION_COOKIE
+from tests.conftest import SAMPLE_PHONE_NUMBER_ID
 from tests.desk import PASSWORD, Client, add_agent, add_contact, messages_of, receive, store_of
+from tests.inbound_support import text_notification
 
 ANN = "ann@example.com"
 BOB = "bob@example.com"
 WA = "16505551234"
+OTHER = "4915123456789"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
@@ -398,3 +402,83 @@ async def test_a_conversation_is_opened_by_user_id_and_shows_both_ids(
     bad = await client.get("/console/conversations/US.12-3")
     assert bad.status == 404, "the console answers a page that names no one with its 404"
     assert "is not a user id" in await bad.text()
+
+
+# --- business numbers ---------------------------------------------------------------------------
+
+SUPPORT = "106540352242923"
+"""A second business number of the install (the first is the configured one, +1 555-078-3881)."""
+
+
+async def customer_writes_to(
+    client: Client, phone_number_id: str, text: str, wamid: str, at: datetime
+) -> None:
+    """Meta's notification of a customer's text to one of the business numbers."""
+    notification = text_notification(text, wamid=wamid, sender=WA, sent_at=at)
+    notification["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = phone_number_id
+    answer = await client.post("/webhook", json=notification)
+    assert answer.status == 200, await answer.text()
+
+
+def number_labels_in(page: str) -> tuple[list[str], list[str]]:
+    """The business number the open conversation's header shows, and those of the rows."""
+    header = re.findall(r'<p class="conv-number" id="conv-number"[^>]*>([^<]*)</p>', page)
+    rows = re.findall(r'<span class="conv-number"[^>]*>([^<]*)</span>', page)
+    return header, rows
+
+
+async def test_with_two_numbers_the_console_shows_the_one_a_conversation_is_on(
+    client: Client, clock: FrozenClock
+) -> None:
+    await signed_in(client)
+    registered = await client.post(
+        "/api/v1/numbers",
+        json={"phone_number_id": SUPPORT, "display_phone_number": "+1 555-078-3884"},
+    )
+    assert registered.status == 201, await registered.text()
+    await add_contact(client, WA)
+    await add_contact(client, OTHER)
+    # A conversation from before numbers were kept (or never written to one) shows none.
+    await receive(store_of(client), OTHER, "an old conversation", clock.now())
+
+    await customer_writes_to(client, SUPPORT, "my parcel is late", "wamid.support-1", clock.now())
+    page = await (await client.get(f"/console/conversations/{WA}")).text()
+    assert number_labels_in(page) == (["To +1 555-078-3884"], ["To +1 555-078-3884"])
+    home = await (await client.get("/console")).text()
+    assert number_labels_in(home) == ([], ["To +1 555-078-3884"])
+    rows = await (await client.get("/console/api/conversations")).json()
+    shown = {row["wa_id"]: (row["number"], row["phone_number_id"]) for row in rows["bot"]}
+    assert shown == {WA: ("+1 555-078-3884", SUPPORT), OTHER: (None, None)}
+    summary = await (await client.get(f"/console/api/conversations/{WA}/summary")).json()
+    assert summary["number"] == "+1 555-078-3884"
+    old = await (await client.get(f"/console/conversations/{OTHER}")).text()
+    assert number_labels_in(old) == ([], ["To +1 555-078-3884"]), "only WA's row has one"
+
+    # Writing to the first number moves the conversation there: the agents answer from it.
+    clock.advance(minutes=5)
+    await customer_writes_to(
+        client, SAMPLE_PHONE_NUMBER_ID, "and a question for sales", "wamid.sales-1", clock.now()
+    )
+    page = await (await client.get(f"/console/conversations/{WA}")).text()
+    assert number_labels_in(page) == (["To +1 555-078-3881"], ["To +1 555-078-3881"])
+    view = await (await client.get(f"/console/api/conversations/{WA}")).json()
+    assert view["number"] == "+1 555-078-3881"
+
+
+async def test_with_one_number_the_console_shows_no_business_number(
+    client: Client, clock: FrozenClock
+) -> None:
+    await signed_in(client)
+    await add_contact(client, WA)
+    await customer_writes_to(
+        client, SAMPLE_PHONE_NUMBER_ID, "hello", "wamid.only-number", clock.now()
+    )
+    page = await (await client.get(f"/console/conversations/{WA}")).text()
+    assert "hello" in page
+    assert number_labels_in(page) == ([], [])
+    assert "+1 555-078-3881" not in page
+    rows = await (await client.get("/console/api/conversations")).json()
+    assert [(row["wa_id"], row["number"]) for row in rows["bot"]] == [(WA, None)]
+    assert rows["bot"][0]["phone_number_id"] == SAMPLE_PHONE_NUMBER_ID
+    view = await (await client.get(f"/console/api/conversations/{WA}")).json()
+    assert view["number"] is None

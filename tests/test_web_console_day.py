@@ -29,7 +29,7 @@ from engine.devtools.cluster import free_port
 from engine.ids import new_id
 from engine.web.keys import STORE
 from engine.whatsapp.signature import HEADER, sign
-from tests.conftest import AUTH, ROOT, make_app, make_settings
+from tests.conftest import AUTH, ROOT, SAMPLE_PHONE_NUMBER_ID, make_app, make_settings
 from tests.desk import PASSWORD, Client, add_agent, add_contact, messages_of, receive
 from tests.inbound_support import text_notification
 from tests.outbound_support import APP_SECRET, eventually
@@ -123,11 +123,21 @@ async def check_accessibility(page: Any, axe: Path, where: str) -> None:
     assert violations == [], f"{where}: {json.dumps(violations, indent=1)}"
 
 
-async def customer_writes(api: Client, wa_id: str, text: str, clock: FrozenClock) -> None:
-    """Meta's notification of a customer's text, signed as Meta signs it."""
-    raw = json.dumps(
-        text_notification(text, wamid=f"wamid.{new_id()}", sender=wa_id, sent_at=clock.now())
-    ).encode()
+async def customer_writes(
+    api: Client,
+    wa_id: str,
+    text: str,
+    clock: FrozenClock,
+    *,
+    phone_number_id: str = SAMPLE_PHONE_NUMBER_ID,
+) -> None:
+    """Meta's notification of a customer's text to one of the business numbers, signed
+    as Meta signs it."""
+    notification = text_notification(
+        text, wamid=f"wamid.{new_id()}", sender=wa_id, sent_at=clock.now()
+    )
+    notification["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = phone_number_id
+    raw = json.dumps(notification).encode()
     answer = await api.post("/webhook", data=raw, headers={HEADER: sign(raw, APP_SECRET)})
     assert answer.status == 200, await answer.text()
 
@@ -328,3 +338,85 @@ async def test_an_agents_day(
         await ann.click(".back-link")
         await expect(ann.locator(".sidebar")).to_be_visible()
         await ann.screenshot(path=str(shots / "5-back-to-the-list.png"))
+
+
+SUPPORT = "106540352242923"
+"""A second business number (the first is the configured one, +1 555-078-3881)."""
+
+
+async def ends_inside_the_page(page: Any, selector: str) -> bool:
+    """The element ends within the page's width, and the page does not scroll sideways."""
+    return bool(
+        await page.evaluate(
+            """s => { const root = document.documentElement, width = root.clientWidth;
+                      const box = document.querySelector(s).getBoundingClientRect();
+                      return box.right <= width && root.scrollWidth <= width; }""",
+            selector,
+        )
+    )
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_the_business_number_a_conversation_is_on_shows_and_follows_live(
+    aiohttp_server: Any,
+    aiohttp_client: Any,
+    tmp_path: Path,
+    clock: FrozenClock,
+    browser: Any,
+    axe_script: Path,
+    size: str,
+) -> None:
+    from playwright.async_api import expect
+
+    port = free_port()
+    settings = make_settings(tmp_path, PORT=port, WA_APP_SECRET=APP_SECRET)
+    app = make_app(settings, clock=clock)
+    server: TestServer = await aiohttp_server(app, host="127.0.0.1", port=port)
+    api: Client = await aiohttp_client(server, headers=AUTH)
+    registered = await api.post(
+        "/api/v1/numbers",
+        json={"phone_number_id": SUPPORT, "display_phone_number": "+1 555-078-3884"},
+    )
+    assert registered.status == 201, await registered.text()
+    await add_agent(api, ANN, name="Ann Lee")
+    await add_contact(api, CHRIS, name="Chris Moreno")
+    await add_contact(api, DANA, name="Dana Okafor")
+    await customer_writes(api, DANA, "Is my refund through?", clock, phone_number_id=SUPPORT)
+    base = str(server.make_url("")).rstrip("/")
+    shots = ARTIFACTS / f"numbers-{size}"
+    shots.mkdir(parents=True, exist_ok=True)
+
+    ann = await new_page(browser, SIZES[size])
+    await sign_in(ann, base, ANN)
+    await ann.click("#tab-bot")
+    dana = ann.locator(f'#list-bot .conv-item[data-wa-id="{DANA}"]')
+    await expect(dana.locator(".conv-number")).to_have_text("To +1 555-078-3884")
+
+    # A customer writes to the support number: the row added live says so.
+    clock.advance(seconds=30)
+    await customer_writes(
+        api, CHRIS, "Hi, my jacket order hasn't arrived.", clock, phone_number_id=SUPPORT
+    )
+    chris = ann.locator(f'.conv-item[data-wa-id="{CHRIS}"]')
+    await expect(chris.locator(".conv-number")).to_have_text("To +1 555-078-3884")
+    assert await ends_inside_the_page(ann, f'.conv-item[data-wa-id="{CHRIS}"] .conv-number')
+    await check_accessibility(ann, axe_script, "the lists with business numbers")
+    await ann.screenshot(path=str(shots / "1-lists.png"))
+
+    await chris.click()
+    await ann.wait_for_url(f"**/conversations/{CHRIS}")
+    header = ann.locator("#conv-number")
+    await expect(header).to_be_visible()
+    await expect(header).to_have_text("To +1 555-078-3884")
+    assert await ends_inside_the_page(ann, "#conv-number")
+
+    # The customer writes to the first number while the page is open: the agents now
+    # answer from it, and the header and the row (shown or not) follow.
+    clock.advance(seconds=30)
+    await customer_writes(api, CHRIS, "Also, do you have it in blue?", clock)
+    await expect(ann.locator(".msg-in", has_text="do you have it in blue?")).to_be_visible()
+    await expect(header).to_have_text("To +1 555-078-3881")
+    await expect(chris.locator(".conv-number")).to_have_text("To +1 555-078-3881")
+    assert await ends_inside_the_page(ann, "#conv-number")
+    await check_accessibility(ann, axe_script, "a conversation with its business number")
+    await ann.screenshot(path=str(shots / "2-conversation.png"))

@@ -14,7 +14,7 @@ import aiohttp
 from engine.clock import FrozenClock
 from engine.store import open_store
 from engine.web.keys import SETTINGS
-from tests.conftest import AUTH
+from tests.conftest import AUTH, SAMPLE_PHONE_NUMBER_ID
 from tests.desk import Client, add_agent, add_contact, messages_of, receive, store_of
 from tests.test_web_console import ANN, BOB, WA, page_token, sign_in, signed_in
 
@@ -338,3 +338,41 @@ async def test_a_late_delivered_message_sits_at_the_time_the_customer_wrote_it(
     )
     shown = {m["text"]: m["at"] for m in (await answer.json())["messages"]}
     assert shown["first, delivered late"].startswith("2026-03-02T06:00")
+
+
+async def test_live_events_name_the_business_number_a_conversation_moved_to(
+    client: Client, clock: FrozenClock
+) -> None:
+    from tests.test_web_console import SUPPORT, customer_writes_to
+
+    token = await signed_in(client, ANN, "Ann")
+    registered = await client.post(
+        "/api/v1/numbers",
+        json={"phone_number_id": SUPPORT, "display_phone_number": "+1 555-078-3884"},
+    )
+    assert registered.status == 201, await registered.text()
+    await add_contact(client, WA)
+    events = await client.get("/console/events")
+    assert events.status == 200
+
+    def customers_message(text: str) -> Any:
+        return lambda name, d: name == "message" and d["message"]["text"] == text
+
+    await customer_writes_to(client, SUPPORT, "to support", "wamid.live-support", clock.now())
+    first = await read_events(events, customers_message("to support"))
+    assert (first["added"], first["number"]) == (True, "+1 555-078-3884")
+
+    clock.advance(minutes=1)
+    await customer_writes_to(
+        client, SAMPLE_PHONE_NUMBER_ID, "to sales", "wamid.live-sales", clock.now()
+    )
+    moved = await read_events(events, customers_message("to sales"))
+    assert moved["number"] == "+1 555-078-3881", "the conversation is on the number written to"
+
+    taken = await client.post(
+        f"/console/conversations/{WA}/takeover", data={"csrf_token": token}, allow_redirects=False
+    )
+    assert taken.status == 303
+    state = await read_events(events, lambda name, d: name == "conversation" and d["agent"] == ANN)
+    assert state["number"] == "+1 555-078-3881"
+    events.close()

@@ -81,3 +81,8 @@ class ConversationSummary(BaseModel):
     last_message_at: datetime | None
     preview: str | None = Field(description="the last message's text")
     unread: int = Field(description="inbound messages since an agent last read it")
+    phone_number_id: str | None = Field(
+        default=None,
+        description="the business number the customer last wrote to, which replies go out"
+        " from (None: not yet written to a registered number)",
+    )

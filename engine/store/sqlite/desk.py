@@ -32,6 +32,7 @@ _UNREAD_FOR_READER = """(SELECT count(*) FROM messages m
 
 _SUMMARY = """
 SELECT cv.contact_id, cv.owner, cv.agent, cv.last_inbound_at, cv.updated_at,
+       cv.last_phone_number_id,
        c.wa_id, coalesce(c.wa_id, c.user_id) AS address, c.name, c.marketing_opt_in,
        {unread} AS unread,
        lm.created_at AS last_message_at, lm.text AS preview
@@ -208,6 +209,7 @@ class SqliteDeskRepo(DeskRepo):
                 last_message_at=from_db_opt(row["last_message_at"]),
                 preview=row["preview"],
                 unread=row["unread"],
+                phone_number_id=row["last_phone_number_id"],
             )
             for row in rows
         ]

@@ -9,9 +9,11 @@ a conversation's private timeline, every agent who reads one) and wakes on the s
 pages this process serves. Each change becomes one small event, built and serialised
 once and handed to every watcher (``read`` events only to the agent who read):
 
-- ``message``: ``{wa_id, contact_id, added, window_open_until, message}``;
+- ``message``: ``{wa_id, contact_id, added, window_open_until, message}``, and for a
+  customer's message just added ``number``: the business number the conversation is on
+  now (shown only when the install has several; None otherwise or before any);
 - ``conversation``: ``{wa_id, contact_id, owner, agent, waiting, resolved,
-  window_open_until}``;
+  window_open_until, number}``;
 - ``entry``: ``{wa_id, contact_id, entry}``, the entry (a private note, an assignment,
   resolved, reopened) as the conversation page's timeline takes it (with its id and
   HTML);
@@ -42,9 +44,11 @@ from jinja2 import Environment
 from engine.agents.view import message_json, message_views
 from engine.agents.wire import json_time
 from engine.clock import Clock
+from engine.models.message import Direction
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.desk import DeskChange, SummaryFilter
+from engine.web.console.business_numbers import NumberLabels, label_of, number_labels
 from engine.web.console.desk_work import timeline_entry
 from engine.web.console.render import TEMPLATES
 from engine.web.event_stream import comment, frame, open_stream, retry_after
@@ -252,6 +256,22 @@ class LiveHub:
         events: list[LiveEvent] = []
         windows: dict[int, str | None] = {}
         addresses: dict[int, str] = {}
+        labels: NumberLabels | None = None
+        numbers: dict[int, str | None] = {}
+
+        async def number(contact_id: int, phone_number_id: str | None = None) -> str | None:
+            """The business number the conversation is on now, as the lists label it (a
+            customer's message may have moved it to another number)."""
+            nonlocal labels
+            if labels is None:
+                labels = await number_labels(tx)
+            if not labels:
+                return None
+            if contact_id not in numbers:
+                if phone_number_id is None:
+                    phone_number_id = await tx.numbers.last_written_to(contact_id)
+                numbers[contact_id] = label_of(labels, phone_number_id)
+            return numbers[contact_id]
 
         async def window(contact_id: int) -> str | None:
             if contact_id not in windows:
@@ -267,19 +287,16 @@ class LiveHub:
 
         for view in await message_views(tx, list(messages)):
             message = view.message
-            events.append(
-                LiveEvent.of(
-                    messages[message.id],
-                    "message",
-                    {
-                        "wa_id": message.contact,
-                        "contact_id": message.contact_id,
-                        "added": message.id in added,
-                        "window_open_until": await window(message.contact_id),
-                        "message": message_json(view),
-                    },
-                )
-            )
+            data: dict[str, Any] = {
+                "wa_id": message.contact,
+                "contact_id": message.contact_id,
+                "added": message.id in added,
+                "window_open_until": await window(message.contact_id),
+                "message": message_json(view),
+            }
+            if message.id in added and message.direction is Direction.INBOUND:
+                data["number"] = await number(message.contact_id)
+            events.append(LiveEvent.of(messages[message.id], "message", data))
         for contact_id, seq in conversations.items():
             rows = await tx.desk.summaries(SummaryFilter(contact_id=contact_id, limit=1))
             if not rows:
@@ -298,6 +315,7 @@ class LiveHub:
                         "waiting": summary.owner.value == "agent" and summary.agent is None,
                         "resolved": assignment.resolved,
                         "window_open_until": await window(contact_id),
+                        "number": await number(contact_id, summary.phone_number_id),
                     },
                 )
             )

@@ -54,6 +54,7 @@ from engine.web.console.auth import (
     sign_in,
     start_session,
 )
+from engine.web.console.business_numbers import NumberLabels, label_of, number_labels
 from engine.web.console.consent_text import consent_json
 from engine.web.console.desk_work import DeskPanel, desk_panel
 from engine.web.console.intent_suggestion import Suggestion, load_suggestion
@@ -220,6 +221,15 @@ async def lists_for(tx: Tx, agent: Agent) -> dict[str, list[ConversationSummary]
     }
 
 
+def row_json(summary: ConversationSummary, labels: NumberLabels) -> dict[str, Any]:
+    """A list row as the script draws it."""
+    return {
+        **summary_json(summary),
+        "phone": format_phone(summary.address),
+        "number": label_of(labels, summary.phone_number_id),
+    }
+
+
 def list_of(summary: ConversationSummary) -> str:
     if summary.owner is Owner.BOT:
         return "bot"
@@ -309,9 +319,11 @@ async def console_page(
     live_after = request.app[LIVE_HUB].cursor
     selected: Selected | None = None
     panel: DeskPanel | None = None
+    business_number: str | None = None
     async with request.app[STORE].read() as tx:
         lists = await lists_for(tx, agent)
         agents = {a.email: a.name for a in await tx.agents.all()}
+        labels = await number_labels(tx)
         if address is not None:
             contact = await tx.contacts.get(address)
             if contact is None:
@@ -331,6 +343,8 @@ async def console_page(
                 more=len(view.messages) == HISTORY_PAGE,
             )
             panel = await desk_panel(tx, contact)
+            if labels:
+                business_number = label_of(labels, await tx.numbers.last_written_to(contact.id))
     refused = request.query.get("refused")
     if flash is None and refused == "conversation_owned" and selected is not None:
         owner = selected.view.conversation.agent
@@ -356,6 +370,8 @@ async def console_page(
         consent=[consent_json(e, agents) for e in reversed(selected.consent)] if selected else [],
         template_json=template_json,
         desk=panel,
+        number_labels=labels,
+        business_number=business_number,
     )
 
 
@@ -424,12 +440,8 @@ def _address(request: web.Request) -> str:
 async def poll_lists(request: web.Request) -> web.Response:
     async with request.app[STORE].read() as tx:
         lists = await lists_for(tx, me(request))
-    return json_answer(
-        {
-            name: [{**summary_json(s), "phone": format_phone(s.address)} for s in rows]
-            for name, rows in lists.items()
-        }
-    )
+        labels = await number_labels(tx)
+    return json_answer({name: [row_json(s, labels) for s in rows] for name, rows in lists.items()})
 
 
 @routes.get("/console/api/conversations/{contact}")
@@ -441,8 +453,11 @@ async def poll_conversation(request: web.Request) -> web.Response:
         contact = await directory.require_contact(tx, address)
         view = await load_view(tx, contact, now=now)
         names = {a.email: a.name for a in await tx.agents.all()}
+        labels = await number_labels(tx)
+        number = label_of(labels, await tx.numbers.last_written_to(contact.id))
     data = view_json(view)
     data["window_text"] = view.window.text
+    data["number"] = number
     data["agent_names"] = names
     return json_answer(data)
 
@@ -511,12 +526,11 @@ async def one_summary(request: web.Request) -> web.Response:
         rows = await tx.desk.summaries(
             SummaryFilter(contact_id=contact.id, reader=me(request).email, limit=1)
         )
+        labels = await number_labels(tx)
     if not rows:
         raise ApiError(404, "not_found", f"There is no conversation with {address}.")
     summary = rows[0]
-    return json_answer(
-        {**summary_json(summary), "phone": format_phone(summary.address), "list": list_of(summary)}
-    )
+    return json_answer({**row_json(summary, labels), "list": list_of(summary)})
 
 
 @routes.post("/console/api/conversations/{contact}/read")

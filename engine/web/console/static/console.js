@@ -164,7 +164,37 @@
     main.append(top, bottom);
     link.append(main);
     setUnread(link, summary.wa_id === waId ? 0 : summary.unread);
+    setNumber(link, summary.number);
     return link;
+  }
+
+  // The business number the customer wrote to (the server sends one only when the
+  // install has several): a row's label, and a line in the open conversation's header.
+  const NUMBER_TITLE = "The business number the customer wrote to";
+
+  function setNumber(item, number) {
+    let label = item.querySelector(".conv-number");
+    if (!number) { if (label) label.remove(); return; }
+    if (!label) {
+      label = el("span", "conv-number");
+      label.title = NUMBER_TITLE;
+      item.querySelector(".conv-main").append(label);
+    }
+    label.textContent = "To " + number;
+  }
+
+  function showNumber(number) {
+    let line = document.getElementById("conv-number");
+    if (!number) { if (line) line.remove(); return; }
+    if (!line) {
+      const title = document.querySelector(".conv-title");
+      if (!title) return;
+      line = el("p", "conv-number");
+      line.id = "conv-number";
+      line.title = NUMBER_TITLE + ": replies go out from it";
+      title.append(line);
+    }
+    line.textContent = "To " + number;
   }
 
   function setUnread(item, count) {
@@ -438,14 +468,17 @@
   function onMessage(data) {
     const message = data.message;
     const inbound = message.direction === "inbound";
+    const numbered = "number" in data; // a customer's message may move it to another number
     if (data.wa_id === waId) {
       if (upsertMessage(message)) { showNew(message); if (inbound) markRead(); }
       if (data.window_open_until !== undefined) showWindow(data.window_open_until);
+      if (numbered) showNumber(data.number);
     }
     const items = itemsFor(data.wa_id);
     if (!items.length && data.added) { placeConversation(data.wa_id); return; }
     items.forEach(function (item) {
       if (!data.added) return;
+      if (numbered) setNumber(item, data.number);
       item.querySelector(".conv-preview").textContent = message.text || "";
       const time = item.querySelector(".conv-time");
       time.dateTime = message.at || message.created_at;
@@ -465,6 +498,7 @@
   function onConversation(data) {
     placeConversation(data.wa_id);
     if (data.wa_id !== waId) return;
+    if ("number" in data) showNumber(data.number);
     conversationChanged(data);
     if (data.owner !== body.dataset.owner || (data.agent || "") !== (body.dataset.agent || "")) {
       refreshHands();
@@ -512,6 +546,7 @@
     if (view.status !== 200) return;
     view.data.messages.forEach(upsertMessage);
     showWindow(view.data.window_open_until);
+    showNumber(view.data.number);
     conversationChanged(); // changes were missed: the desk's entries may be among them
     if (view.data.owner !== body.dataset.owner || (view.data.agent || "") !== (body.dataset.agent || "")) refreshHands();
   }
