@@ -43,9 +43,11 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from bench.outbound import ours, prepare, queue
+from bench.outbound import PHONE_NUMBER_ID, ours, prepare, queue
 from bench.webhook_ingest import notification
+from engine.clock import SystemClock
 from engine.devtools.cluster import API_TOKEN, APP_SECRET, Cluster
+from engine.outbound.numbers import register_configured
 from engine.store import open_store
 from engine.whatsapp import signature
 
@@ -144,8 +146,16 @@ def sending(backend: Backend, count: int, workdir: Path) -> float:
 
 
 async def _migrate(url: str) -> None:
+    """The store made, with the number the sender sends from registered (the simulator
+    serves registered numbers only, as Meta serves a business its own)."""
     store = await open_store(url)
-    await store.close()
+    now = SystemClock().now()
+    try:
+        await store.write(
+            lambda tx: register_configured(tx, PHONE_NUMBER_ID, "+1 555-000-0001", now=now)
+        )
+    finally:
+        await store.close()
 
 
 # End to end -----------------------------------------------------------------------

@@ -78,10 +78,17 @@ async def ingest_json(
 
 
 async def sent_message(
-    store: Store, now: datetime, wamid: str | None, *, wa_id: str = ANN, marketing: bool = True
+    store: Store,
+    now: datetime,
+    wamid: str | None,
+    *,
+    wa_id: str = ANN,
+    marketing: bool = True,
+    phone_number_id: str | None = None,
 ) -> Message:
     """An outbound message as the sender leaves it: sent to Meta, wamid recorded (or,
-    with ``wamid=None``, handed to Meta and its answer not recorded yet)."""
+    with ``wamid=None``, handed to Meta and its answer not recorded yet), from
+    ``phone_number_id`` (None: the default number)."""
 
     async def job(tx: Tx) -> Message:
         contact = await tx.contacts.get(wa_id)
@@ -98,7 +105,8 @@ async def sent_message(
             if marketing
             else TextContent(body="Your order shipped")
         )
-        queued = await enqueue(tx, OutboundRequest(contact, Channel.API, content), now=now)
+        request = OutboundRequest(contact, Channel.API, content, phone_number_id=phone_number_id)
+        queued = await enqueue(tx, request, now=now)
         assert queued.message is not None
         await tx.messages.change_status(queued.message.id, MessageStatus.SENDING, at=now)
         if wamid is not None:

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from engine.clock import FrozenClock
 from engine.models.number import LimitTier, Quality
-from engine.store import Store, Tx
+from engine.store import Store
 from engine.store.messages import MessageFilter
 from engine.web.keys import BOT_HANDLER, DISPATCHER, STORE
 from engine.whatsapp.signature import HEADER, sign
@@ -186,12 +186,7 @@ async def test_error_131050_is_recorded_with_the_number_the_message_went_from(
 ) -> None:
     data = load("status_failed_marketing_stopped")
     wamid = data["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
-    message = await sent_message(store_of(meta), clock.now(), wamid)
-
-    async def went_from_b(tx: Tx) -> None:  # as the sender records its number
-        await tx.numbers.record_inbound(message.id, message.contact_id, B, clock.now())
-
-    await store_of(meta).write(went_from_b)
+    await sent_message(store_of(meta), clock.now(), wamid, phone_number_id=B)
     await accepted(meta, data)
     contact = await contact_of(store_of(meta), ANN)
     async with store_of(meta).read() as tx:

@@ -47,7 +47,7 @@ async def inbound(store: Store, contact_id: int, number: str | None, at: datetim
 
     async def job(tx: Tx) -> None:
         moment = at  # the time the customer wrote
-        assert await tx.messages.insert(
+        stored = await tx.messages.insert(
             Message(
                 id=message_id,
                 direction=Direction.INBOUND,
@@ -59,10 +59,13 @@ async def inbound(store: Store, contact_id: int, number: str | None, at: datetim
                 wamid=f"wamid.{message_id}",
                 created_at=moment,
                 updated_at=moment,
-            )
+            ),
+            phone_number_id=number,
         )
+        assert stored
         await tx.conversations.record_inbound(contact_id, moment)
-        await tx.numbers.record_inbound(message_id, contact_id, number, moment)
+        if number is not None:
+            await tx.numbers.record_inbound(contact_id, number, moment)
 
     await store.write(job)
     return message_id

@@ -188,7 +188,7 @@ async def _message(
         created_at=now,
         updated_at=now,
     )
-    if not await tx.messages.insert(row):
+    if not await tx.messages.insert(row, phone_number_id=number):
         result.duplicates += 1
         return
     result.stored += 1
@@ -199,7 +199,6 @@ async def _message(
     if _unknown(value, number, settings):
         # Written to a number this install does not have: kept, but it opens no window,
         # changes no consent and is never answered (least of all from another number).
-        await tx.numbers.record_inbound(row.id, contact.id, None, now)
         await tx.inbound.add_handoff(
             row.id, contact.id, said, new_contact=created, handled=(Outcome.UNKNOWN_NUMBER, now)
         )
@@ -239,7 +238,8 @@ async def _message(
     # customer wrote, never from the future.
     written_at = min(message.timestamp or now, now)
     conversation = await tx.conversations.record_inbound(contact.id, written_at)
-    await tx.numbers.record_inbound(row.id, contact.id, number, written_at)
+    if number is not None:
+        await tx.numbers.record_inbound(contact.id, number, written_at)
 
     signal, source = None, ConsentSource.KEYWORD
     if message.type == "text":

@@ -59,9 +59,19 @@ class MessageFilter:
 
 class MessageRepo(ABC):
     @abstractmethod
-    async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
+    async def insert(
+        self,
+        message: Message,
+        *,
+        policy: PolicyInputs | None = None,
+        phone_number_id: str | None = None,
+    ) -> bool:
         """Store a new message; False (and no change) when its wamid is already stored.
-        ``policy``: for an outbound message, what the send rules were asked."""
+        ``policy``: for an outbound message, what the send rules were asked;
+        ``phone_number_id``: for an inbound one, the registered business number it came
+        to (None: one not registered here). Stored with the row rather than set after
+        it: on PostgreSQL a write back to the newest rows makes concurrent ingests
+        conflict."""
 
     @abstractmethod
     async def get(self, message_id: str) -> Message | None: ...

@@ -62,12 +62,9 @@ class NumberRepo(ABC):
     ) -> BusinessNumber | None: ...
 
     @abstractmethod
-    async def record_inbound(
-        self, message_id: str, contact_id: int, phone_number_id: str | None, at: datetime
-    ) -> None:
-        """Record the number an inbound message came to (None: a number not registered
-        here) and, for a registered one, open that number's window with the contact and
-        make it the one the conversation answers from."""
+    async def record_inbound(self, contact_id: int, phone_number_id: str, at: datetime) -> None:
+        """The contact wrote to this registered number at ``at``: open that number's
+        window with them and make it the one the conversation answers from."""
 
     @abstractmethod
     async def last_inbound(self, contact_id: int, phone_number_id: str) -> datetime | None:

@@ -62,6 +62,11 @@ INSERT_MESSAGE = (
     f" VALUES ({', '.join(f'${n}' for n in range(1, len(MESSAGE_COLUMNS) + 1))})"
 )
 
+_INSERT_WITH_NUMBER = (
+    f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}, phone_number_id)"
+    f" VALUES ({', '.join(f'${n}' for n in range(1, len(MESSAGE_COLUMNS) + 2))})"
+)
+
 _INSERT_STATUS = (
     "INSERT INTO message_statuses (message_id, status, at, failure_code, failure_reason,"
     " details) VALUES ($1, $2, $3, $4, $5, $6)"
@@ -148,9 +153,17 @@ class PgMessageRepo(MessageRepo):
     def __init__(self, db: PgDb) -> None:
         self._db = db
 
-    async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
+    async def insert(
+        self,
+        message: Message,
+        *,
+        policy: PolicyInputs | None = None,
+        phone_number_id: str | None = None,
+    ) -> bool:
         inserted = await self._db.run(
-            f"{INSERT_MESSAGE} ON CONFLICT (wamid) DO NOTHING", *message_values(message, policy)
+            f"{_INSERT_WITH_NUMBER} ON CONFLICT (wamid) DO NOTHING",
+            *message_values(message, policy),
+            phone_number_id,
         )
         if not inserted:
             return False

@@ -93,14 +93,7 @@ class PgNumberRepo(NumberRepo):
         )
         return None if row is None else _number(row)
 
-    async def record_inbound(
-        self, message_id: str, contact_id: int, phone_number_id: str | None, at: datetime
-    ) -> None:
-        await self._db.run(
-            "UPDATE messages SET phone_number_id = $1 WHERE id = $2", phone_number_id, message_id
-        )
-        if phone_number_id is None:
-            return
+    async def record_inbound(self, contact_id: int, phone_number_id: str, at: datetime) -> None:
         await self._db.run(
             "INSERT INTO number_windows (contact_id, phone_number_id, last_inbound_at)"
             " VALUES ($1, $2, $3) ON CONFLICT (contact_id, phone_number_id) DO UPDATE SET"

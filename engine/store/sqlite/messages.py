@@ -63,6 +63,11 @@ INSERT_MESSAGE = (
     f" VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
 )
 
+_INSERT_WITH_NUMBER = (
+    f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}, phone_number_id)"
+    f" VALUES ({', '.join('?' * (len(MESSAGE_COLUMNS) + 1))})"
+)
+
 _NO_OPTIONS = Options()
 
 HANDED_OVER = "('sending', 'sent', 'delivered', 'read', 'played')"
@@ -132,9 +137,16 @@ class SqliteMessageRepo(MessageRepo):
     def __init__(self, db: Db) -> None:
         self._db = db
 
-    async def insert(self, message: Message, *, policy: PolicyInputs | None = None) -> bool:
+    async def insert(
+        self,
+        message: Message,
+        *,
+        policy: PolicyInputs | None = None,
+        phone_number_id: str | None = None,
+    ) -> bool:
         inserted = await self._db.run(
-            f"{INSERT_MESSAGE} ON CONFLICT (wamid) DO NOTHING", message_values(message, policy)
+            f"{_INSERT_WITH_NUMBER} ON CONFLICT (wamid) DO NOTHING",
+            (*message_values(message, policy), phone_number_id),
         )
         if not inserted:
             return False

@@ -99,14 +99,7 @@ class SqliteNumberRepo(NumberRepo):
         )
         return None if row is None else _number(row)
 
-    async def record_inbound(
-        self, message_id: str, contact_id: int, phone_number_id: str | None, at: datetime
-    ) -> None:
-        await self._db.run(
-            "UPDATE messages SET phone_number_id = ? WHERE id = ?", (phone_number_id, message_id)
-        )
-        if phone_number_id is None:
-            return
+    async def record_inbound(self, contact_id: int, phone_number_id: str, at: datetime) -> None:
         moment = to_db(at)
         await self._db.run(
             "INSERT INTO number_windows (contact_id, phone_number_id, last_inbound_at)"
