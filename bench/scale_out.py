@@ -139,15 +139,20 @@ def sending(backend: Backend, count: int, workdir: Path) -> float:
 
     with Cluster(backend.url, workdir) as cluster:
         # The store must exist before the simulator reads templates from it.
-        asyncio.run(_migrate(backend.url))
+        asyncio.run(_register_sending_number(backend.url))
         cluster.simulator()
         assert cluster.graph_base is not None
         return asyncio.run(run(cluster.graph_base))
 
 
 async def _migrate(url: str) -> None:
-    """The store made, with the number the sender sends from registered (the simulator
-    serves registered numbers only, as Meta serves a business its own)."""
+    store = await open_store(url)
+    await store.close()
+
+
+async def _register_sending_number(url: str) -> None:
+    """The number the sender sends from, registered (the simulator serves registered
+    numbers only, as Meta serves a business its own)."""
     store = await open_store(url)
     now = SystemClock().now()
     try:
