@@ -164,7 +164,7 @@ class PgSavedReplyRepo(SavedReplyRepo):
 
 class PgSearchRepo(SearchRepo):
     """ILIKE '%...%' rides the trigram indexes (pg_trgm) for text of three characters or
-    more."""
+    more (tags through their index on ``lower(tag)``, which equality never uses)."""
 
     def __init__(self, db: PgDb) -> None:
         self._db = db
@@ -179,7 +179,7 @@ class PgSearchRepo(SearchRepo):
             " FROM contacts c"
             " WHERE c.name ILIKE $1 OR c.user_id ILIKE $1 OR c.wa_id ILIKE $2"
             " OR EXISTS (SELECT 1 FROM contact_tags t"
-            "            WHERE t.contact_id = c.id AND t.tag ILIKE $1)"
+            "            WHERE t.contact_id = c.id AND lower(t.tag) LIKE lower($1))"
             " ORDER BY c.updated_at DESC, c.id DESC LIMIT $3",
             pattern,
             like_pattern(number) if number else pattern,
