@@ -214,6 +214,9 @@ async def broadcast_end_to_end(web_url: str, simulator_url: str, recipients: int
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             async with session.get(f"/api/v1/broadcasts/{broadcast['id']}") as response:
+                if response.status == 503:  # the web process sheds load: ask again later
+                    await asyncio.sleep(0.5)
+                    continue
                 state = await _json(response, 200)
             if state["counts"].get("read", 0) == recipients:
                 break
