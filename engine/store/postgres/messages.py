@@ -57,11 +57,6 @@ MESSAGE_COLUMNS = (
 these, the outbox's ``add`` and ``add_batch`` these and its own, all from
 :func:`message_values`, so no way of creating a message forgets one."""
 
-INSERT_MESSAGE = (
-    f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)})"
-    f" VALUES ({', '.join(f'${n}' for n in range(1, len(MESSAGE_COLUMNS) + 1))})"
-)
-
 _INSERT_WITH_NUMBER = (
     f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}, phone_number_id)"
     f" VALUES ({', '.join(f'${n}' for n in range(1, len(MESSAGE_COLUMNS) + 2))})"

@@ -106,15 +106,11 @@ class SqliteDeskLogRepo(DeskLogRepo):
         return [_entry(row) for row in reversed(rows)]
 
     async def entries_by_id(self, ids: Sequence[int]) -> dict[int, DeskEntry]:
-        found: dict[int, DeskEntry] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            for row in await self._db.all(
-                f"SELECT {_ENTRY} FROM desk_entries WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                found[int(row["id"])] = _entry(row)
-        return found
+        rows = await self._db.all(
+            f"SELECT {_ENTRY} FROM desk_entries WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        return {int(row["id"]): _entry(row) for row in rows}
 
 
 _ENTRY = "id, kind, author, assignee, text, at"

@@ -23,6 +23,14 @@ async def number_labels(tx: Tx) -> NumberLabels:
     return {n.phone_number_id: format_phone(n.display_phone_number) for n in registered}
 
 
+async def conversation_number(tx: Tx, labels: NumberLabels, contact_id: int) -> str | None:
+    """The number a contact's conversation is on now, as ``labels`` show it (no read
+    when the install has only one number)."""
+    if not labels:
+        return None
+    return label_of(labels, await tx.numbers.last_written_to(contact_id))
+
+
 def label_of(labels: NumberLabels, phone_number_id: str | None) -> str | None:
     """The number to show for a conversation on ``phone_number_id`` (None: show none)."""
     return None if phone_number_id is None else labels.get(phone_number_id)

@@ -48,7 +48,12 @@ from engine.models.message import Direction
 from engine.store import Store, Tx
 from engine.store.announcements import Topic
 from engine.store.desk import DeskChange, SummaryFilter
-from engine.web.console.business_numbers import NumberLabels, label_of, number_labels
+from engine.web.console.business_numbers import (
+    NumberLabels,
+    conversation_number,
+    label_of,
+    number_labels,
+)
 from engine.web.console.desk_work import timeline_entry
 from engine.web.console.render import TEMPLATES
 from engine.web.event_stream import comment, frame, open_stream, retry_after
@@ -265,12 +270,12 @@ class LiveHub:
             nonlocal labels
             if labels is None:
                 labels = await number_labels(tx)
-            if not labels:
-                return None
             if contact_id not in numbers:
-                if phone_number_id is None:
-                    phone_number_id = await tx.numbers.last_written_to(contact_id)
-                numbers[contact_id] = label_of(labels, phone_number_id)
+                numbers[contact_id] = (
+                    await conversation_number(tx, labels, contact_id)
+                    if phone_number_id is None
+                    else label_of(labels, phone_number_id)
+                )
             return numbers[contact_id]
 
         async def window(contact_id: int) -> str | None:

@@ -54,7 +54,12 @@ from engine.web.console.auth import (
     sign_in,
     start_session,
 )
-from engine.web.console.business_numbers import NumberLabels, label_of, number_labels
+from engine.web.console.business_numbers import (
+    NumberLabels,
+    conversation_number,
+    label_of,
+    number_labels,
+)
 from engine.web.console.consent_text import consent_json
 from engine.web.console.desk_work import DeskPanel, desk_panel
 from engine.web.console.intent_suggestion import Suggestion, load_suggestion
@@ -343,8 +348,7 @@ async def console_page(
                 more=len(view.messages) == HISTORY_PAGE,
             )
             panel = await desk_panel(tx, contact)
-            if labels:
-                business_number = label_of(labels, await tx.numbers.last_written_to(contact.id))
+            business_number = await conversation_number(tx, labels, contact.id)
     refused = request.query.get("refused")
     if flash is None and refused == "conversation_owned" and selected is not None:
         owner = selected.view.conversation.agent
@@ -454,7 +458,7 @@ async def poll_conversation(request: web.Request) -> web.Response:
         view = await load_view(tx, contact, now=now)
         names = {a.email: a.name for a in await tx.agents.all()}
         labels = await number_labels(tx)
-        number = label_of(labels, await tx.numbers.last_written_to(contact.id))
+        number = await conversation_number(tx, labels, contact.id)
     data = view_json(view)
     data["window_text"] = view.window.text
     data["number"] = number
